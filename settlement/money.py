@@ -1,0 +1,132 @@
+"""Money: integer minor units, strict decimal-string parsing, one rounding per computation.
+
+No float ever touches an amount. Rates are integer parts per million (ppm) so that SQL and
+Python compute the same integers.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+
+# ISO 4217 minor digits of the currencies a tenant may use.
+CURRENCY_MINOR_DIGITS: dict[str, int] = {
+    "USD": 2, "CAD": 2, "EUR": 2, "GBP": 2, "AUD": 2, "JPY": 0, "KRW": 0,
+}
+
+# ASCII digits only: `\d` would also match other scripts' digits (for example ١٢٣).
+_AMOUNT = re.compile(r"(-?)([0-9]{1,12})(?:\.([0-9]+))?\Z", re.ASCII)
+
+PPM = 1_000_000
+ROUNDING_MODES = ("half_even", "half_up", "down")
+_DECIMAL_ROUNDING = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP, "down": ROUND_DOWN}
+
+
+class AmountError(ValueError):
+    """An amount string that is not a strict decimal in the currency's minor digits."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def minor_digits(currency: str) -> int:
+    try:
+        return CURRENCY_MINOR_DIGITS[currency]
+    except KeyError:
+        raise AmountError("unknown_currency", f"unknown currency {currency!r}") from None
+
+
+def parse_amount(text: str, digits: int) -> int:
+    """Parse a major-unit decimal string ("10.50") into minor units (1050).
+
+    Strict: `^-?\\d{1,12}(\\.\\d+)?$` in ASCII, at most `digits` decimals (trailing zeros
+    beyond them are accepted: "10.500" is 1050 cents), no exponent, NaN, infinity,
+    separators or "-0".
+    """
+    m = _AMOUNT.match(text)
+    if m is None:
+        raise AmountError("invalid_amount", f"{text[:40]!r} is not a decimal amount like 12.34")
+    sign, whole, frac = m.groups()
+    if frac is None:
+        frac = ""
+    elif len(frac) > digits:
+        extra = frac[digits:]
+        if extra.strip("0"):
+            raise AmountError(
+                "too_many_decimals", f"{text[:40]!r} has more than {digits} decimal digits"
+            )
+        frac = frac[:digits]
+    value = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
+    if sign:
+        if value == 0:
+            raise AmountError("negative_zero", f"{text!r}: negative zero is not an amount")
+        value = -value
+    return value
+
+
+def format_amount(minor: int, digits: int) -> str:
+    """Minor units back to the API's major-unit decimal string."""
+    if digits == 0:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**digits)
+    return f"{sign}{whole}.{frac:0{digits}d}"
+
+
+def parse_rate_ppm(text: str) -> int:
+    """A percentage such as "7.5" into parts per million of the base (75000)."""
+    m = _AMOUNT.match(str(text))
+    if m is None:
+        raise AmountError("invalid_rate", f"{text!r} is not a percentage like 7.5")
+    sign, whole, frac = m.groups()
+    frac = frac or ""
+    if len(frac) > 4 and frac[4:].strip("0"):
+        raise AmountError("invalid_rate", f"{text!r} has more than 4 decimal digits")
+    value = int(whole) * 10_000 + int(frac[:4].ljust(4, "0"))
+    return -value if sign else value
+
+
+def format_rate_ppm(ppm: int) -> str:
+    text = format_amount(ppm, 4).rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def apply_rate(amount: int, ppm: int, mode: str = "half_even") -> int:
+    """round(amount * ppm / 1e6) with the tenant's rounding mode, in exact integers."""
+    q = Decimal(amount * ppm) / Decimal(PPM)
+    return int(q.quantize(Decimal(1), rounding=_DECIMAL_ROUNDING[mode]))
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Split `total` by `weights` with largest-remainder allocation: parts sum to total."""
+    weight_sum = sum(weights)
+    if weight_sum <= 0:
+        raise ValueError("weights must sum to a positive number")
+    sign = -1 if total < 0 else 1
+    magnitude = abs(total)
+    floors = [magnitude * w // weight_sum for w in weights]
+    remainders = [magnitude * w % weight_sum for w in weights]
+    short = magnitude - sum(floors)
+    # Largest remainder first; ties go to the earlier part, so the result is deterministic.
+    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
+    for i in order[:short]:
+        floors[i] += 1
+    return [sign * f for f in floors]
+
+
+@dataclass(frozen=True)
+class Currency:
+    code: str
+    digits: int
+
+    @classmethod
+    def of(cls, code: str) -> "Currency":
+        return cls(code, minor_digits(code))
+
+    def parse(self, text: str) -> int:
+        return parse_amount(text, self.digits)
+
+    def format(self, minor: int) -> str:
+        return format_amount(minor, self.digits)

@@ -1,0 +1,244 @@
+"""Field checks shared by every format, and the byte-stream readers they stand on.
+
+Each check either returns the clean value or appends a `LineError` naming line and field,
+so one pass reports every problem of a line.
+"""
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import json
+from typing import Iterable, Iterator
+
+from settlement.money import AmountError, parse_amount
+from settlement.reports.formats.base import (
+    MAX_FIELD_CHARS,
+    MAX_ID_CHARS,
+    STATUSES,
+    LineError,
+    ParseContext,
+    ReportFormatError,
+)
+
+BOM = b"\xef\xbb\xbf"
+
+
+def text(value, line: int, field: str, errors: list, *, required: bool = True,
+         max_chars: int = MAX_FIELD_CHARS) -> str | None:
+    """A trimmed string field; None when empty and optional."""
+    if value is None:
+        value = ""
+    elif not isinstance(value, str):
+        if isinstance(value, (int,)) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            errors.append(LineError(line, field, "invalid_type", f"{field} must be a string"))
+            return None
+    value = value.strip()
+    if not value:
+        if required:
+            errors.append(LineError(line, field, "missing_field", f"{field} is empty"))
+        return None
+    if len(value) > max_chars:
+        errors.append(LineError(line, field, "too_long",
+                                f"{field} has {len(value)} characters; at most {max_chars}"))
+        return None
+    if "\x00" in value:
+        errors.append(LineError(line, field, "nul_byte", f"{field} contains a NUL byte"))
+        return None
+    return value
+
+
+def identifier(value, line: int, field: str, errors: list, *, required: bool = True) -> str | None:
+    return text(value, line, field, errors, required=required, max_chars=MAX_ID_CHARS)
+
+
+def amount(value, line: int, field: str, ctx: ParseContext, errors: list) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        errors.append(LineError(line, field, "missing_field", f"{field} is empty"))
+        return None
+    if not isinstance(value, str):
+        # JSON numbers arrive as their literal text (see load_json); anything else is wrong.
+        errors.append(LineError(line, field, "invalid_amount",
+                                f"{field} must be a decimal string like 12.34"))
+        return None
+    try:
+        return parse_amount(value.strip(), ctx.digits)
+    except AmountError as exc:
+        errors.append(LineError(line, field, exc.code, f"{field}: {exc.message}"))
+        return None
+
+
+def currency(value, line: int, field: str, ctx: ParseContext, errors: list) -> str | None:
+    code = text(value, line, field, errors, max_chars=8)
+    if code is None:
+        return None
+    code = code.upper()
+    if code != ctx.currency:
+        errors.append(LineError(line, field, "wrong_currency",
+                                f"{field} {code!r} is not this tenant's currency {ctx.currency}"))
+        return None
+    return code
+
+
+def date(value, line: int, field: str, ctx: ParseContext, errors: list) -> dt.date | None:
+    """An ISO date, or an ISO date-time whose date part is taken."""
+    raw = text(value, line, field, errors, max_chars=40)
+    if raw is None:
+        return None
+    try:
+        if len(raw) == 10:
+            day = dt.date.fromisoformat(raw)
+        else:
+            day = dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
+    except ValueError:
+        errors.append(LineError(line, field, "invalid_date",
+                                f"{field} {raw[:40]!r} is not a date like 2026-11-01"))
+        return None
+    if day > ctx.today:
+        errors.append(LineError(line, field, "future_date",
+                                f"{field} {day.isoformat()} is in the future"))
+        return None
+    return day
+
+
+def status(value, line: int, field: str, mapping: dict[str, str], errors: list) -> str | None:
+    raw = text(value, line, field, errors, max_chars=40)
+    if raw is None:
+        return None
+    mapped = mapping.get(raw.lower())
+    if mapped is None:
+        known = ", ".join(sorted(mapping))
+        errors.append(LineError(line, field, "unknown_status",
+                                f"{field} {raw[:40]!r} is not one of {known}"))
+    return mapped
+
+
+GENERIC_STATUSES = {s: s for s in STATUSES}
+
+
+def sign_rule(line: int, sale: int | None, commission: int | None, errors: list) -> None:
+    """A sale and its commission move together: a refund is negative on both sides."""
+    if sale is not None and commission is not None and sale < 0 < commission:
+        errors.append(LineError(line, "commission_amount", "sign_mismatch",
+                                "a negative sale cannot carry a positive commission"))
+
+
+def byte_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Split a chunked byte stream into lines, each keeping its b"\\n"; drops a leading BOM."""
+    pending = b""
+    first = True
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if first:
+            first = False
+            if chunk.startswith(BOM):
+                chunk = chunk[len(BOM):]
+        buf = pending + chunk if pending else chunk
+        start = 0
+        while True:
+            end = buf.find(b"\n", start)
+            if end < 0:
+                break
+            yield buf[start:end + 1]
+            start = end + 1
+        pending = buf[start:]
+    if pending:
+        yield pending
+
+
+def decoded_lines(chunks: Iterable[bytes], ctx: ParseContext,
+                  bad: dict[int, LineError]) -> Iterator[str]:
+    """UTF-8 text lines for csv.reader. A line that is not UTF-8, holds a NUL byte or is too
+    long is recorded in `bad` by its line number and replaced by an empty line, which the
+    CSV reader skips, so one bad line never hides the rest of the file."""
+    number = 0
+    for raw in byte_lines(chunks):
+        number += 1
+        if len(raw) > ctx.max_line_bytes:
+            bad[number] = LineError(number, None, "line_too_long",
+                                    f"line is {len(raw)} bytes; at most {ctx.max_line_bytes}")
+            yield "\n"
+            continue
+        if b"\x00" in raw:
+            bad[number] = LineError(number, None, "nul_byte", "line contains a NUL byte")
+            yield "\n"
+            continue
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad[number] = LineError(number, None, "invalid_utf8",
+                                    f"byte {exc.start + 1} of the line is not UTF-8")
+            yield "\n"
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def load_json(chunks: Iterable[bytes], max_bytes: int):
+    """A whole JSON document, numbers kept as their literal text (never float)."""
+    body = b"".join(chunks)
+    if len(body) > max_bytes:
+        raise ReportFormatError([LineError(None, None, "too_large",
+                                           f"a JSON report is at most {max_bytes} bytes; "
+                                           "send CSV or NDJSON for larger ones")])
+    if body.startswith(BOM):
+        body = body[len(BOM):]
+    try:
+        doc = codecs.decode(body, "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReportFormatError([LineError(None, None, "invalid_utf8",
+                                           f"byte {exc.start + 1} of the body is not UTF-8")])
+    return loads_exact(doc, None)
+
+
+def loads_exact(doc: str, line: int | None):
+    try:
+        return json.loads(doc, parse_float=str, parse_int=str, parse_constant=_no_constants)
+    except ValueError as exc:
+        raise ReportFormatError([LineError(line, None, "invalid_json", f"not JSON: {exc}")])
+
+
+def json_records(doc, keys: tuple[str, ...]) -> list:
+    """The list of records in a JSON document: a bare array, or an array under one of `keys`
+    (the envelope each network's API wraps its records in)."""
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict):
+        for key in keys:
+            value = doc.get(key)
+            if isinstance(value, list):
+                return value
+            if isinstance(value, dict):
+                for inner in keys:
+                    if isinstance(value.get(inner), list):
+                        return value[inner]
+    raise ReportFormatError([LineError(None, None, "invalid_json",
+                                       "expected an array of records"
+                                       + (f" or an object holding one under {', '.join(keys)}"
+                                          if keys else ""))])
+
+
+def ndjson_records(chunks: Iterable[bytes], ctx: ParseContext) -> Iterator[tuple[int, object]]:
+    """(line number, decoded object or LineError) for each non-blank NDJSON line."""
+    number = 0
+    for raw in byte_lines(chunks):
+        number += 1
+        if not raw.strip():
+            continue
+        if len(raw) > ctx.max_line_bytes:
+            yield number, LineError(number, None, "line_too_long",
+                                    f"line is {len(raw)} bytes; at most {ctx.max_line_bytes}")
+            continue
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, LineError(number, None, "invalid_utf8",
+                                    f"byte {exc.start + 1} of the line is not UTF-8")
+            continue
+        try:
+            yield number, loads_exact(decoded, number)
+        except ReportFormatError as exc:
+            yield number, exc.errors[0]
