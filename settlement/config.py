@@ -1,0 +1,26 @@
+"""Settings from the environment (and `.env`), all prefixed SETTLE_; defaults work with
+nothing configured: a SQLite file in the working directory and in-process jobs."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SETTLE_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///settle.sqlite3"
+    redis_url: str | None = None  # unset: jobs run in-process
+    queue_prefix: str = ""  # separates rq queues of parallel test runs on one Redis
+    paypal_base_url: str = "http://127.0.0.1:8765"
+    paypal_client_id: str = "sandbox-client"
+    paypal_client_secret: str = "sandbox-secret"
+    outbox_dir: str = "outbox"
+    max_upload_bytes: int = 512 * 1024 * 1024  # a larger body answers 413
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

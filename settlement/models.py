@@ -1,0 +1,308 @@
+"""The schema, one declarative base for every slice.
+
+Every table but `tenants` carries `tenant_id`, and it leads every key and index so that the
+tables can be distributed by tenant (Citus) without reshaping. Amounts are BigInteger minor
+units. On PostgreSQL the primary keys are (tenant_id, id); SQLite can only generate ids for
+a single-column INTEGER PRIMARY KEY, so there the migration keeps `id` alone as the key and
+adds a unique (tenant_id, id). The mapping below names (tenant_id, id) on both.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigId, autoincrement=True)
+
+
+def _created() -> Mapped[dt.datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    policy: Mapped[str] = mapped_column(Text)  # the validated policy, as JSON
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _created()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    prefix: Mapped[str] = mapped_column(String(16))  # public part, finds the row
+    secret_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the whole key
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = _created()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("prefix", name="uq_api_keys_prefix"),
+    )
+
+
+class AuditEvent(Base):
+    """Append-only: who did what, to which object, when."""
+
+    __tablename__ = "audit_log"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    at: Mapped[dt.datetime] = _created()
+    principal: Mapped[str] = mapped_column(String(64))  # "key:<id>" or "cli:<user>"
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+
+
+class Retailer(Base):
+    __tablename__ = "retailers"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    slug: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = _created()
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "slug", name="uq_retailers_slug"),
+    )
+
+
+class RetailerNetworkId(Base):
+    """How a network names a retailer (its advertiser id), per report source."""
+
+    __tablename__ = "retailer_network_ids"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    retailer_id: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "source", "external_id"),)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    external_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    joined_at: Mapped[dt.date | None] = mapped_column(Date)
+    referred_by: Mapped[str | None] = mapped_column(String(128))  # referrer's external id
+    address_line1: Mapped[str | None] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    country: Mapped[str | None] = mapped_column(String(2))
+    payout_method: Mapped[str | None] = mapped_column(String(16))
+    paypal_email: Mapped[str | None] = mapped_column(String(320))
+    amex_account: Mapped[str | None] = mapped_column(String(64))
+    amex_card: Mapped[str | None] = mapped_column(String(32))
+    bilt_account: Mapped[str | None] = mapped_column(String(64))
+    bilt_tier: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _created()
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "external_id", name="uq_members_external_id"),
+    )
+
+
+class ShareRule(Base):
+    """How much of a commission the member gets. Resolved once at ingest (see rules.py)."""
+
+    __tablename__ = "share_rules"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    retailer_id: Mapped[int | None] = mapped_column(BigInteger)
+    category: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))  # percent_of_sale|percent_of_commission|fixed
+    rate_ppm: Mapped[int | None] = mapped_column(BigInteger)
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)  # exclusive
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    category_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = _created()
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    format: Mapped[str] = mapped_column(String(16))
+    media: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # queued|processing|completed|failed
+    as_of: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[int] = mapped_column(BigInteger, default=0)
+    inserted: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated: Mapped[int] = mapped_column(BigInteger, default=0)
+    unchanged: Mapped[int] = mapped_column(BigInteger, default=0)
+    stale: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    unattributed: Mapped[int] = mapped_column(BigInteger, default=0)
+    entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = _created()
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "source", "sha256", name="uq_reports_content"),
+    )
+
+
+class ReportChunk(Base):
+    """The uploaded bytes, as received, in order: the database is the record of what came."""
+
+    __tablename__ = "report_chunks"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    report_id: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "report_id", "seq"),)
+
+
+class ReportError(Base):
+    __tablename__ = "report_errors"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    report_id: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(Integer)
+    line: Mapped[int | None] = mapped_column(BigInteger)
+    field: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "report_id", "seq"),)
+
+
+class Commission(Base):
+    """Current state of one network transaction; its history is in commission_events and its
+    money in the ledger (entry_id: the entry that first carried it)."""
+
+    __tablename__ = "commissions"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    source: Mapped[str] = mapped_column(String(32))
+    transaction_id: Mapped[str] = mapped_column(String(128))
+    order_id: Mapped[str | None] = mapped_column(String(128))
+    original_transaction_id: Mapped[str | None] = mapped_column(String(128))
+    member_external_id: Mapped[str | None] = mapped_column(String(128))
+    member_id: Mapped[int | None] = mapped_column(BigInteger)
+    retailer_id: Mapped[int] = mapped_column(BigInteger)
+    category: Mapped[str | None] = mapped_column(String(100))
+    event_date: Mapped[dt.date] = mapped_column(Date)
+    sale_amount: Mapped[int] = mapped_column(BigInteger)
+    commission_amount: Mapped[int] = mapped_column(BigInteger)
+    share_amount: Mapped[int] = mapped_column(BigInteger)
+    margin_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    rule_id: Mapped[int | None] = mapped_column(BigInteger)
+    as_of: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    report_id: Mapped[int] = mapped_column(BigInteger)
+    line: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[int | None] = mapped_column(BigInteger)  # None: it carried no money
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "source", "transaction_id", name="uq_commissions_txn"),
+        Index("ix_commissions_member", "tenant_id", "member_id"),
+        Index("ix_commissions_unattributed", "tenant_id", "member_external_id",
+              sqlite_where=text("member_id IS NULL"),
+              postgresql_where=text("member_id IS NULL")),
+    )
+
+
+class CommissionEvent(Base):
+    """One applied change to a commission after it was created (the sub-ledger's history)."""
+
+    __tablename__ = "commission_events"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    commission_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # updated|attached
+    report_id: Mapped[int | None] = mapped_column(BigInteger)
+    line: Mapped[int | None] = mapped_column(BigInteger)
+    entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    old_status: Mapped[str] = mapped_column(String(16))
+    new_status: Mapped[str] = mapped_column(String(16))
+    old_share: Mapped[int] = mapped_column(BigInteger)
+    new_share: Mapped[int] = mapped_column(BigInteger)
+    old_commission: Mapped[int] = mapped_column(BigInteger)
+    new_commission: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = _created()
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        Index("ix_commission_events_commission", "tenant_id", "commission_id"),
+    )
+
+
+class JournalEntry(Base):
+    __tablename__ = "journal_entries"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    memo: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = _created()
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_journal_entries_key"),
+    )
+
+
+class Posting(Base):
+    """One leg of a journal entry. Positive is a credit: what the portal owes a member is a
+    positive balance of that member's accounts. Append-only."""
+
+    __tablename__ = "postings"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    entry_id: Mapped[int] = mapped_column(BigInteger)
+    account: Mapped[str] = mapped_column(String(32))
+    member_id: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        Index("ix_postings_entry", "tenant_id", "entry_id"),
+        Index("ix_postings_member", "tenant_id", "member_id", "account"),
+        ForeignKeyConstraint(["tenant_id", "entry_id"],
+                             ["journal_entries.tenant_id", "journal_entries.id"]),
+    )
