@@ -233,11 +233,13 @@ class Commission(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
     rule_id: Mapped[int | None] = mapped_column(BigInteger)
-    as_of: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # The as-of time of the report that last changed it, in epoch microseconds: an integer,
+    # so that both databases compare it exactly (stale lines are those older than this).
+    as_of_us: Mapped[int] = mapped_column(BigInteger)
     report_id: Mapped[int] = mapped_column(BigInteger)
     line: Mapped[int] = mapped_column(BigInteger)
     entry_id: Mapped[int | None] = mapped_column(BigInteger)  # None: it carried no money
-    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_on: Mapped[dt.date | None] = mapped_column(Date)  # in the tenant's timezone
     version: Mapped[int] = mapped_column(Integer, default=1)
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),

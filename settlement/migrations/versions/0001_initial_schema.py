@@ -98,11 +98,11 @@ def upgrade() -> None:
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('rule_id', sa.BigInteger(), nullable=True),
-    sa.Column('as_of', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('as_of_us', sa.BigInteger(), nullable=False),
     sa.Column('report_id', sa.BigInteger(), nullable=False),
     sa.Column('line', sa.BigInteger(), nullable=False),
     sa.Column('entry_id', sa.BigInteger(), nullable=True),
-    sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('confirmed_on', sa.Date(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     *_tenant_key(),
     sa.UniqueConstraint('tenant_id', 'source', 'transaction_id', name='uq_commissions_txn')

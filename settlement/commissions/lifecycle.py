@@ -1,0 +1,297 @@
+"""What incoming report lines do to commissions and to the ledger, set-based.
+
+The lines of one report sit in the temporary table `incoming` (see reports/staging.py).
+A handful of statements then classify every line at once (inserted, updated, unchanged,
+stale, or refused with a reason), resolve the share rule of new lines, write commissions
+and their history, and post ONE journal entry for the whole report: one posting per member
+and bucket, plus the tenant's receivable and margin. Each commission points at the entry
+that carries it. The same SQL runs on PostgreSQL and SQLite.
+
+A line's ledger effect is a function of its state: pending puts its share in the member's
+`pending` bucket, confirmed in `available`, reversed nowhere; the commission is owed by the
+network (`network_receivable`) and the rest is `portal_margin`. A change posts the new
+effect minus the old one, so a reversal after payout leaves `available` negative (a
+claw-back) and replaying anything posts nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from settlement.commissions.rules import best_rule_sql, share_sql
+from settlement.ledger.service import check_balanced, existing_entry, open_entry
+
+# Outcomes that refuse a line, with the field at fault and the message an integration
+# engineer reads. `{txn}` is the line's transaction id.
+REFUSALS = {
+    "duplicate_transaction": ("transaction_id",
+                              "transaction_id appears more than once in this file"),
+    "unknown_retailer": ("retailer", "no retailer is known by this id for this source"),
+    "member_changed": ("member", "this transaction was reported for another member"),
+    "retailer_changed": ("retailer", "this transaction was reported for another retailer"),
+    "reinstated": ("status", "a reversed transaction cannot change again; send a new one"),
+    "unconfirmed": ("status", "a confirmed transaction cannot go back to pending"),
+}
+APPLIED = ("inserted", "updated")
+
+
+@dataclass
+class ApplyContext:
+    tenant_id: int
+    report_id: int
+    fmt: str
+    source: str
+    currency: str
+    rounding: str
+    as_of_us: int
+    today: dt.date  # the as-of date in the tenant's timezone (confirmed_on)
+    whole_or_nothing: bool = False
+    first_error_seq: int = 0
+
+
+@dataclass
+class ApplyResult:
+    counts: dict[str, int] = field(default_factory=dict)
+    entry_id: int | None = None
+    refused: int = 0
+    applied: bool = True
+
+
+def _retailer_join(ctx: ApplyContext) -> tuple[str, str]:
+    """(join clause, retailer id column): generic lines name our slug, networks their id."""
+    if ctx.fmt == "generic":
+        return ("LEFT JOIN retailers rt ON rt.tenant_id = :t AND rt.slug = i.retailer", "rt.id")
+    return ("LEFT JOIN retailer_network_ids rt ON rt.tenant_id = :t AND rt.source = :fmt "
+            "AND rt.external_id = i.retailer", "rt.retailer_id")
+
+
+def _temp_schema(session: Session) -> str:
+    return "pg_temp" if session.bind.dialect.name == "postgresql" else "temp"
+
+
+def _temp(session: Session, name: str, select_sql: str, params: dict) -> None:
+    pg = session.bind.dialect.name == "postgresql"
+    session.execute(text(f"DROP TABLE IF EXISTS {_temp_schema(session)}.{name}"))
+    on_commit = " ON COMMIT DROP" if pg else ""
+    session.execute(text(f"CREATE TEMP TABLE {name}{on_commit} AS {select_sql}"), params)
+    if pg:
+        session.execute(text(f"ANALYZE {name}"))
+
+
+def classify(session: Session, ctx: ApplyContext) -> None:
+    """Build `applied`: every incoming line with its outcome, owner, rule and share."""
+    p = _params(ctx)
+    join, retailer_id = _retailer_join(ctx)
+    _temp(session, "dupes", "SELECT transaction_id FROM incoming GROUP BY transaction_id "
+                            "HAVING count(*) > 1", p)
+    _temp(session, "line_keys", f"SELECT DISTINCT {retailer_id} AS retailer_id, i.category, "
+                                f"i.event_date FROM incoming i {join.replace('LEFT ', '')}", p)
+    _temp(session, "line_rules", best_rule_sql(), p)
+    rule_id = "CASE WHEN c.id IS NULL THEN lr.rule_id ELSE c.rule_id END"
+    _temp(session, "applied", f"""
+      SELECT x.*, x.commission - x.share AS margin,
+             CASE WHEN x.existing_id IS NULL THEN x.member_id ELSE x.old_member_id END AS owner
+      FROM (
+        SELECT i.line, i.transaction_id, i.order_id, i.member, i.category, i.event_date,
+               i.sale, i.commission, i.status, i.original_txn,
+               {retailer_id} AS retailer_id, m.id AS member_id,
+               c.id AS existing_id, c.status AS old_status, c.share_amount AS old_share,
+               c.margin_amount AS old_margin, c.commission_amount AS old_commission,
+               c.member_id AS old_member_id,
+               CASE WHEN d.transaction_id IS NOT NULL THEN 'duplicate_transaction'
+                    WHEN {retailer_id} IS NULL THEN 'unknown_retailer'
+                    WHEN c.id IS NULL THEN 'inserted'
+                    WHEN c.as_of_us > :as_of THEN 'stale'
+                    WHEN c.status = i.status AND c.sale_amount = i.sale
+                         AND c.commission_amount = i.commission THEN 'unchanged'
+                    WHEN c.member_external_id IS DISTINCT FROM i.member THEN 'member_changed'
+                    WHEN c.retailer_id <> {retailer_id} THEN 'retailer_changed'
+                    WHEN c.status = 'reversed' THEN 'reinstated'
+                    WHEN c.status = 'confirmed' AND i.status = 'pending' THEN 'unconfirmed'
+                    ELSE 'updated' END AS outcome,
+               {rule_id} AS rule_id,
+               {share_sql('sr', 'i.sale', 'i.commission', 'i.category', ctx.rounding)} AS share
+        FROM incoming i
+        LEFT JOIN dupes d ON d.transaction_id = i.transaction_id
+        {join}
+        LEFT JOIN members m ON m.tenant_id = :t AND m.external_id = i.member
+        LEFT JOIN commissions c ON c.tenant_id = :t AND c.source = :source
+                               AND c.transaction_id = i.transaction_id
+        LEFT JOIN line_rules lr ON lr.retailer_id = {retailer_id}
+                               AND lr.category = i.category AND lr.event_date = i.event_date
+        LEFT JOIN share_rules sr ON sr.tenant_id = :t AND sr.id = {rule_id}
+      ) x""", p)
+
+
+def _params(ctx: ApplyContext) -> dict:
+    return {"t": ctx.tenant_id, "r": ctx.report_id, "fmt": ctx.fmt, "source": ctx.source,
+            "as_of": ctx.as_of_us, "cur": ctx.currency, "today": ctx.today}
+
+
+def outcome_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(text("SELECT outcome, count(*) FROM applied GROUP BY outcome")).all()
+    return {outcome: int(n) for outcome, n in rows}
+
+
+def record_refusals(session: Session, ctx: ApplyContext) -> int:
+    fields = " ".join(f"WHEN '{o}' THEN '{f}'" for o, (f, _) in REFUSALS.items())
+    messages = " ".join(f"WHEN '{o}' THEN '{m}'" for o, (_, m) in REFUSALS.items())
+    codes = ", ".join(f"'{o}'" for o in REFUSALS)
+    result = session.execute(text(f"""
+      INSERT INTO report_errors (tenant_id, report_id, seq, line, field, code, message)
+      SELECT :t, :r, :seq0 + row_number() OVER (ORDER BY line), line,
+             CASE outcome {fields} END, outcome,
+             'transaction ' || transaction_id || ': ' || CASE outcome {messages} END
+      FROM applied WHERE outcome IN ({codes})"""), {**_params(ctx), "seq0": ctx.first_error_seq})
+    return result.rowcount
+
+
+# The ledger effect of a line in a state: (account, owner, amount) rows. `{p}` is the column
+# prefix of the state ('' new, 'old_' old), `{s}` the sign.
+def _effects(where: str, owner: str, status: str, share: str, commission: str, margin: str,
+             sign: str) -> str:
+    bucket = f"CASE {status} WHEN 'pending' THEN 'pending' ELSE 'available' END"
+    return f"""
+      SELECT CASE WHEN {owner} IS NULL THEN 'unattributed_' || {bucket} ELSE {bucket} END
+               AS account, {owner} AS member_id, {sign}{share} AS amount
+        FROM applied WHERE {where} AND {status} <> 'reversed'
+      UNION ALL
+      SELECT 'network_receivable', NULL, {sign}(-{commission}) FROM applied
+       WHERE {where} AND {status} <> 'reversed'
+      UNION ALL
+      SELECT 'portal_margin', NULL, {sign}{margin} FROM applied
+       WHERE {where} AND {status} <> 'reversed'"""
+
+
+def post_report_entry(session: Session, ctx: ApplyContext) -> int | None:
+    """One entry for the whole report: the new effects minus the old ones."""
+    new = _effects("outcome IN ('inserted', 'updated')", "owner", "status", "share",
+                   "commission", "margin", "")
+    old = _effects("outcome = 'updated'", "owner", "old_status", "old_share",
+                   "old_commission", "old_margin", "-")
+    _temp(session, "legs", f"""
+      SELECT account, member_id, sum(amount) AS amount FROM ({new} UNION ALL {old}) e
+      GROUP BY account, member_id HAVING sum(amount) <> 0""", _params(ctx))
+    if session.execute(text("SELECT count(*) FROM legs")).scalar_one() == 0:
+        return None
+    key = f"report:{ctx.report_id}"
+    if existing_entry(session, ctx.tenant_id, key) is not None:
+        raise RuntimeError(f"report {ctx.report_id} was already applied")
+    entry_id = open_entry(session, ctx.tenant_id, key, "report", f"report {ctx.report_id}")
+    # One statement for all of the entry's postings: the database re-checks the balance
+    # of every entry a statement touches.
+    session.execute(text("""
+      INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
+      SELECT :t, :e, account, member_id, :cur, amount FROM legs"""),
+                    {**_params(ctx), "e": entry_id})
+    check_balanced(session, ctx.tenant_id, entry_id)
+    return entry_id
+
+
+def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None) -> None:
+    p = {**_params(ctx), "e": entry_id}
+    session.execute(text("""
+      INSERT INTO commissions (tenant_id, source, transaction_id, order_id,
+        original_transaction_id, member_external_id, member_id, retailer_id, category,
+        event_date, sale_amount, commission_amount, share_amount, margin_amount, currency,
+        status, rule_id, as_of_us, report_id, line, entry_id, confirmed_on, version)
+      SELECT :t, :source, transaction_id, order_id, original_txn, member, member_id,
+        retailer_id, NULLIF(category, ''), event_date, sale, commission, share, margin, :cur,
+        status, rule_id, :as_of, :r, line, :e,
+        CASE WHEN status = 'confirmed' THEN :today END, 1
+      FROM applied WHERE outcome = 'inserted'"""), p)
+    session.execute(text("""
+      INSERT INTO commission_events (tenant_id, commission_id, kind, report_id, line, entry_id,
+        old_status, new_status, old_share, new_share, old_commission, new_commission)
+      SELECT :t, existing_id, 'updated', :r, line, :e, old_status, status, old_share, share,
+             old_commission, commission
+      FROM applied WHERE outcome = 'updated'"""), p)
+    session.execute(text("""
+      UPDATE commissions SET status = a.status, sale_amount = a.sale,
+        commission_amount = a.commission, share_amount = a.share, margin_amount = a.margin,
+        order_id = COALESCE(a.order_id, commissions.order_id), as_of_us = :as_of,
+        version = commissions.version + 1,
+        confirmed_on = CASE WHEN a.status = 'confirmed' AND commissions.status <> 'confirmed'
+                            THEN :today ELSE commissions.confirmed_on END
+      FROM applied a
+      WHERE commissions.tenant_id = :t AND commissions.id = a.existing_id
+        AND a.outcome = 'updated'"""), p)
+    # A newer report that confirms what we have makes older reports stale from now on.
+    session.execute(text("""
+      UPDATE commissions SET as_of_us = :as_of FROM applied a
+      WHERE commissions.tenant_id = :t AND commissions.id = a.existing_id
+        AND a.outcome = 'unchanged' AND commissions.as_of_us < :as_of"""), p)
+
+
+def drop_temps(session: Session, *names: str) -> None:
+    names = names or ("incoming", "dupes", "line_keys", "line_rules", "applied", "legs")
+    for name in names:
+        session.execute(text(f"DROP TABLE IF EXISTS {_temp_schema(session)}.{name}"))
+
+
+def apply_incoming(session: Session, ctx: ApplyContext, parse_errors: int) -> ApplyResult:
+    """Classify the staged lines and apply them; in whole-or-nothing mode any refused line
+    (or any parse error) leaves everything unapplied."""
+    classify(session, ctx)
+    counts = outcome_counts(session)
+    refused = record_refusals(session, ctx)
+    result = ApplyResult(counts=counts, refused=refused)
+    if ctx.whole_or_nothing and (refused or parse_errors):
+        result.applied = False
+        drop_temps(session)
+        return result
+    result.entry_id = post_report_entry(session, ctx)
+    write_commissions(session, ctx, result.entry_id)
+    counts["unattributed"] = session.execute(text(
+        "SELECT count(*) FROM applied WHERE outcome = 'inserted' AND member_id IS NULL"
+    )).scalar_one()
+    drop_temps(session)
+    return result
+
+
+def attach_unattributed(session: Session, tenant_id: int, currency: str,
+                        cause: str) -> int | None:
+    """Move the shares of lines that arrived before their member from the unattributed
+    accounts to the member, and attribute the lines. Returns the entry id, if any money
+    moved. Idempotent: a second call finds nothing left to attach."""
+    p = {"t": tenant_id, "cur": currency}
+    _temp(session, "attach", """
+      SELECT c.id AS commission_id, m.id AS member_id, c.status, c.share_amount AS share,
+             c.commission_amount AS commission
+      FROM commissions c JOIN members m
+        ON m.tenant_id = c.tenant_id AND m.external_id = c.member_external_id
+      WHERE c.tenant_id = :t AND c.member_id IS NULL""", p)
+    rows = session.execute(text("SELECT count(*), min(commission_id) FROM attach")).one()
+    if rows[0] == 0:
+        drop_temps(session, "attach")
+        return None
+    bucket = "CASE status WHEN 'pending' THEN 'pending' ELSE 'available' END"
+    legs = f"""
+      SELECT account, member_id, sum(amount) AS amount FROM (
+        SELECT {bucket} AS account, member_id, share AS amount FROM attach
+         WHERE status <> 'reversed'
+        UNION ALL
+        SELECT 'unattributed_' || {bucket}, NULL, -share FROM attach WHERE status <> 'reversed'
+      ) e GROUP BY account, member_id HAVING sum(amount) <> 0"""
+    entry_id = None
+    if session.execute(text(f"SELECT count(*) FROM ({legs}) l")).scalar_one():
+        entry_id = open_entry(session, tenant_id, f"attach:{cause}:{rows[1]}", "attach",
+                              f"lines attributed to members ({cause})")
+        session.execute(text(f"""
+          INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
+          SELECT :t, :e, account, member_id, :cur, amount FROM ({legs}) l"""),
+                        {**p, "e": entry_id})
+        check_balanced(session, tenant_id, entry_id)
+    session.execute(text("""
+      INSERT INTO commission_events (tenant_id, commission_id, kind, report_id, line, entry_id,
+        old_status, new_status, old_share, new_share, old_commission, new_commission)
+      SELECT :t, commission_id, 'attached', NULL, NULL, :e, status, status, share, share,
+             commission, commission FROM attach"""), {**p, "e": entry_id})
+    session.execute(text("""
+      UPDATE commissions SET member_id = a.member_id FROM attach a
+      WHERE commissions.tenant_id = :t AND commissions.id = a.commission_id"""), p)
+    drop_temps(session, "attach")
+    return entry_id

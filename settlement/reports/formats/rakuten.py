@@ -1,0 +1,130 @@
+"""Rakuten Advertising Signature Orders report (CSV), as the publisher dashboard exports it.
+
+Columns (matched whatever their case or spacing; others are ignored): "Member ID (U1)",
+"MID", "Advertiser Name", "Order ID", "Transaction Date", "Transaction Time", "SKU",
+"Sales", "# of Items", "Total Commission", "Process Date", "Process Time", and optionally
+"Currency" and "Commission Status". Required: Member ID (U1), MID, Order ID, Transaction
+Date, SKU, Sales, Total Commission.
+
+- member: the u1 value, kept exactly (it is case-sensitive), at most 72 characters; empty
+  means no member. retailer: the MID. event_date: Transaction Date (ISO 2026-06-15,
+  Japanese 2026/06/15 or US 06/15/2026; the time columns are ignored). Amounts are in
+  "Currency" when the column is there (it must be the tenant's), else in the tenant's
+  currency, with its minor digits (JPY has none: "1980").
+
+Rakuten sends no transaction id and no status, and its report is a log of events: a return,
+a cancellation or a discount is a new line, never an edit of an earlier one. So:
+
+- Every line is its own transaction, of one of three kinds:
+  - sale: Sales and Total Commission both zero or positive (and "# of Items" not negative);
+    amounts as reported.
+  - adjustment: Sales or Total Commission negative: a US return or cancellation (negative
+    Sales, negative commission) or a Japanese discount (a negative SKU line). Amounts as
+    reported, i.e. negative: they are added to the order's other lines.
+  - deduction: a Japanese cancellation, reported as a positive deduction line: Sales and
+    Total Commission zero or positive with a negative "# of Items". Its amounts are negated,
+    so that an order's lines always sum to what the order is still worth (a full
+    cancellation brings it to zero).
+  A negative sale with a positive commission is refused (sign_mismatch).
+- transaction_id is derived from Order ID, SKU and the kind ("ORDER|SKU|sale"); adjustment
+  and deduction ids also carry the Process Date when there is one, so that two returns of
+  the same SKU on different days stay two transactions. A key seen again in the same file
+  gets "#2", "#3"... in file order. Re-uploading the same file (or a later report restating
+  the same lines) therefore maps to the same ids. Ids longer than 128 characters become a
+  sha256 digest of the same key.
+- Status: Rakuten's report never reverses anything (a cancellation is a negative line), so
+  no line is "reversed". A line is "confirmed" when the optional "Commission Status" column
+  (Enhanced Order Locking) says locked; "unlocked", "not applicable" or an empty value is
+  "pending", and without the column every line is pending. The Process Date is when Rakuten
+  processed the event, not a confirmation, so it does not confirm anything.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from settlement.reports.formats import fields as f
+from settlement.reports.formats import networks as n
+from settlement.reports.formats.base import LineError, ParseContext, ParsedLine
+
+U1, MID, ORDER, SKU = "Member ID (U1)", "MID", "Order ID", "SKU"
+TXN_DATE, SALES, ITEMS, COMMISSION = "Transaction Date", "Sales", "# of Items", "Total Commission"
+PROCESS_DATE, CURRENCY, LOCK = "Process Date", "Currency", "Commission Status"
+COLUMNS = (U1, MID, "Advertiser Name", ORDER, TXN_DATE, "Transaction Time", SKU, SALES, ITEMS,
+           COMMISSION, PROCESS_DATE, "Process Time", CURRENCY, LOCK)
+REQUIRED = (U1, MID, ORDER, TXN_DATE, SKU, SALES, COMMISSION)
+HEADER = n.Header.of(COLUMNS, REQUIRED, aliases={"u1": U1, "Member ID": U1,
+                                                  "Advertiser ID": MID,
+                                                  "Number of Items": ITEMS})
+MAX_U1_CHARS = 72
+LOCK_STATUSES = {"locked": "confirmed", "unlocked": "pending", "not applicable": "pending",
+                 "n/a": "pending"}
+
+
+def _currency(line: int, get, ctx: ParseContext, errors: list) -> str | None:
+    value = get(CURRENCY)
+    if value is None or not value.strip():
+        return ctx.currency
+    return f.currency(value, line, CURRENCY, ctx, errors)
+
+
+def _status(line: int, get, errors: list) -> str | None:
+    value = get(LOCK)
+    if value is None or not value.strip():
+        return "pending"
+    return f.status(value, line, LOCK, LOCK_STATUSES, errors)
+
+
+def kind_of(sale: int, commission: int, items: int | None) -> str:
+    if sale < 0 or commission < 0:
+        return "adjustment"
+    if items is not None and items < 0:
+        return "deduction"
+    return "sale"
+
+
+def _transaction_id(order: str, sku: str | None, kind: str, process_date,
+                    seen: dict[str, int]) -> str:
+    parts = [order, sku or "", kind]
+    if kind != "sale" and process_date is not None:
+        parts.append(process_date.isoformat())
+    key = n.derived_id(*parts)
+    count = seen.get(key, 0) + 1
+    seen[key] = count
+    return key if count == 1 else n.derived_id(*parts, f"#{count}")
+
+
+def check(line: int, get, ctx: ParseContext, seen: dict[str, int]) -> ParsedLine | list[LineError]:
+    errors: list[LineError] = []
+    member = f.text(get(U1), line, U1, errors, required=False, max_chars=MAX_U1_CHARS)
+    retailer = f.identifier(get(MID), line, MID, errors)
+    order = f.identifier(get(ORDER), line, ORDER, errors)
+    sku = f.identifier(get(SKU), line, SKU, errors, required=False)
+    event_date = n.report_date(get(TXN_DATE), line, TXN_DATE, ctx, errors)
+    process_date = n.report_date(get(PROCESS_DATE), line, PROCESS_DATE, ctx, errors,
+                                 required=False)
+    sale = f.amount(get(SALES), line, SALES, ctx, errors)
+    items = n.integer(get(ITEMS), line, ITEMS, errors, required=False)
+    commission = f.amount(get(COMMISSION), line, COMMISSION, ctx, errors)
+    currency = _currency(line, get, ctx, errors)
+    status = _status(line, get, errors)
+    n.sign_rule(line, sale, commission, COMMISSION, errors)
+    if errors:
+        return errors
+    kind = kind_of(sale, commission, items)
+    if kind == "deduction":
+        sale, commission = -sale, -commission
+    txn = _transaction_id(order, sku, kind, process_date, seen)
+    return ParsedLine(line, txn, order, member, retailer, None, event_date, sale, commission,
+                      currency, status)
+
+
+def parse_csv(chunks: Iterable[bytes], ctx: ParseContext) -> Iterator[ParsedLine | LineError]:
+    seen: dict[str, int] = {}  # transaction ids given so far in this file
+
+    def check_line(line: int, get, ctx: ParseContext):
+        return check(line, get, ctx, seen)
+
+    return n.run(n.csv_records(chunks, ctx, HEADER), check_line, ctx)
+
+
+PARSERS = {"csv": parse_csv}

@@ -1,0 +1,228 @@
+"""Commission reports: receive an upload, then process it (the worker job).
+
+Receiving stores the bytes as they come, in chunks, in the database (the record of what was
+sent), hashing them on the way; the same bytes again from the same source are a duplicate
+and nothing is stored. Processing streams the stored chunks through the format's parser
+into a temporary table and applies every line set-based, in ONE transaction: a crash
+applies nothing, and running the job again finishes the work once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from settlement.commissions.lifecycle import ApplyContext, apply_incoming, attach_unattributed
+from settlement.models import Report, ReportChunk, ReportError, Tenant
+from settlement.reports.formats import FORMATS, ParseContext, ReportFormatError, parser_for
+from settlement.reports.formats.base import LineError
+from settlement.reports.staging import stage, take_parse_errors
+from settlement.tenants.service import policy_of
+
+CHUNK_BYTES = 1 << 20
+MEDIA = ("csv", "json", "ndjson")
+
+
+class UploadTooLarge(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"the body is larger than {limit} bytes")
+        self.limit = limit
+
+
+class UploadRefused(Exception):
+    def __init__(self, errors: list[LineError]):
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Received:
+    report_id: int
+    duplicate: bool
+
+
+def _rechunk(stream: Iterable[bytes]) -> Iterator[bytes]:
+    """Re-cut an arbitrary byte stream into chunks of CHUNK_BYTES (the last may be short)."""
+    buf = bytearray()
+    for piece in stream:
+        buf += piece
+        while len(buf) >= CHUNK_BYTES:
+            yield bytes(buf[:CHUNK_BYTES])
+            del buf[:CHUNK_BYTES]
+    if buf:
+        yield bytes(buf)
+
+
+def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterable[bytes],
+            *, uploaded_by: str, source: str | None = None, as_of: dt.datetime | None = None,
+            max_bytes: int) -> Received:
+    """Store an upload. The caller commits, then enqueues `process` for a new report."""
+    if fmt not in FORMATS:
+        raise UploadRefused([LineError(None, "format", "unknown_format",
+                                       f"format must be one of {', '.join(FORMATS)}")])
+    if media not in MEDIA:
+        raise UploadRefused([LineError(None, "content-type", "unsupported_media",
+                                       f"send text/csv, application/json or NDJSON")])
+    source = source or fmt
+    as_of = as_of or dt.datetime.now(dt.timezone.utc)
+    report = Report(tenant_id=tenant_id, format=fmt, media=media, source=source,
+                    sha256=f"receiving:{id(body)}:{as_of.timestamp()}", size_bytes=0,
+                    status="queued", as_of=as_of, uploaded_by=uploaded_by)
+    session.add(report)
+    session.flush()
+    digest, size, seq = hashlib.sha256(), 0, 0
+    table = ReportChunk.__table__
+    for chunk in _rechunk(body):
+        size += len(chunk)
+        if size > max_bytes:
+            raise UploadTooLarge(max_bytes)
+        digest.update(chunk)
+        session.execute(table.insert().values(tenant_id=tenant_id, report_id=report.id,
+                                              seq=seq, data=chunk))
+        seq += 1
+    if size == 0:
+        raise UploadRefused([LineError(None, None, "empty_body", "the report is empty")])
+    sha = digest.hexdigest()
+    original = _same_content(session, tenant_id, source, sha)
+    if original is not None:
+        return Received(original, True)
+    report.sha256, report.size_bytes = sha, size
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        # The same file was stored by a concurrent upload a moment ago.
+        original = _same_content(session, tenant_id, source, sha)
+        if original is None:
+            raise
+        return Received(original, True)
+    return Received(report.id, False)
+
+
+def _same_content(session: Session, tenant_id: int, source: str, sha: str) -> int | None:
+    return session.scalar(select(Report.id).where(
+        Report.tenant_id == tenant_id, Report.source == source, Report.sha256 == sha))
+
+
+def _chunks(engine: Engine, tenant_id: int, report_id: int) -> Iterator[bytes]:
+    """The stored upload, one chunk at a time, on a connection of its own (the main one is
+    busy with COPY)."""
+    with engine.connect() as conn:
+        seq = 0
+        while True:
+            data = conn.execute(text(
+                "SELECT data FROM report_chunks WHERE tenant_id = :t AND report_id = :r "
+                "AND seq = :s"), {"t": tenant_id, "r": report_id, "s": seq}).scalar()
+            if data is None:
+                return
+            yield bytes(data)
+            seq += 1
+
+
+def process(engine: Engine, tenant_id: int, report_id: int) -> Report:
+    """The worker job: parse and apply a stored report once. Safe to run again."""
+    with Session(engine, expire_on_commit=False) as session:
+        report = _lock_report(session, tenant_id, report_id)
+        if report.status in ("completed", "failed"):
+            return report
+        session.execute(update(Report).where(Report.tenant_id == tenant_id,
+                                             Report.id == report_id)
+                        .values(status="processing"))
+        session.commit()
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            report = _lock_report(session, tenant_id, report_id)
+            if report.status in ("completed", "failed"):
+                return report
+            _apply(session, engine, report)
+            session.commit()
+            return report
+    except ReportFormatError as exc:
+        return _fail(engine, tenant_id, report_id, exc.errors)
+
+
+def _lock_report(session: Session, tenant_id: int, report_id: int) -> Report:
+    query = select(Report).where(Report.tenant_id == tenant_id, Report.id == report_id)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()  # one worker applies a report at a time
+    report = session.scalar(query)
+    if report is None:
+        raise LookupError(f"no report {report_id} for tenant {tenant_id}")
+    return report
+
+
+def _apply(session: Session, engine: Engine, report: Report) -> None:
+    tenant = session.get(Tenant, report.tenant_id)
+    policy = policy_of(tenant)
+    zone = ZoneInfo(policy.timezone)
+    as_of = report.as_of if report.as_of.tzinfo else report.as_of.replace(tzinfo=dt.timezone.utc)
+    local_today = as_of.astimezone(zone).date()
+    parse_ctx = ParseContext(policy.currency, policy.minor_digits,
+                             max(local_today, dt.datetime.now(zone).date()))
+    parser = parser_for(report.format, report.media)
+    stage(session, parser(_chunks(engine, report.tenant_id, report.id), parse_ctx))
+    parse_errors = take_parse_errors(session, report.tenant_id, report.id)
+    ctx = ApplyContext(
+        tenant_id=report.tenant_id, report_id=report.id, fmt=report.format,
+        source=report.source, currency=policy.currency, rounding=policy.rounding,
+        as_of_us=_epoch_us(as_of),
+        today=local_today, whole_or_nothing=policy.report_errors == "whole",
+        first_error_seq=parse_errors)
+    result = apply_incoming(session, ctx, parse_errors)
+    if result.applied:
+        attach_unattributed(session, report.tenant_id, policy.currency, f"report:{report.id}")
+    counts = dict(result.counts)
+    error_lines = session.execute(text(
+        "SELECT count(DISTINCT coalesce(line, -1)) FROM report_errors "
+        "WHERE tenant_id = :t AND report_id = :r AND code NOT IN "
+        "('duplicate_transaction', 'unknown_retailer', 'member_changed', "
+        "'retailer_changed', 'reinstated', 'unconfirmed')"),
+        {"t": report.tenant_id, "r": report.id}).scalar_one()
+    good = sum(n for outcome, n in counts.items() if outcome != "unattributed")
+    report.lines = good + error_lines
+    report.rejected = result.refused + error_lines
+    if result.applied:
+        report.inserted = counts.get("inserted", 0)
+        report.updated = counts.get("updated", 0)
+        report.unchanged = counts.get("unchanged", 0)
+        report.stale = counts.get("stale", 0)
+        report.unattributed = counts.get("unattributed", 0)
+        report.status = "completed"
+    else:
+        report.status = "failed"
+    report.entry_id = result.entry_id
+    report.finished_at = func.now()
+
+
+def _epoch_us(moment: dt.datetime) -> int:
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _fail(engine: Engine, tenant_id: int, report_id: int, errors: list[LineError]) -> Report:
+    """A file that cannot be read at all: record why, apply nothing."""
+    with Session(engine, expire_on_commit=False) as session:
+        report = _lock_report(session, tenant_id, report_id)
+        session.execute(ReportError.__table__.insert(), [
+            {"tenant_id": tenant_id, "report_id": report_id, "seq": i + 1, "line": e.line,
+             "field": e.field, "code": e.code, "message": e.message}
+            for i, e in enumerate(errors)])
+        report.status = "failed"
+        report.rejected = 0
+        report.finished_at = func.now()
+        session.commit()
+        return report
+
+
+def report_errors(session: Session, tenant_id: int, report_id: int,
+                  limit: int = 1000, after: int = 0) -> list[ReportError]:
+    return list(session.scalars(select(ReportError).where(
+        ReportError.tenant_id == tenant_id, ReportError.report_id == report_id,
+        ReportError.seq > after).order_by(ReportError.seq).limit(limit)))

@@ -1,0 +1,80 @@
+"""Load parsed lines into the temporary table `incoming`, in bulk.
+
+PostgreSQL gets them through COPY, streamed as they are parsed; SQLite through batched
+executemany. Either way no line costs a round trip, and memory stays flat.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from settlement.reports.formats.base import LineError, ParsedLine
+
+INCOMING_COLUMNS = ("line", "transaction_id", "order_id", "member", "retailer", "category",
+                    "event_date", "sale", "commission", "currency", "status", "original_txn",
+                    "err_field", "err_code", "err_message")
+# Parse errors travel in the same stream as good lines (err_code set, the rest empty), so
+# that one COPY carries everything and a file of a million bad lines stays out of memory.
+_DDL = """(line BIGINT, transaction_id TEXT, order_id TEXT, member TEXT, retailer TEXT,
+  category TEXT, event_date DATE, sale BIGINT, commission BIGINT, currency TEXT,
+  status TEXT, original_txn TEXT, err_field TEXT, err_code TEXT, err_message TEXT)"""
+BATCH = 5000
+
+
+def create_incoming(session: Session) -> None:
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("DROP TABLE IF EXISTS pg_temp.incoming"))
+        session.execute(text(f"CREATE TEMP TABLE incoming {_DDL} ON COMMIT DROP"))
+    else:
+        session.execute(text("DROP TABLE IF EXISTS temp.incoming"))
+        session.execute(text(f"CREATE TEMP TABLE incoming {_DDL}"))
+
+
+def _rows(items: Iterable[ParsedLine | LineError], as_text_dates: bool) -> Iterator[tuple]:
+    for item in items:
+        if type(item) is LineError:
+            yield (item.line, None, None, None, None, None, None, None, None, None, None, None,
+                   item.field, item.code, item.message)
+            continue
+        (line, txn, order, member, retailer, category, event_date, sale, commission,
+         currency, status, original) = item
+        yield (line, txn, order, member, retailer, category or "",
+               event_date.isoformat() if as_text_dates else event_date,
+               sale, commission, currency, status, original, None, None, None)
+
+
+def stage(session: Session, items: Iterable[ParsedLine | LineError]) -> None:
+    """Stream parsed lines and parse errors into `incoming`."""
+    create_incoming(session)
+    if session.bind.dialect.name == "postgresql":
+        cursor = session.connection().connection.driver_connection.cursor()
+        with cursor.copy(f"COPY incoming ({', '.join(INCOMING_COLUMNS)}) FROM STDIN") as copy:
+            write = copy.write_row
+            for row in _rows(items, as_text_dates=False):
+                write(row)
+        session.execute(text("ANALYZE incoming"))
+        return
+    insert = text(f"INSERT INTO incoming ({', '.join(INCOMING_COLUMNS)}) VALUES "
+                  f"({', '.join(':' + c for c in INCOMING_COLUMNS)})")
+    batch: list[dict] = []
+    for row in _rows(items, as_text_dates=True):
+        batch.append(dict(zip(INCOMING_COLUMNS, row)))
+        if len(batch) >= BATCH:
+            session.execute(insert, batch)
+            batch.clear()
+    if batch:
+        session.execute(insert, batch)
+
+
+def take_parse_errors(session: Session, tenant_id: int, report_id: int) -> int:
+    """Move the parse errors from `incoming` to report_errors; returns how many."""
+    moved = session.execute(text("""
+      INSERT INTO report_errors (tenant_id, report_id, seq, line, field, code, message)
+      SELECT :t, :r, row_number() OVER (ORDER BY line, err_field), line, err_field, err_code,
+             err_message
+      FROM incoming WHERE err_code IS NOT NULL"""), {"t": tenant_id, "r": report_id}).rowcount
+    if moved:
+        session.execute(text("DELETE FROM incoming WHERE err_code IS NOT NULL"))
+    return moved
