@@ -16,10 +16,10 @@ from settlement.models import ApiKey, AuditEvent
 ROLES = ("uploader", "operator", "approver", "admin")
 # What each role may do besides its own job: an admin can do everything, an operator reads.
 ROLE_GRANTS = {
-    "uploader": {"uploader"},
-    "operator": {"operator", "reader"},
-    "approver": {"approver", "reader"},
-    "admin": {"admin", "operator", "uploader", "reader"},
+    "uploader": {"uploader", "report_status"},
+    "operator": {"operator", "reader", "report_status"},
+    "approver": {"approver", "reader", "report_status"},
+    "admin": {"admin", "operator", "uploader", "reader", "report_status"},
 }
 KEY_PREFIX = "sk_"
 

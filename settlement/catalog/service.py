@@ -123,7 +123,9 @@ def check_member(line: int | None, raw: dict, batch: MemberBatch, today: dt.date
                                 "a member cannot refer themselves"))
     if record.get("joined_at"):
         try:
-            record["joined_at"] = dt.date.fromisoformat(record["joined_at"])
+            raw = record["joined_at"]
+            record["joined_at"] = (dt.date.fromisoformat(raw) if len(raw) == 10 else
+                                   dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).date())
             if record["joined_at"] > today:
                 errors.append(LineError(line, "joined_at", "future_date",
                                         "joined_at is in the future"))

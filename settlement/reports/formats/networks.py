@@ -53,9 +53,10 @@ def records_at(doc, paths: tuple[tuple[str, ...], ...]) -> list:
         if isinstance(node, list):
             return node
     where = " or ".join(".".join(path) for path in paths)
-    raise ReportFormatError([LineError(None, None, "invalid_json",
-                                       "expected an array of records"
-                                       + (f" or an object holding one at {where}" if where else ""))])
+    message = "expected an array of records"
+    if where:
+        message += f" or an object holding one at {where}"
+    raise ReportFormatError([LineError(None, None, "invalid_json", message)])
 
 
 def _record(line: int, record) -> tuple[int, Getter | LineError]:

@@ -1,0 +1,33 @@
+"""The HTTP API: a Flask app factory, thin blueprints over settlement/."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from settlement.config import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SETTLE=settings,
+        API_TITLE="Cashback settlement engine",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        MAX_CONTENT_LENGTH=None,  # uploads stream; the report route enforces its own limit
+    )
+    from api import database, errors
+    from api.routes import catalog, health, members, reports
+
+    database.init_app(app, settings)
+    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
+    errors.init_app(app, api)
+    for blueprint in (health.blp, catalog.blp, members.blp, reports.blp):
+        api.register_blueprint(blueprint, url_prefix="/v1")
+    return app

@@ -1,0 +1,28 @@
+"""One database session per request, closed (and rolled back if not committed) at its end."""
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from settlement.config import Settings
+from settlement.db import engine_for
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.extensions["settle_engine"] = engine_for(settings.database_url)
+
+    @app.teardown_appcontext
+    def _close(_exc):
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+
+def engine():
+    return current_app.extensions["settle_engine"]
+
+
+def db() -> Session:
+    if "db" not in g:
+        g.db = Session(engine(), expire_on_commit=False)
+    return g.db

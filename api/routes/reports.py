@@ -1,0 +1,129 @@
+"""Commission reports: upload (streamed, stored, processed by a job) and status."""
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from api.auth import current, record, requires
+from api.database import db
+from api.errors import Problem
+from api.schemas import ReportOut, ReportQuery
+from settlement.models import Report
+from settlement.reports import service as reports
+from workers.queue import enqueue
+
+blp = Blueprint("reports", __name__, description="Commission reports from networks")
+STREAM_CHUNK = 1 << 20
+MAX_ERRORS_SHOWN = 1000
+
+
+def _media() -> tuple[str, object]:
+    """(media, byte stream) of the body: raw CSV/JSON/NDJSON, or multipart field `file`."""
+    mimetype = request.mimetype
+    if mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise Problem(400, "Bad Request", "multipart uploads carry the report in field 'file'",
+                          [{"line": None, "field": "file", "code": "missing_field",
+                            "message": "no field 'file'"}])
+        name = (upload.filename or "").lower()
+        kind = upload.mimetype or ""
+        media = _media_of(kind) or ("json" if name.endswith(".json") else
+                                    "ndjson" if name.endswith((".ndjson", ".jsonl")) else "csv")
+        return media, upload.stream
+    media = _media_of(mimetype)
+    if media is None:
+        raise Problem(415, "Unsupported Media Type",
+                      "send text/csv, application/json, application/x-ndjson or multipart")
+    return media, request.stream
+
+
+def _media_of(mimetype: str) -> str | None:
+    if mimetype in ("text/csv", "application/csv"):
+        return "csv"
+    if mimetype == "application/json":
+        return "json"
+    if mimetype in ("application/x-ndjson", "application/ndjson", "application/jsonl",
+                    "application/jsonlines"):
+        return "ndjson"
+    return None
+
+
+def _read(stream):
+    while True:
+        chunk = stream.read(STREAM_CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+def report_view(report: Report, *, duplicate: bool = False, with_errors: bool = True) -> dict:
+    view = {"id": report.id, "format": report.format, "source": report.source,
+            "status": report.status, "duplicate": duplicate, "size_bytes": report.size_bytes,
+            "as_of": report.as_of,
+            "counts": {k: getattr(report, k) for k in (
+                "lines", "inserted", "updated", "unchanged", "stale", "rejected",
+                "unattributed")}}
+    if with_errors:
+        errors = reports.report_errors(db(), report.tenant_id, report.id,
+                                       limit=MAX_ERRORS_SHOWN + 1)
+        view["errors"] = [{"line": e.line, "field": e.field, "code": e.code,
+                           "message": e.message} for e in errors[:MAX_ERRORS_SHOWN]]
+        view["errors_truncated"] = len(errors) > MAX_ERRORS_SHOWN
+    return view
+
+
+@blp.route("/reports", methods=["POST"])
+@blp.arguments(ReportQuery, location="query")
+@blp.response(202, ReportOut)
+@blp.doc(requestBody={"content": {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+    "application/x-ndjson": {"schema": {"type": "string"}},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "file": {"type": "string", "format": "binary"}}}}}})
+@requires("uploader")
+def upload(query):
+    """Upload a commission report. 202 with its id; the same file again answers 200 with the
+    first report's id and `duplicate: true`, and applies nothing."""
+    limit = current_app.config["SETTLE"].max_upload_bytes
+    if (request.content_length or 0) > limit:
+        raise Problem(413, "Payload Too Large", f"a report is at most {limit} bytes")
+    media, stream = _media()
+    principal = current()
+    session = db()
+    try:
+        received = reports.receive(session, principal.tenant_id, query["format"], media,
+                                   _read(stream), uploaded_by=principal.name,
+                                   source=query["source"], as_of=query["as_of"],
+                                   max_bytes=limit)
+    except reports.UploadTooLarge as exc:
+        session.rollback()
+        raise Problem(413, "Payload Too Large", f"a report is at most {exc.limit} bytes")
+    except reports.UploadRefused as exc:
+        session.rollback()
+        raise Problem(400, "Bad Request", str(exc), exc.errors)
+    if received.duplicate:
+        session.rollback()
+        report = session.get(Report, (principal.tenant_id, received.report_id))
+        return report_view(report, duplicate=True, with_errors=False), 200
+    record("report.uploaded", "report", received.report_id,
+           {"format": query["format"], "media": media})
+    session.commit()
+    enqueue("process_report", principal.tenant_id, received.report_id,
+            job_id=f"report-{principal.tenant_id}-{received.report_id}")
+    session.expire_all()
+    report = session.get(Report, (principal.tenant_id, received.report_id))
+    return report_view(report, with_errors=False), 202
+
+
+@blp.route("/reports/<int:report_id>")
+@blp.response(200, ReportOut)
+@requires("report_status")
+def get_report(report_id):
+    report = db().scalar(select(Report).where(Report.tenant_id == current().tenant_id,
+                                              Report.id == report_id))
+    if report is None:
+        raise Problem(404, "Not Found", f"no report {report_id}")
+    return report_view(report)

@@ -1,0 +1,87 @@
+"""The `settle` command line: database, tenants, keys, reports and the demo summary."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from settlement.access.service import ROLES, create_key
+from settlement.config import get_settings
+from settlement.db import get_engine, session_scope
+from settlement.tenants.policy import load_policy
+from settlement.tenants.service import TenantNotFound, apply_policy, tenant_by_slug
+
+
+@click.group()
+def main() -> None:
+    """Settlement engine for cashback portals."""
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations (PostgreSQL or SQLite, from SETTLE_DATABASE_URL)."""
+    from settlement.migrate import upgrade
+    upgrade(get_settings().database_url, revision)
+    click.echo("database is at " + revision)
+
+
+@main.group()
+def tenant() -> None:
+    """Tenants and their policy."""
+
+
+@tenant.command("apply")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def tenant_apply(path: str) -> None:
+    """Create or update a tenant from its policy file (JSON or TOML). Idempotent."""
+    try:
+        policy = load_policy(path)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(file)"
+            click.echo(f"{path}: {where}: {err['msg']}", err=True)
+        sys.exit(2)
+    except ValueError as exc:
+        click.echo(f"{path}: {exc}", err=True)
+        sys.exit(2)
+    with session_scope() as session:
+        try:
+            row, changed = apply_policy(session, policy)
+        except ValueError as exc:
+            click.echo(f"{path}: {exc}", err=True)
+            sys.exit(2)
+        click.echo(f"tenant {row.slug} {'applied' if changed else 'unchanged'} (id {row.id})")
+
+
+@main.group()
+def key() -> None:
+    """API keys."""
+
+
+@key.command("create")
+@click.option("--tenant", "slug", required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--label", default=None)
+def key_create(slug: str, role: str, label: str | None) -> None:
+    """Make an API key; it is printed once, alone on the last line."""
+    with session_scope() as session:
+        try:
+            tenant_row = tenant_by_slug(session, slug)
+        except TenantNotFound as exc:
+            raise click.ClickException(str(exc))
+        secret = create_key(session, tenant_row.id, role, label)
+    click.echo(f"{role} key for {slug} (store it now: it is not shown again):", err=True)
+    click.echo(secret)
+
+
+from cli import demo as _demo  # noqa: E402,F401  (registers `settle demo ...`)
