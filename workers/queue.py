@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from settlement.config import get_settings
-from workers.jobs import JOBS, QUEUES
+from settlement.config import Settings, get_settings
+from settlement.db import engine_for
+from workers.jobs import JOBS, QUEUES, inline_engine
 
 
 @lru_cache(maxsize=4)
@@ -13,24 +14,28 @@ def _redis(url: str):
     return Redis.from_url(url)
 
 
-def queue(name: str):
+def queue(name: str, settings: Settings | None = None):
     from rq import Queue
-    settings = get_settings()
+    settings = settings or get_settings()
     timeout, _ = QUEUES[name]
     return Queue(settings.queue_prefix + name, connection=_redis(settings.redis_url),
                  default_timeout=timeout)
 
 
-def enqueue(job: str, *args, job_id: str | None = None):
-    """Run `job` with `args`: on rq when Redis is configured, otherwise here and now.
-    `job_id` makes the enqueue idempotent: the same id is not queued twice."""
+def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | None = None):
+    """Run `job` with `args`: on rq when Redis is configured, otherwise here and now, on
+    the caller's database. `job_id` makes the enqueue idempotent while the job is waiting."""
     func, queue_name = JOBS[job]
-    settings = get_settings()
+    settings = settings or get_settings()
     if not settings.redis_url:
-        return func(*args)
+        token = inline_engine.set(engine_for(settings.database_url))
+        try:
+            return func(*args)
+        finally:
+            inline_engine.reset(token)
     from rq import Retry
     _, retries = QUEUES[queue_name]
-    q = queue(queue_name)
+    q = queue(queue_name, settings)
     if job_id is not None:
         existing = q.fetch_job(job_id)
         if existing is not None and existing.get_status(refresh=True) in (
@@ -39,5 +44,6 @@ def enqueue(job: str, *args, job_id: str | None = None):
     return q.enqueue(func, *args, job_id=job_id, retry=Retry(max=retries, interval=[1, 5, 30]))
 
 
-def queue_names() -> list[str]:
-    return [get_settings().queue_prefix + name for name in QUEUES]
+def queue_names(settings: Settings | None = None) -> list[str]:
+    settings = settings or get_settings()
+    return [settings.queue_prefix + name for name in QUEUES]

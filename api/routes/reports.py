@@ -112,7 +112,7 @@ def upload(query):
            {"format": query["format"], "media": media})
     session.commit()
     enqueue("process_report", principal.tenant_id, received.report_id,
-            job_id=f"report-{principal.tenant_id}-{received.report_id}")
+            settings=current_app.config["SETTLE"], job_id=f"report-{principal.tenant_id}-{received.report_id}")
     session.expire_all()
     report = session.get(Report, (principal.tenant_id, received.report_id))
     return report_view(report, with_errors=False), 202

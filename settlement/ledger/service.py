@@ -64,10 +64,11 @@ def post_entry(session: Session, tenant_id: int, key: str, kind: str, legs: Iter
     savepoint = session.begin_nested()
     try:
         entry_id = open_entry(session, tenant_id, key, kind, memo)
-        session.execute(Posting.__table__.insert(), [
+        # One multi-row statement: the database checks each statement's entries balance.
+        session.execute(Posting.__table__.insert().values([
             {"tenant_id": tenant_id, "entry_id": entry_id, "account": leg.account,
              "member_id": leg.member_id, "currency": leg.currency, "amount": leg.amount}
-            for leg in legs])
+            for leg in legs]))
         savepoint.commit()
     except IntegrityError:
         # Another transaction posted the same key first: that is the idempotent outcome.
