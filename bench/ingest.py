@@ -1,0 +1,203 @@
+"""Ingestion benchmark: one upload of N generic lines through the HTTP API (gunicorn, real
+socket) until its commissions and postings are committed, beside the raw limit measured in
+the same run: `psql \\copy` of the same file into a bare table of the same database.
+
+    python -m bench.ingest [--sizes 100000,1000000] [--members 100000]
+
+Prints lines/s, the copy rate, their ratio, and the web worker's peak memory per size;
+writes bench/results/ingest.json. Needs PostgreSQL (BENCH_PG_ADMIN_URL).
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _create_database() -> tuple[str, str]:
+    name = f"settle_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_database(name: str) -> None:
+    admin = create_engine(ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _seed(url: str, members: int, workdir: Path) -> str:
+    """The US fixture tenant, its retailers and rules, `members` members; an uploader key."""
+    from settlement.access.service import create_key
+    from settlement.catalog.service import parse_member_file, upsert_members, upsert_retailer
+    from settlement.commissions.rules import RuleInput, create_rule
+    from settlement.db import make_engine
+    from settlement.migrate import upgrade
+    from settlement.tenants.policy import load_policy
+    from settlement.tenants.service import apply_policy
+    import datetime as dt
+
+    upgrade(url)
+    engine = make_engine(url)
+    members_csv = workdir / "members.csv"
+    subprocess.run([sys.executable, "-m", "fixtures.generate", "members", "--count",
+                    str(members), "--out", str(members_csv)], check=True, cwd=ROOT)
+    with Session(engine) as session:
+        tenant, _ = apply_policy(session, load_policy(ROOT / "fixtures/tenants/us-cashback.toml"))
+        for r in json.loads((ROOT / "fixtures/us-cashback/retailers.json").read_text()):
+            upsert_retailer(session, tenant.id, r["slug"], r["name"], r.get("category"),
+                            r.get("network_ids", {}))
+        for r in json.loads((ROOT / "fixtures/us-cashback/share_rules.json").read_text()):
+            create_rule(session, tenant.id, 2, RuleInput(
+                r.get("retailer"), r.get("category"), r["kind"], r.get("rate"), r.get("amount"),
+                dt.date.fromisoformat(r["valid_from"]) if r.get("valid_from") else None,
+                dt.date.fromisoformat(r["valid_to"]) if r.get("valid_to") else None,
+                r.get("priority", 0), r.get("category_only", False)))
+        batch = parse_member_file(members_csv.read_bytes(), "csv", dt.date(2026, 12, 31))
+        assert not batch.errors, batch.errors[:3]
+        upsert_members(session, tenant.id, "USD", batch, "bench")
+        key = create_key(session, tenant.id, "uploader", "bench")
+        session.commit()
+    engine.dispose()
+    return key
+
+
+def _raw_copy_rate(url: str, path: Path, lines: int) -> float:
+    psql_url = url.replace("postgresql+psycopg://", "postgresql://")
+    subprocess.run(["psql", psql_url, "-qc",
+                    "DROP TABLE IF EXISTS bare; CREATE TABLE bare (transaction_id text, "
+                    "order_id text, member text, retailer text, category text, event_date text, "
+                    "sale_amount text, commission_amount text, currency text, status text)"],
+                   check=True)
+    start = time.perf_counter()
+    subprocess.run(["psql", psql_url, "-qc",
+                    f"\\copy bare FROM '{path}' WITH (FORMAT csv, HEADER)"], check=True)
+    elapsed = time.perf_counter() - start
+    subprocess.run(["psql", psql_url, "-qc", "DROP TABLE bare"], check=True)
+    return lines / elapsed
+
+
+def _start_web(url: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "SETTLE_DATABASE_URL": url, "SETTLE_LOG_LEVEL": "WARNING"}
+    env.pop("SETTLE_REDIS_URL", None)  # the job runs in the request: upload-to-committed
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "--workers", "1", "--timeout", "1800",
+                             "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+                             "api:create_app()"], cwd=ROOT, env=env)
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def _worker_pid(master: int) -> int:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return int(children[0])
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if row.startswith("VmHWM:"):
+            return int(row.split()[1]) / 1024
+    return float("nan")
+
+
+def _upload(port: int, key: str, path: Path) -> tuple[float, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600, blocksize=1 << 20)
+    start = time.perf_counter()
+    with path.open("rb") as body:
+        conn.request("POST", "/v1/reports?format=generic", body=body, headers={
+            "Authorization": f"Bearer {key}", "Content-Type": "text/csv",
+            "Content-Length": str(path.stat().st_size)})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+    elapsed = time.perf_counter() - start
+    conn.request("GET", f"/v1/reports/{answer['id']}", headers={"Authorization": f"Bearer {key}"})
+    status = json.loads(conn.getresponse().read())
+    conn.close()
+    return elapsed, status
+
+
+def run(sizes: list[int], members: int) -> list[dict]:
+    workdir = ROOT / "var" / "bench"
+    workdir.mkdir(parents=True, exist_ok=True)
+    name, url = _create_database()
+    results = []
+    try:
+        key = _seed(url, members, workdir)
+        for size in sizes:
+            path = workdir / f"generic_{size}.csv"
+            subprocess.run([sys.executable, "-m", "fixtures.generate", "--lines", str(size),
+                            "--members", str(members), "--seed", str(size), "--prefix",
+                            f"b{size}-", "--out", str(path)], check=True, cwd=ROOT)
+            copy_rate = _raw_copy_rate(url, path, size)
+            port = _free_port()
+            web = _start_web(url, port)
+            try:
+                elapsed, status = _upload(port, key, path)
+                peak = _peak_rss_mb(_worker_pid(web.pid))
+            finally:
+                web.send_signal(signal.SIGTERM)
+                web.wait(timeout=60)
+            rate = size / elapsed
+            row = {"lines": size, "seconds": round(elapsed, 2), "lines_per_s": round(rate),
+                   "copy_rows_per_s": round(copy_rate), "ratio": round(rate / copy_rate, 3),
+                   "peak_rss_mb": round(peak, 1), "status": status["status"],
+                   "counts": status["counts"], "bytes": path.stat().st_size}
+            results.append(row)
+            print(f"{size:>9} lines  {elapsed:7.2f} s  {rate:>9,.0f} lines/s   "
+                  f"psql \\copy {copy_rate:>9,.0f} rows/s   ratio {rate / copy_rate:5.3f}   "
+                  f"peak RSS {peak:7.1f} MB   {status['status']} {status['counts']}",
+                  flush=True)
+            path.unlink()
+    finally:
+        _drop_database(name)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--members", type=int, default=100_000)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"ingestion through HTTP (gunicorn, 1 worker) on PostgreSQL; {args.members} members")
+    results = run(sizes, args.members)
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ingest.json").write_text(json.dumps(results, indent=2))
+    print(f"written {out / 'ingest.json'}")
+
+
+if __name__ == "__main__":
+    main()
