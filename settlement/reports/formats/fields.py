@@ -86,6 +86,11 @@ def date(value, line: int, field: str, ctx: ParseContext, errors: list) -> dt.da
     raw = text(value, line, field, errors, max_chars=40)
     if raw is None:
         return None
+    # ISO calendar dates only: Python also reads 20260601 and week dates like 2026-W23-1.
+    if len(raw) < 10 or raw[4] != "-" or raw[7] != "-" or (len(raw) > 10 and raw[10] not in "T "):
+        errors.append(LineError(line, field, "invalid_date",
+                                f"{field} {raw[:40]!r} is not a date like 2026-11-01"))
+        return None
     try:
         if len(raw) == 10:
             day = dt.date.fromisoformat(raw)

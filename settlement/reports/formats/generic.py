@@ -6,10 +6,13 @@ touches each field once.
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import re
 from typing import Iterable, Iterator
 
 from settlement.reports.formats import fields as f
 from settlement.reports.formats.base import (
+    MAX_ID_CHARS,
     LineError,
     ParseContext,
     ParsedLine,
@@ -65,10 +68,67 @@ def _header(row: list[str]) -> dict[str, int]:
     return {name: i for i, name in enumerate(names)}
 
 
+def _fast_path(header: dict[str, int], ctx: ParseContext):
+    """A row checker for the common case (every column present, clean values), about three
+    times faster than check_record. It returns None for anything else, so the careful path
+    decides and explains; both accept exactly the same lines."""
+    if any(c not in header for c in COLUMNS):
+        return None
+    (i_txn, i_order, i_member, i_retailer, i_category, i_date, i_sale, i_commission,
+     i_currency, i_status) = (header[c] for c in COLUMNS)
+    digits = ctx.digits
+    scale = 10 ** digits
+    amount = re.compile(r"-?[0-9]{1,12}" + (rf"\.[0-9]{{{digits}}}" if digits else "") + r"\Z"
+                        + ("|-?[0-9]{1,12}\\Z" if digits else ""), re.ASCII).match
+    statuses = f.GENERIC_STATUSES
+    currency = ctx.currency
+    today = ctx.today
+    fromisoformat = dt.date.fromisoformat
+
+    def money(text: str) -> int | None:
+        if amount(text) is None:
+            return None
+        value = int(text.replace(".", "")) if "." in text else int(text) * scale
+        if value == 0 and text[0] == "-":
+            return None
+        return value
+
+    def check(line: int, row: list[str]) -> ParsedLine | None:
+        txn, order, member, retailer, category = (
+            row[i_txn].strip(), row[i_order].strip(), row[i_member].strip(),
+            row[i_retailer].strip(), row[i_category].strip())
+        if not (0 < len(txn) <= MAX_ID_CHARS and len(order) <= MAX_ID_CHARS
+                and len(member) <= MAX_ID_CHARS and 0 < len(retailer) <= MAX_ID_CHARS
+                and len(category) <= 100):
+            return None
+        status = statuses.get(row[i_status])
+        if status is None or row[i_currency] != currency:
+            return None
+        raw_date = row[i_date]
+        if len(raw_date) != 10 or raw_date[4] != "-" or raw_date[7] != "-":
+            return None
+        try:
+            event_date = fromisoformat(raw_date)
+        except ValueError:
+            return None
+        if event_date > today:
+            return None
+        sale = money(row[i_sale])
+        commission = money(row[i_commission])
+        if sale is None or commission is None or sale < 0 < commission:
+            return None
+        return ParsedLine(line, txn, order or None, member or None, retailer,
+                          category.lower() or None, event_date, sale, commission, currency,
+                          status)
+
+    return check
+
+
 def parse_csv(chunks: Iterable[bytes], ctx: ParseContext) -> Iterator[ParsedLine | LineError]:
     bad: dict[int, LineError] = {}
     reader = csv.reader(f.decoded_lines(chunks, ctx, bad), strict=True)
     header = None
+    fast = None
     last_line = 0
     while True:
         try:
@@ -90,13 +150,16 @@ def parse_csv(chunks: Iterable[bytes], ctx: ParseContext) -> Iterator[ParsedLine
             header = _header(row)
             width = len(row)
             index = header.get
+            fast = _fast_path(header, ctx)
             continue
         if len(row) != width:
             yield LineError(start, None, "wrong_column_count",
                             f"line has {len(row)} fields; the header has {width}")
             continue
-        result = check_record(start, lambda name: row[index(name)] if name in header else None,
-                              ctx)
+        result = fast(start, row) if fast is not None else None
+        if result is None:  # anything unusual takes the careful path, which names the fault
+            result = check_record(start, lambda name: row[index(name)] if name in header
+                                  else None, ctx)
         if type(result) is list:
             yield from result
         else:
