@@ -21,9 +21,9 @@ MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 
 @blp.route("/retailers/<slug>", methods=["PUT"])
+@requires("admin")
 @blp.arguments(RetailerIn)
 @blp.response(200, RetailerOut)
-@requires("admin")
 def put_retailer(body, slug):
     try:
         retailer, created = catalog.upsert_retailer(db(), current().tenant_id, slug, body["name"],
@@ -37,9 +37,9 @@ def put_retailer(body, slug):
 
 
 @blp.route("/share-rules", methods=["POST"])
+@requires("admin")
 @blp.arguments(ShareRuleIn)
 @blp.response(201, ShareRuleOut)
-@requires("admin")
 def post_share_rule(body):
     policy = tenant_policy()
     try:
@@ -65,9 +65,9 @@ def _today() -> dt.date:
 
 
 @blp.route("/members/<external_id>", methods=["PUT"])
+@requires("admin")
 @blp.arguments(MemberIn)
 @blp.response(200, MemberOut)
-@requires("admin")
 def put_member(body, external_id):
     batch = catalog.MemberBatch()
     catalog.check_member(None, {"external_id": external_id, **body}, batch, _today())
@@ -86,10 +86,10 @@ def put_member(body, external_id):
 
 
 @blp.route("/members/import", methods=["POST"])
+@requires("admin")
 @blp.response(200, ImportOut)
 @blp.doc(requestBody={"content": {"text/csv": {"schema": {"type": "string"}},
                                   "application/x-ndjson": {"schema": {"type": "string"}}}})
-@requires("admin")
 def import_members():
     """Bulk members, CSV (header: the member fields) or NDJSON. All or nothing: one bad
     line refuses the file, with every problem listed."""

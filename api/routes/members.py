@@ -31,16 +31,16 @@ def _balance(member_id: int, currency: str, digits: int) -> dict:
 
 
 @blp.route("/members/<external_id>/balance")
-@blp.response(200, BalanceOut)
 @requires("reader")
+@blp.response(200, BalanceOut)
 def balance(external_id):
     policy = tenant_policy()
     return _balance(_member(external_id).id, policy.currency, policy.minor_digits)
 
 
 @blp.route("/members/<external_id>/statement")
-@blp.response(200, StatementOut)
 @requires("reader")
+@blp.response(200, StatementOut)
 def statement(external_id):
     policy = tenant_policy()
     digits = policy.minor_digits

@@ -75,6 +75,7 @@ def report_view(report: Report, *, duplicate: bool = False, with_errors: bool = 
 
 
 @blp.route("/reports", methods=["POST"])
+@requires("uploader")
 @blp.arguments(ReportQuery, location="query")
 @blp.response(202, ReportOut)
 @blp.doc(requestBody={"content": {
@@ -83,7 +84,6 @@ def report_view(report: Report, *, duplicate: bool = False, with_errors: bool = 
     "application/x-ndjson": {"schema": {"type": "string"}},
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "string", "format": "binary"}}}}}})
-@requires("uploader")
 def upload(query):
     """Upload a commission report. 202 with its id; the same file again answers 200 with the
     first report's id and `duplicate: true`, and applies nothing."""
@@ -119,8 +119,8 @@ def upload(query):
 
 
 @blp.route("/reports/<int:report_id>")
-@blp.response(200, ReportOut)
 @requires("report_status")
+@blp.response(200, ReportOut)
 def get_report(report_id):
     report = db().scalar(select(Report).where(Report.tenant_id == current().tenant_id,
                                               Report.id == report_id))
