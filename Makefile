@@ -22,7 +22,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
 
 loadtest: $(STAMP)
-	$(BIN)/python -m bench.ingest --lines 100000 --sizes 100000
+	@echo "make loadtest (locust against gunicorn + rq workers) is not built yet: see issue 5." >&2
+	@echo "make bench measures ingestion through HTTP today." >&2
+	@exit 1
 
 clean:
 	rm -rf $(VENV) var

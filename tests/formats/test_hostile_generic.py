@@ -93,8 +93,6 @@ def test_long_field_within_a_line_limit_is_refused_by_name():
         (3, "transaction_id", "too_long")]
 
 
-@pytest.mark.xfail(strict=True, reason="fields.byte_lines only strips a BOM that arrives whole "
-                   "in the first chunk; a body streamed in 1-2 byte first reads keeps it")
 def test_bom_split_across_chunks_is_still_accepted():
     data = load("bom.csv")
     results = list(generic.parse_csv(chunked(data, 1), CTX))

@@ -132,14 +132,18 @@ def sign_rule(line: int, sale: int | None, commission: int | None, errors: list)
 def byte_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """Split a chunked byte stream into lines, each keeping its b"\\n"; drops a leading BOM."""
     pending = b""
-    first = True
+    head = b""  # the first bytes, held until a BOM can be told apart however they arrive
     for chunk in chunks:
         if not chunk:
             continue
-        if first:
-            first = False
-            if chunk.startswith(BOM):
-                chunk = chunk[len(BOM):]
+        if head is not None:
+            head += chunk
+            if len(head) < len(BOM) and BOM.startswith(head):
+                continue
+            chunk = head[len(BOM):] if head.startswith(BOM) else head
+            head = None
+            if not chunk:
+                continue
         buf = pending + chunk if pending else chunk
         start = 0
         while True:
@@ -149,6 +153,8 @@ def byte_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
             yield buf[start:end + 1]
             start = end + 1
         pending = buf[start:]
+    if head:
+        pending = head
     if pending:
         yield pending
 
