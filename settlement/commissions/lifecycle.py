@@ -149,32 +149,40 @@ def record_refusals(session: Session, ctx: ApplyContext) -> int:
     return result.rowcount
 
 
-# The ledger effect of a line in a state: (account, owner, amount) rows. `{p}` is the column
-# prefix of the state ('' new, 'old_' old), `{s}` the sign.
-def _effects(where: str, owner: str, status: str, share: str, commission: str, margin: str,
-             sign: str) -> str:
+def _member_effects(where: str, status: str, share: str, sign: str) -> str:
+    """(account, member, amount) of the lines matching `where`, in state `status`."""
     bucket = f"CASE {status} WHEN 'pending' THEN 'pending' ELSE 'available' END"
     return f"""
-      SELECT CASE WHEN {owner} IS NULL THEN 'unattributed_' || {bucket} ELSE {bucket} END
-               AS account, {owner} AS member_id, {sign}{share} AS amount
-        FROM applied WHERE {where} AND {status} <> 'reversed'
-      UNION ALL
-      SELECT 'network_receivable', NULL, {sign}(-{commission}) FROM applied
-       WHERE {where} AND {status} <> 'reversed'
-      UNION ALL
-      SELECT 'portal_margin', NULL, {sign}{margin} FROM applied
-       WHERE {where} AND {status} <> 'reversed'"""
+      SELECT CASE WHEN owner IS NULL THEN 'unattributed_' || {bucket} ELSE {bucket} END
+               AS account, owner AS member_id, {sign}{share} AS amount
+        FROM applied WHERE {where} AND {status} <> 'reversed'"""
+
+
+def _legs_sql() -> str:
+    """The report's postings: each member bucket's new effects minus its old ones, and the
+    tenant's receivable and margin, summed in one pass."""
+    new = "outcome IN ('inserted', 'updated')"
+    old = "outcome = 'updated'"
+    members = (_member_effects(new, "status", "share", "")
+               + " UNION ALL " + _member_effects(old, "old_status", "old_share", "-"))
+    return f"""
+      WITH tenant AS (
+        SELECT sum(CASE WHEN {new} AND status <> 'reversed' THEN commission ELSE 0 END)
+             - sum(CASE WHEN {old} AND old_status <> 'reversed' THEN old_commission ELSE 0 END)
+               AS commission,
+               sum(CASE WHEN {new} AND status <> 'reversed' THEN margin ELSE 0 END)
+             - sum(CASE WHEN {old} AND old_status <> 'reversed' THEN old_margin ELSE 0 END)
+               AS margin
+        FROM applied)
+      SELECT account, member_id, sum(amount) AS amount FROM ({members}) e
+      GROUP BY account, member_id HAVING sum(amount) <> 0
+      UNION ALL SELECT 'network_receivable', NULL, -commission FROM tenant WHERE commission <> 0
+      UNION ALL SELECT 'portal_margin', NULL, margin FROM tenant WHERE margin <> 0"""
 
 
 def post_report_entry(session: Session, ctx: ApplyContext) -> int | None:
     """One entry for the whole report: the new effects minus the old ones."""
-    new = _effects("outcome IN ('inserted', 'updated')", "owner", "status", "share",
-                   "commission", "margin", "")
-    old = _effects("outcome = 'updated'", "owner", "old_status", "old_share",
-                   "old_commission", "old_margin", "-")
-    _temp(session, "legs", f"""
-      SELECT account, member_id, sum(amount) AS amount FROM ({new} UNION ALL {old}) e
-      GROUP BY account, member_id HAVING sum(amount) <> 0""", _params(ctx))
+    _temp(session, "legs", _legs_sql(), _params(ctx))
     if session.execute(text("SELECT count(*) FROM legs")).scalar_one() == 0:
         return None
     key = f"report:{ctx.report_id}"

@@ -5,7 +5,8 @@ PostgreSQL:
 - a deferred constraint trigger on journal_entries checks, at commit, that each new entry
   has postings and that they sum to zero per currency;
 - a statement trigger on postings re-checks every entry a statement touched, so postings
-  added later to an old entry cannot unbalance it.
+  added later to an old entry cannot unbalance it, and checks that those entries exist
+  (a foreign key checked per statement: a per-row key costs a trigger call per posting).
 SQLite: the append-only rule as triggers; the zero-sum rule is checked in code
 (settlement.ledger.service.check_balanced) before every commit that posts.
 """
@@ -44,6 +45,14 @@ CREATE OR REPLACE FUNCTION settle_postings_balanced() RETURNS trigger LANGUAGE p
 DECLARE
   bad record;
 BEGIN
+  -- The foreign key to journal_entries, checked once per statement instead of once per row.
+  SELECT n.entry_id INTO bad FROM (SELECT DISTINCT tenant_id, entry_id FROM new_postings) n
+   WHERE NOT EXISTS (SELECT 1 FROM journal_entries e
+                     WHERE e.tenant_id = n.tenant_id AND e.id = n.entry_id) LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'postings name journal entry % which does not exist', bad.entry_id
+      USING ERRCODE = 'foreign_key_violation';
+  END IF;
   SELECT p.tenant_id, p.entry_id, p.currency, sum(p.amount) AS total INTO bad
     FROM postings p
     JOIN (SELECT DISTINCT tenant_id, entry_id FROM new_postings) t

@@ -239,7 +239,6 @@ def upgrade() -> None:
     sa.Column('member_id', sa.BigInteger(), nullable=True),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id', 'entry_id'], ['journal_entries.tenant_id', 'journal_entries.id'], ),
     *_tenant_key()
     )
     with op.batch_alter_table('postings', schema=None) as batch_op:
