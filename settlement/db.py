@@ -67,3 +67,49 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 def is_postgres(bind) -> bool:
     return bind.dialect.name == "postgresql"
+
+
+# Row-level security (PostgreSQL): every transaction of a Session runs as the application
+# role with `settle.tenant_id` set from `session.info["tenant_id"]`; the policies of
+# migration 0002 show a tenant's rows only to its own context. "*" is the system context
+# (command line, migrations, authentication), which sees every tenant.
+TENANT_SETTING = "settle.tenant_id"
+APP_ROLE = "settle_app"
+SYSTEM = "*"
+
+
+def tenant_session(engine: Engine, tenant_id: int | str = SYSTEM, **kwargs) -> Session:
+    return Session(engine, info={"tenant_id": tenant_id}, **kwargs)
+
+
+def set_tenant(session: Session, tenant_id: int | str) -> None:
+    """Scope the session to one tenant, from now on and for its later transactions."""
+    session.info["tenant_id"] = tenant_id
+    if session.in_transaction() and is_postgres(session.bind):
+        _apply_context(session.connection(), tenant_id)
+
+
+def _apply_context(connection, tenant_id) -> None:
+    role = APP_ROLE if _has_app_role(connection.engine) else None
+    connection.exec_driver_sql(
+        "SELECT set_config(%(setting)s, %(tenant)s, true)"
+        + (", set_config('role', %(role)s, true)" if role else ""),
+        {"setting": TENANT_SETTING, "tenant": str(tenant_id), "role": role})
+
+
+_ROLE_PRESENT: dict[str, bool] = {}
+
+
+def _has_app_role(engine: Engine) -> bool:
+    key = str(engine.url)
+    if key not in _ROLE_PRESENT:
+        with engine.connect() as conn:
+            _ROLE_PRESENT[key] = bool(conn.exec_driver_sql(
+                "SELECT 1 FROM pg_roles WHERE rolname = %(r)s", {"r": APP_ROLE}).scalar())
+    return _ROLE_PRESENT[key]
+
+
+@event.listens_for(Session, "after_begin")
+def _tenant_context(session: Session, _transaction, connection) -> None:
+    if connection.dialect.name == "postgresql":
+        _apply_context(connection, session.info.get("tenant_id", SYSTEM))

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from settlement.commissions.lifecycle import ApplyContext, apply_incoming, attach_unattributed
+from settlement.db import tenant_session
 from settlement.models import Report, ReportChunk, ReportError, Tenant
 from settlement.reports.formats import FORMATS, ParseContext, ReportFormatError, parser_for
 from settlement.reports.formats.base import LineError
@@ -128,7 +129,7 @@ def _chunks(engine: Engine, tenant_id: int, report_id: int) -> Iterator[bytes]:
 
 def process(engine: Engine, tenant_id: int, report_id: int) -> Report:
     """The worker job: parse and apply a stored report once. Safe to run again."""
-    with Session(engine, expire_on_commit=False) as session:
+    with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
         report = _lock_report(session, tenant_id, report_id)
         if report.status in ("completed", "failed"):
             return report
@@ -137,7 +138,7 @@ def process(engine: Engine, tenant_id: int, report_id: int) -> Report:
                         .values(status="processing"))
         session.commit()
     try:
-        with Session(engine, expire_on_commit=False) as session:
+        with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
             report = _lock_report(session, tenant_id, report_id)
             if report.status in ("completed", "failed"):
                 return report
@@ -208,7 +209,7 @@ def _epoch_us(moment: dt.datetime) -> int:
 
 def _fail(engine: Engine, tenant_id: int, report_id: int, errors: list[LineError]) -> Report:
     """A file that cannot be read at all: record why, apply nothing."""
-    with Session(engine, expire_on_commit=False) as session:
+    with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
         report = _lock_report(session, tenant_id, report_id)
         session.execute(ReportError.__table__.insert(), [
             {"tenant_id": tenant_id, "report_id": report_id, "seq": i + 1, "line": e.line,

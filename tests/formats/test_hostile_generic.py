@@ -28,7 +28,7 @@ LINE_CASES = {
     "thousands_separator.csv": (3, "sale_amount", "invalid_amount"),
     "arabic_digits.csv": (3, "sale_amount", "invalid_amount"),
     "too_many_decimals.csv": (3, "commission_amount", "too_many_decimals"),
-    "unknown_currency.csv": (3, "currency", "wrong_currency"),
+    "unknown_currency.csv": (3, "currency", "unknown_currency"),
     "future_date.csv": (3, "event_date", "future_date"),
     "not_a_date.csv": (3, "event_date", "invalid_date"),
     "unknown_status.csv": (3, "status", "unknown_status"),
@@ -97,3 +97,23 @@ def test_bom_split_across_chunks_is_still_accepted():
     data = load("bom.csv")
     results = list(generic.parse_csv(chunked(data, 1), CTX))
     assert [r.transaction_id for r in results] == GOOD
+
+
+def test_overlong_line_is_refused_without_holding_it_in_memory():
+    from settlement.reports.formats.fields import byte_lines
+    body = [b"a,b\n"] + [b"x" * 65536] * 64 + [b"\nc,d\n"]  # a 4 MiB line between two short ones
+    lines = list(byte_lines(body, max_line_bytes=1000))
+    assert lines[0] == b"a,b\n" and lines[-1] == b"c,d\n"
+    assert len(lines) == 3 and len(lines[1]) == 1001
+
+
+def test_json_body_over_the_limit_is_refused_before_it_is_read_whole():
+    from settlement.reports.formats.fields import load_json
+
+    def endless():
+        while True:
+            yield b" " * 65536
+
+    with pytest.raises(ReportFormatError) as info:
+        load_json(endless(), max_bytes=1 << 20)
+    assert info.value.errors[0].code == "too_large"

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from typing import Iterable, Iterator
 
-from settlement.money import AmountError, parse_amount
+from settlement.money import CURRENCY_MINOR_DIGITS, AmountError, parse_amount
 from settlement.reports.formats.base import (
     MAX_FIELD_CHARS,
     MAX_ID_CHARS,
@@ -74,6 +74,10 @@ def currency(value, line: int, field: str, ctx: ParseContext, errors: list) -> s
     if code is None:
         return None
     code = code.upper()
+    if code not in CURRENCY_MINOR_DIGITS:
+        errors.append(LineError(line, field, "unknown_currency",
+                                f"{field} {code[:8]!r} is not an ISO 4217 currency we know"))
+        return None
     if code != ctx.currency:
         errors.append(LineError(line, field, "wrong_currency",
                                 f"{field} {code!r} is not this tenant's currency {ctx.currency}"))
@@ -129,9 +133,14 @@ def sign_rule(line: int, sale: int | None, commission: int | None, errors: list)
                                 "a negative sale cannot carry a positive commission"))
 
 
-def byte_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Split a chunked byte stream into lines, each keeping its b"\\n"; drops a leading BOM."""
+def byte_lines(chunks: Iterable[bytes], max_line_bytes: int | None = None) -> Iterator[bytes]:
+    """Split a chunked byte stream into lines, each keeping its b"\\n"; drops a leading BOM.
+
+    A line longer than `max_line_bytes` is not held in memory: its first max+1 bytes are
+    yielded (so the caller sees it is too long) and the rest is skipped up to its newline.
+    """
     pending = b""
+    skipping = False  # inside an overlong line, already reported
     head = b""  # the first bytes, held until a BOM can be told apart however they arrive
     for chunk in chunks:
         if not chunk:
@@ -150,12 +159,20 @@ def byte_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
             end = buf.find(b"\n", start)
             if end < 0:
                 break
-            yield buf[start:end + 1]
+            if skipping:
+                skipping = False
+            else:
+                yield buf[start:end + 1]
             start = end + 1
         pending = buf[start:]
+        if max_line_bytes is not None and len(pending) > max_line_bytes:
+            if not skipping:
+                yield pending[:max_line_bytes + 1]
+                skipping = True
+            pending = b""
     if head:
         pending = head
-    if pending:
+    if pending and not skipping:
         yield pending
 
 
@@ -165,7 +182,7 @@ def decoded_lines(chunks: Iterable[bytes], ctx: ParseContext,
     long is recorded in `bad` by its line number and replaced by an empty line, which the
     CSV reader skips, so one bad line never hides the rest of the file."""
     number = 0
-    for raw in byte_lines(chunks):
+    for raw in byte_lines(chunks, ctx.max_line_bytes):
         number += 1
         if len(raw) > ctx.max_line_bytes:
             bad[number] = LineError(number, None, "line_too_long",
@@ -190,11 +207,15 @@ def _no_constants(name: str):
 
 def load_json(chunks: Iterable[bytes], max_bytes: int):
     """A whole JSON document, numbers kept as their literal text (never float)."""
-    body = b"".join(chunks)
-    if len(body) > max_bytes:
-        raise ReportFormatError([LineError(None, None, "too_large",
-                                           f"a JSON report is at most {max_bytes} bytes; "
-                                           "send CSV or NDJSON for larger ones")])
+    parts, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:  # stop reading: a JSON document is parsed whole, in memory
+            raise ReportFormatError([LineError(None, None, "too_large",
+                                               f"a JSON report is at most {max_bytes} bytes; "
+                                               "send CSV or NDJSON for larger ones")])
+        parts.append(chunk)
+    body = b"".join(parts)
     if body.startswith(BOM):
         body = body[len(BOM):]
     try:
@@ -235,7 +256,7 @@ def json_records(doc, keys: tuple[str, ...]) -> list:
 def ndjson_records(chunks: Iterable[bytes], ctx: ParseContext) -> Iterator[tuple[int, object]]:
     """(line number, decoded object or LineError) for each non-blank NDJSON line."""
     number = 0
-    for raw in byte_lines(chunks):
+    for raw in byte_lines(chunks, ctx.max_line_bytes):
         number += 1
         if not raw.strip():
             continue
