@@ -100,7 +100,8 @@ def check_member(line: int | None, raw: dict, batch: MemberBatch, today: dt.date
         errors.append(LineError(line, unknown[0], "unknown_field",
                                 f"unknown field(s) {', '.join(map(repr, unknown[:5]))}"))
     record: dict = {}
-    for name in MEMBER_FIELDS:
+    # Only the fields given: an import without a column leaves that column as it is.
+    for name in (n for n in MEMBER_FIELDS if n in raw):
         value = raw.get(name)
         if value is not None and not isinstance(value, str):
             errors.append(LineError(line, name, "invalid_type", f"{name} must be a string"))
@@ -171,7 +172,7 @@ def upsert_members(session: Session, tenant_id: int, currency: str, batch: Membe
         existing.update(session.execute(select(Member.external_id, Member.id).where(
             Member.tenant_id == tenant_id,
             Member.external_id.in_(ids[start:start + 5000]))).all())
-    fresh = [{k: v for k, v in r.items() if k != "_line"} | {"tenant_id": tenant_id}
+    fresh = [{name: r.get(name) for name in MEMBER_FIELDS} | {"tenant_id": tenant_id}
              for r in batch.records if r["external_id"] not in existing]
     if fresh:
         for start in range(0, len(fresh), 5000):

@@ -9,6 +9,7 @@ portal owes them money.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -111,6 +112,8 @@ def member_statement(session: Session, tenant_id: int, member_id: int,
         "ORDER BY e.id DESC"), {"t": tenant_id, "m": member_id}).all()
     entries: dict[int, dict] = {}
     for entry_id, kind, memo, created_at, account, amount in rows:
+        if isinstance(created_at, str):  # SQLite hands raw-SQL timestamps back as text
+            created_at = dt.datetime.fromisoformat(created_at)
         entry = entries.setdefault(entry_id, {"entry_id": entry_id, "kind": kind, "memo": memo,
                                               "created_at": created_at, "changes": {}})
         entry["changes"][account] = int(amount)

@@ -28,6 +28,7 @@ from settlement.reports.staging import stage, take_parse_errors
 from settlement.tenants.service import policy_of
 
 CHUNK_BYTES = 1 << 20
+AS_OF_SKEW = dt.timedelta(minutes=5)  # clocks of networks and ours may differ a little
 MEDIA = ("csv", "json", "ndjson")
 
 
@@ -72,7 +73,13 @@ def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterab
         raise UploadRefused([LineError(None, "content-type", "unsupported_media",
                                        f"send text/csv, application/json or NDJSON")])
     source = source or fmt
-    as_of = as_of or dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.timezone.utc)
+    if as_of is not None and as_of > now + AS_OF_SKEW:
+        # A report from the future would admit future-dated lines and make every later
+        # report look stale.
+        raise UploadRefused([LineError(None, "as_of", "future_as_of",
+                                       f"as_of {as_of.isoformat()} is in the future")])
+    as_of = as_of or now
     report = Report(tenant_id=tenant_id, format=fmt, media=media, source=source,
                     sha256=f"receiving:{id(body)}:{as_of.timestamp()}", size_bytes=0,
                     status="queued", as_of=as_of, uploaded_by=uploaded_by)
@@ -165,8 +172,10 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
     zone = ZoneInfo(policy.timezone)
     as_of = report.as_of if report.as_of.tzinfo else report.as_of.replace(tzinfo=dt.timezone.utc)
     local_today = as_of.astimezone(zone).date()
-    parse_ctx = ParseContext(policy.currency, policy.minor_digits,
-                             max(local_today, dt.datetime.now(zone).date()))
+    # An event dated after the report's as-of date anywhere on earth (UTC+14 is the
+    # furthest ahead) is in the future, whichever zone the network dates events in.
+    latest = (as_of.astimezone(dt.timezone.utc) + dt.timedelta(hours=14)).date()
+    parse_ctx = ParseContext(policy.currency, policy.minor_digits, latest)
     parser = parser_for(report.format, report.media)
     stage(session, parser(_chunks(engine, report.tenant_id, report.id), parse_ctx))
     parse_errors = take_parse_errors(session, report.tenant_id, report.id)
