@@ -306,3 +306,91 @@ class Posting(Base):
         Index("ix_postings_member", "tenant_id", "member_id", "account"),
         # The key to journal_entries is checked per statement by a trigger (ledger_rules.py).
     )
+
+
+class SettlementRun(Base):
+    """One payout date of one tenant: planned, approved (four eyes), executed, completed."""
+
+    __tablename__ = "settlement_runs"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    payout_date: Mapped[dt.date] = mapped_column(Date)
+    cutoff_date: Mapped[dt.date] = mapped_column(Date)  # confirmed on or before this date
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32))
+    plan_hash: Mapped[str | None] = mapped_column(String(64))
+    planned_by: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = _created()
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    executed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        # One live run per tenant and payout date; a cancelled plan does not count.
+        Index("uq_settlement_runs_date", "tenant_id", "payout_date", unique=True,
+              sqlite_where=text("status <> 'cancelled'"),
+              postgresql_where=text("status <> 'cancelled'")),
+    )
+
+
+class RunItem(Base):
+    """One member's payout in a run, frozen at planning."""
+
+    __tablename__ = "run_items"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units of the tenant currency
+    points: Mapped[int | None] = mapped_column(BigInteger)  # amex_mr / bilt
+    destination: Mapped[str | None] = mapped_column(String(320))  # email / account number
+    batch_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    # planned|reserved|submitted|unclaimed|succeeded|failed
+    provider_item_id: Mapped[str | None] = mapped_column(String(64))
+    provider_status: Mapped[str | None] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(String(200))
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "run_id", "member_id", name="uq_run_items_member"),
+        Index("ix_run_items_batch", "tenant_id", "batch_id"),
+    )
+
+
+class RunSkip(Base):
+    """A member with money who is not paid by this run, and why."""
+
+    __tablename__ = "run_skips"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "run_id", "member_id"),)
+
+
+class RunBatch(Base):
+    """Items of one method submitted together (a PayPal batch of at most 15,000, a file)."""
+
+    __tablename__ = "run_batches"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    # pending|submitting|submitted|unknown|completed
+    idempotency_key: Mapped[str] = mapped_column(String(64))  # sender_batch_id, file name
+    provider_batch_id: Mapped[str | None] = mapped_column(String(64))
+    items: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "run_id", "method", "seq", name="uq_run_batches_seq"),
+    )

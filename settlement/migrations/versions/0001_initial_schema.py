@@ -7,25 +7,8 @@ Create Date: 2026-11-24 09:36:40.408989
 from alembic import op
 import sqlalchemy as sa
 
+from settlement.migrations.helpers import id_column as _id_column, tenant_key as _tenant_key
 from settlement.migrations.ledger_rules import install_ledger_rules
-
-
-def _sqlite() -> bool:
-    return op.get_bind().dialect.name == "sqlite"
-
-
-def _id_column() -> sa.Column:
-    # SQLite generates ids only for a lone INTEGER PRIMARY KEY; PostgreSQL keys on
-    # (tenant_id, id) so that every key leads with the tenant.
-    if _sqlite():
-        return sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True)
-    return sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False)
-
-
-def _tenant_key() -> tuple:
-    if _sqlite():
-        return (sa.UniqueConstraint("tenant_id", "id"),)
-    return (sa.PrimaryKeyConstraint("tenant_id", "id"),)
 
 
 revision = '0001'

@@ -9,6 +9,8 @@ Revises: 0001
 """
 from alembic import op
 
+from settlement.migrations.helpers import APP_ROLE, CONTEXT, TENANT
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -17,10 +19,7 @@ depends_on = None
 TENANT_TABLES = ("api_keys", "audit_log", "retailers", "retailer_network_ids", "members",
                  "share_rules", "reports", "report_chunks", "report_errors", "commissions",
                  "commission_events", "journal_entries", "postings")
-ROLE = "settle_app"
-CONTEXT = "current_setting('settle.tenant_id', true)"
-# Sargable: compares the integer column, so the policy can use the tenant-led indexes.
-TENANT = f"CAST(NULLIF(NULLIF({CONTEXT}, ''), '*') AS integer)"
+ROLE = APP_ROLE
 
 
 def upgrade() -> None:
