@@ -8,6 +8,7 @@ from flask import g, request
 from api.database import db
 from api.errors import Problem
 from settlement.access.service import Principal, audit, authenticate
+from settlement.db import set_tenant
 
 
 def current() -> Principal:
@@ -27,6 +28,7 @@ def requires(need: str):
             if not principal.may(need):
                 raise Problem(403, "Forbidden", f"a {principal.role} key cannot do this")
             g.principal = principal
+            set_tenant(db(), principal.tenant_id)  # PostgreSQL row-level security backstop
             return view(*args, **kwargs)
         return wrapper
     return decorate

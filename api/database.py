@@ -5,7 +5,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from settlement.config import Settings
-from settlement.db import engine_for
+from settlement.db import SYSTEM, engine_for, tenant_session
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -24,5 +24,7 @@ def engine():
 
 def db() -> Session:
     if "db" not in g:
-        g.db = Session(engine(), expire_on_commit=False)
+        # Authentication looks keys up in the system context; requires() then scopes the
+        # session to the caller's tenant.
+        g.db = tenant_session(engine(), SYSTEM, expire_on_commit=False)
     return g.db

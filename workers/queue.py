@@ -44,6 +44,12 @@ def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | Non
     return q.enqueue(func, *args, job_id=job_id, retry=Retry(max=retries, interval=[1, 5, 30]))
 
 
+def report_job_id(settings: Settings, tenant_id: int, report_id: int) -> str:
+    """One job id per report, within this deployment's queues (so a second enqueue while
+    the first waits is recognised)."""
+    return f"{settings.queue_prefix}report-{tenant_id}-{report_id}"
+
+
 def queue_names(settings: Settings | None = None) -> list[str]:
     settings = settings or get_settings()
     return [settings.queue_prefix + name for name in QUEUES]

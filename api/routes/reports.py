@@ -11,7 +11,7 @@ from api.errors import Problem
 from api.schemas import ReportOut, ReportQuery
 from settlement.models import Report
 from settlement.reports import service as reports
-from workers.queue import enqueue
+from workers.queue import enqueue, report_job_id
 
 blp = Blueprint("reports", __name__, description="Commission reports from networks")
 STREAM_CHUNK = 1 << 20
@@ -111,8 +111,9 @@ def upload(query):
     record("report.uploaded", "report", received.report_id,
            {"format": query["format"], "media": media})
     session.commit()
-    enqueue("process_report", principal.tenant_id, received.report_id,
-            settings=current_app.config["SETTLE"], job_id=f"report-{principal.tenant_id}-{received.report_id}")
+    settings = current_app.config["SETTLE"]
+    enqueue("process_report", principal.tenant_id, received.report_id, settings=settings,
+            job_id=report_job_id(settings, principal.tenant_id, received.report_id))
     session.expire_all()
     report = session.get(Report, (principal.tenant_id, received.report_id))
     return report_view(report, with_errors=False), 202

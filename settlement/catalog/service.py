@@ -166,12 +166,11 @@ def upsert_members(session: Session, tenant_id: int, currency: str, batch: Membe
                                           f"{record['external_id']} appears twice (line "
                                           f"{seen[record['external_id']]} too)")])
         seen[record["external_id"]] = record["_line"]
-    existing = {}
+    existing: dict[str, Member] = {}  # loaded in batches: no query per member below
     ids = list(seen)
     for start in range(0, len(ids), 5000):
-        existing.update(session.execute(select(Member.external_id, Member.id).where(
-            Member.tenant_id == tenant_id,
-            Member.external_id.in_(ids[start:start + 5000]))).all())
+        existing.update((m.external_id, m) for m in session.scalars(select(Member).where(
+            Member.tenant_id == tenant_id, Member.external_id.in_(ids[start:start + 5000]))))
     fresh = [{name: r.get(name) for name in MEMBER_FIELDS} | {"tenant_id": tenant_id}
              for r in batch.records if r["external_id"] not in existing]
     if fresh:
@@ -179,11 +178,10 @@ def upsert_members(session: Session, tenant_id: int, currency: str, batch: Membe
             session.execute(Member.__table__.insert(), fresh[start:start + 5000])
     changed = 0
     for record in batch.records:
-        member_id = existing.get(record["external_id"])
-        if member_id is None:
+        member = existing.get(record["external_id"])
+        if member is None:
             continue
         values = {k: v for k, v in record.items() if k not in ("_line", "external_id")}
-        member = session.get(Member, (tenant_id, member_id))
         if any(getattr(member, k) != v for k, v in values.items()):
             for k, v in values.items():
                 setattr(member, k, v)

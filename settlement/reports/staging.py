@@ -26,14 +26,13 @@ BATCH = 5000
 # Memory for one report's set-based statements (hash joins and aggregates over a million
 # lines stay in memory instead of spilling to disk). Per transaction, not per server.
 APPLY_WORK_MEM = "256MB"
-APPLY_TEMP_BUFFERS = "256MB"
 
 
 def create_incoming(session: Session) -> None:
     if session.bind.dialect.name == "postgresql":
+        # (temp_buffers would help too, but PostgreSQL refuses to change it once a pooled
+        # connection has used a temporary table.)
         session.execute(text(f"SET LOCAL work_mem = '{APPLY_WORK_MEM}'"))
-        # Only takes effect before a session's first temporary table; harmless after.
-        session.execute(text(f"SET LOCAL temp_buffers = '{APPLY_TEMP_BUFFERS}'"))
         session.execute(text("DROP TABLE IF EXISTS pg_temp.incoming"))
         session.execute(text(f"CREATE TEMP TABLE incoming {_DDL} ON COMMIT DROP"))
     else:
