@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     paypal_client_id: str = "sandbox-client"
     paypal_client_secret: str = "sandbox-secret"
     outbox_dir: str = "outbox"
+    check_account: str | None = None  # the bank account checks are drawn on (positive pay)
+    check_number_offset: int = 0  # keeps our check numbers clear of the account's others
+    payout_poll_seconds: float = 2.0  # between polls of a provider's batch
+    payout_max_polls: int = 30  # then the batch job ends; `settle run execute` resumes
     max_upload_bytes: int = 512 * 1024 * 1024  # a larger body answers 413
     log_level: str = "INFO"
 

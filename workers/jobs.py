@@ -3,18 +3,26 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
+from settlement.config import get_settings
 from settlement.db import get_engine
+from settlement.payouts.registry import adapter_for
 from settlement.reports import service as reports
+from settlement.runs import execute as runs
 from workers.logging import job_logger
 
 # queue name -> (job timeout seconds, retries)
-QUEUES = {"reports": (3600, 3)}
-# Set while a job runs in-process, so that it uses its caller's database.
+QUEUES = {"reports": (3600, 3), "payouts": (3600, 5)}
+# Set while a job runs in-process, so that it uses its caller's database and settings.
 inline_engine: ContextVar = ContextVar("inline_engine", default=None)
+inline_settings: ContextVar = ContextVar("inline_settings", default=None)
 
 
 def _engine():
     return inline_engine.get() or get_engine()
+
+
+def _settings():
+    return inline_settings.get() or get_settings()
 
 
 def process_report(tenant_id: int, report_id: int) -> dict:
@@ -26,4 +34,35 @@ def process_report(tenant_id: int, report_id: int) -> dict:
     return {"report_id": report.id, "status": report.status}
 
 
-JOBS = {"process_report": (process_report, "reports")}
+def execute_run(tenant_id: int, run_id: int) -> dict:
+    """Reserve and cut the run into batches, then hand each batch to its own job (on rq) or
+    work them here (in-process)."""
+    from workers.queue import enqueue, run_batch_job_id
+    from settlement.db import tenant_session
+
+    log = job_logger(tenant_id=tenant_id, run_id=run_id)
+    settings = _settings()
+    with tenant_session(_engine(), tenant_id) as session:
+        batch_ids = runs.start_execution(session, tenant_id, run_id)
+        session.commit()
+    log.info("run.executing", batches=len(batch_ids))
+    for batch_id in batch_ids:
+        enqueue("run_batch", tenant_id, batch_id, settings=settings,
+                job_id=run_batch_job_id(settings, tenant_id, batch_id))
+    return {"run_id": run_id, "batches": batch_ids}
+
+
+def run_batch(tenant_id: int, batch_id: int) -> dict:
+    log = job_logger(tenant_id=tenant_id, batch_id=batch_id)
+    settings = _settings()
+    status = runs.run_batch(_engine(), tenant_id, batch_id,
+                            lambda method: adapter_for(method, settings), settings.outbox_dir,
+                            poll_interval=settings.payout_poll_seconds,
+                            max_polls=settings.payout_max_polls)
+    log.info("run.batch", status=status)
+    return {"batch_id": batch_id, "status": status}
+
+
+JOBS = {"process_report": (process_report, "reports"),
+        "execute_run": (execute_run, "payouts"),
+        "run_batch": (run_batch, "payouts")}

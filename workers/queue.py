@@ -5,7 +5,7 @@ from functools import lru_cache
 
 from settlement.config import Settings, get_settings
 from settlement.db import engine_for
-from workers.jobs import JOBS, QUEUES, inline_engine
+from workers.jobs import JOBS, QUEUES, inline_engine, inline_settings
 
 
 @lru_cache(maxsize=4)
@@ -28,11 +28,13 @@ def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | Non
     func, queue_name = JOBS[job]
     settings = settings or get_settings()
     if not settings.redis_url:
-        token = inline_engine.set(engine_for(settings.database_url))
+        engine_token = inline_engine.set(engine_for(settings.database_url))
+        settings_token = inline_settings.set(settings)
         try:
             return func(*args)
         finally:
-            inline_engine.reset(token)
+            inline_settings.reset(settings_token)
+            inline_engine.reset(engine_token)
     from rq import Retry
     _, retries = QUEUES[queue_name]
     q = queue(queue_name, settings)
@@ -48,6 +50,14 @@ def report_job_id(settings: Settings, tenant_id: int, report_id: int) -> str:
     """One job id per report, within this deployment's queues (so a second enqueue while
     the first waits is recognised)."""
     return f"{settings.queue_prefix}report-{tenant_id}-{report_id}"
+
+
+def run_job_id(settings: Settings, tenant_id: int, run_id: int) -> str:
+    return f"{settings.queue_prefix}run-{tenant_id}-{run_id}"
+
+
+def run_batch_job_id(settings: Settings, tenant_id: int, batch_id: int) -> str:
+    return f"{settings.queue_prefix}batch-{tenant_id}-{batch_id}"
 
 
 def queue_names(settings: Settings | None = None) -> list[str]:

@@ -1,0 +1,177 @@
+"""Settlement runs: plan (operator), approve (another principal, approver), follow, report."""
+from __future__ import annotations
+
+import base64
+
+from flask import Response, current_app
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api.auth import current, record, requires
+from api.database import db
+from api.errors import Problem
+from api.tenancy import tenant_policy
+from settlement.money import format_amount
+from settlement.runs import plan as runs
+from settlement.runs.report import report_csv_rows, report_json
+from workers.queue import enqueue, run_job_id
+
+blp = Blueprint("runs", __name__, description="Settlement runs")
+
+
+class RunIn(Schema):
+    payout_date = fields.Date(required=True)
+
+
+class ApproveIn(Schema):
+    plan_hash = fields.String(load_default=None, validate=validate.Length(64, 64))
+
+
+class ItemsQuery(Schema):
+    status = fields.String(load_default=None)
+    method = fields.String(load_default=None)
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
+
+
+def _problem(exc: runs.RunError):
+    return Problem(exc.status, exc.code.replace("_", " ").capitalize(), exc.message,
+                   [{"line": None, "field": None, "code": exc.code, "message": exc.message}])
+
+
+def run_view(run) -> dict:
+    digits = tenant_policy().minor_digits
+    money = lambda v: format_amount(v, digits)  # noqa: E731
+    totals = runs.run_totals(db(), run.tenant_id, run.id)
+    return {
+        "id": run.id, "status": run.status, "payout_date": run.payout_date.isoformat(),
+        "cutoff_date": run.cutoff_date.isoformat(), "currency": run.currency,
+        "plan_hash": run.plan_hash, "planned_by": run.planned_by,
+        "approved_by": run.approved_by,
+        "totals": {"members": totals["members"], "amount": money(totals["amount"]),
+                   "by_method": {m: {"members": v["members"], "amount": money(v["amount"]),
+                                     "points": v["points"]}
+                                 for m, v in totals["by_method"].items()}},
+        "skipped": {r: {"members": v["members"], "amount": money(v["amount"])}
+                    for r, v in totals["skipped"].items()},
+        "progress": totals["progress"],
+    }
+
+
+@blp.route("/settlement-runs", methods=["POST"])
+@requires("operator")
+@blp.arguments(RunIn)
+def plan(body):
+    """Plan the run of a payout date: frozen amounts, methods and points, and every skipped
+    member with the reason."""
+    try:
+        run = runs.plan_run(db(), current().tenant_id, body["payout_date"], current().name)
+    except runs.RunError as exc:
+        db().rollback()
+        raise _problem(exc)
+    record("run.planned", "settlement_run", run.id, {"payout_date": body["payout_date"]})
+    db().commit()
+    return run_view(run), 201
+
+
+@blp.route("/settlement-runs/<int:run_id>", methods=["GET"])
+@requires("reader")
+def show(run_id):
+    try:
+        return run_view(runs.get_run(db(), current().tenant_id, run_id))
+    except runs.RunError as exc:
+        raise _problem(exc)
+
+
+@blp.route("/settlement-runs/<int:run_id>/approve", methods=["POST"])
+@requires("approver")
+@blp.arguments(ApproveIn)
+def approve(body, run_id):
+    """Approve this exact plan (four eyes: not its planner); execution starts."""
+    try:
+        run = runs.approve_run(db(), current().tenant_id, run_id, current().name,
+                               body.get("plan_hash"))
+    except runs.RunError as exc:
+        db().rollback()
+        raise _problem(exc)
+    record("run.approved", "settlement_run", run_id, {"plan_hash": run.plan_hash})
+    db().commit()
+    settings = current_app.config["SETTLE"]
+    enqueue("execute_run", current().tenant_id, run_id, settings=settings,
+            job_id=run_job_id(settings, current().tenant_id, run_id))
+    db().expire_all()
+    return run_view(runs.get_run(db(), current().tenant_id, run_id)), 202
+
+
+@blp.route("/settlement-runs/<int:run_id>/cancel", methods=["POST"])
+@requires("operator")
+def cancel(run_id):
+    try:
+        runs.cancel_run(db(), current().tenant_id, run_id, current().name)
+    except runs.RunError as exc:
+        db().rollback()
+        raise _problem(exc)
+    record("run.cancelled", "settlement_run", run_id)
+    db().commit()
+    return run_view(runs.get_run(db(), current().tenant_id, run_id))
+
+
+def _cursor(raw: str | None) -> int:
+    if not raw:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(raw.encode() + b"==").decode())
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "Bad Request", "cursor is not one this API gave",
+                      [{"line": None, "field": "cursor", "code": "invalid_cursor",
+                        "message": "use the next_cursor of the previous page"}])
+
+
+@blp.route("/settlement-runs/<int:run_id>/items", methods=["GET"])
+@requires("reader")
+@blp.arguments(ItemsQuery, location="query")
+def items(query, run_id):
+    tenant_id = current().tenant_id
+    try:
+        runs.get_run(db(), tenant_id, run_id)
+    except runs.RunError as exc:
+        raise _problem(exc)
+    digits = tenant_policy().minor_digits
+    page = runs.items_page(db(), tenant_id, run_id, status=query["status"],
+                           method=query["method"], after=_cursor(query["cursor"]),
+                           limit=query["limit"] + 1)
+    more = len(page) > query["limit"]
+    page = page[:query["limit"]]
+    return {"items": [{"id": i.id, "member_id": i.member_id, "method": i.method,
+                       "amount": format_amount(i.amount, digits), "points": i.points,
+                       "status": i.status, "provider_item_id": i.provider_item_id,
+                       "provider_status": i.provider_status,
+                       "failure_reason": i.failure_reason} for i in page],
+            "next_cursor": base64.urlsafe_b64encode(str(page[-1].id).encode()).decode()
+            .rstrip("=") if more else None}
+
+
+@blp.route("/settlement-runs/<int:run_id>/report.csv", methods=["GET"])
+@requires("reader")
+def report_csv(run_id):
+    tenant_id = current().tenant_id
+    try:
+        run = runs.get_run(db(), tenant_id, run_id)
+    except runs.RunError as exc:
+        raise _problem(exc)
+    body = "".join(report_csv_rows(db(), tenant_id, run, tenant_policy().minor_digits))
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename=run-{run_id}-report.csv"})
+
+
+@blp.route("/settlement-runs/<int:run_id>/report.json", methods=["GET"])
+@requires("reader")
+def report_json_view(run_id):
+    tenant_id = current().tenant_id
+    try:
+        run = runs.get_run(db(), tenant_id, run_id)
+    except runs.RunError as exc:
+        raise _problem(exc)
+    return report_json(db(), tenant_id, run, tenant_policy().minor_digits)
+
+

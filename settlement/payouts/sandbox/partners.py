@@ -1,0 +1,96 @@
+"""A local points-partner sandbox (Amex Membership Rewards, Bilt) for the demo and tests.
+
+It plays the partner's side of the file exchange in ``settlement/payouts/points.py``: it
+reads our ``<partner>-transfer-<key>.csv`` and writes the partner's
+``<partner>-response-<key>.csv`` (``reference, status, reason``) next to it, atomically.
+
+Outcomes are scripted by the member account, so tests and the demo can choose them: by
+default an account ending in ``X`` or ``0000`` is REJECTED with reason "account closed",
+any other is ACCEPTED. ``respond(..., reject=f)`` replaces that rule: ``f(row)`` gets the
+transfer row as a dict (``reference, member_account, points, member_external_id,
+payout_date``) and returns a rejection reason, or None to accept.
+
+Command line: ``python -m settlement.payouts.sandbox.partners --outbox DIR`` answers every
+transfer file under DIR (searched recursively) that has no response yet.
+
+A test/demo tool: settlement's domain code never imports it.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+from settlement.payouts.csvsafe import read_csv, uncell, write_csv_atomic
+from settlement.payouts.points import (
+    ACCEPTED, REJECTED, RESPONSE_COLUMNS, TRANSFER_COLUMNS, response_file_name,
+    transfer_file_name,
+)
+
+Reject = Callable[[dict], "str | None"]
+
+_TRANSFER = "-transfer-"
+
+
+def default_reject(row: dict) -> str | None:
+    account = (row.get("member_account") or "").strip()
+    if account.upper().endswith("X") or account.endswith("0000"):
+        return "account closed"
+    return None
+
+
+def respond(outbox: str | Path, partner: str, idempotency_key: str,
+            reject: Reject = default_reject) -> Path:
+    """Answer our transfer file with a response file; returns the response's path."""
+    outbox = Path(outbox)
+    transfer = outbox / transfer_file_name(partner, idempotency_key)
+    records = read_csv(transfer)
+    if not records or tuple(records[0][1]) != TRANSFER_COLUMNS:
+        raise ValueError(f"{transfer.name} is not a transfer file (header {TRANSFER_COLUMNS})")
+    rows = []
+    for _, cells in records[1:]:
+        row = {name: uncell(value) for name, value in zip(TRANSFER_COLUMNS, cells)}
+        reason = reject(row)
+        if reason:
+            rows.append((row["reference"], REJECTED, str(reason)))
+        else:
+            rows.append((row["reference"], ACCEPTED, ""))
+    response = outbox / response_file_name(partner, idempotency_key)
+    write_csv_atomic(response, RESPONSE_COLUMNS, rows)
+    return response
+
+
+def unanswered(outbox: str | Path) -> list[tuple[Path, str, str]]:
+    """(folder, partner, idempotency key) of every transfer file under `outbox` without a
+    response, in path order."""
+    found = []
+    for path in sorted(Path(outbox).rglob(f"*{_TRANSFER}*.csv")):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        partner, key = path.name[:-len(".csv")].split(_TRANSFER, 1)
+        if not (path.parent / response_file_name(partner, key)).exists():
+            found.append((path.parent, partner, key))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m settlement.payouts.sandbox.partners",
+        description="Answer every points-transfer file in the outbox that has no response "
+                    "(accounts ending in X or 0000 are rejected: account closed).")
+    parser.add_argument("--outbox", required=True, help="the outbox folder (searched recursively)")
+    args = parser.parse_args(argv)
+    outbox = Path(args.outbox)
+    if not outbox.is_dir():
+        parser.error(f"{outbox} is not a folder")
+    answered = 0
+    for folder, partner, key in unanswered(outbox):
+        path = respond(folder, partner, key)
+        answered += 1
+        print(f"answered {path}", flush=True)
+    print(f"{answered} transfer file(s) answered", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

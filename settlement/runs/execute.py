@@ -1,0 +1,323 @@
+"""Executing an approved run: reserve, batch, submit, record outcomes, complete.
+
+Crash safety rests on three rules:
+- every step is a transaction that can run again: reserving is one journal entry keyed by
+  the run; an item changes state once (a guarded UPDATE), and its money moves in the same
+  transaction;
+- a batch is marked `submitting` and committed BEFORE the provider is called, so a worker
+  that dies mid-call leaves a batch whose outcome is unknown, never one that looks unsent;
+- a batch in `submitting` or `unknown` is never submitted blindly again: the adapter's
+  `find` asks the provider by the batch's idempotency key first.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from settlement.db import tenant_session
+from settlement.ledger.service import check_balanced, existing_entry, open_entry
+from settlement.models import Member, RunBatch, RunItem, SettlementRun, Tenant
+from settlement.payouts.base import (FAILED, REFUSED, SUBMITTED, Address, BatchContext,
+                                     BatchResult, ItemOutcome, PayoutAdapter, PayoutLine)
+from settlement.runs.plan import RunError, get_run
+from settlement.tenants.service import policy_of
+
+BATCH_SIZES = {"paypal": 15_000, "check": 50_000, "amex_mr": 50_000, "bilt": 50_000}
+# Providers worth polling while the job runs; points partners answer with a file days
+# later, which a later `settle run execute` (or its scheduled job) collects.
+POLL_WHILE_RUNNING = ("paypal",)
+FIND_WINDOW = dt.timedelta(days=29)  # inside PayPal's 30-day sender_batch_id memory
+FINAL = ("succeeded", "failed")
+AdapterFor = Callable[[str], PayoutAdapter]
+
+
+def _schema(session: Session) -> str:
+    return "pg_temp" if session.bind.dialect.name == "postgresql" else "temp"
+
+
+def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
+    """Reserve every planned amount and cut the items into batches. Returns the ids of the
+    batches still to finish; running it again on an executing run just returns them."""
+    run = get_run(session, tenant_id, run_id)
+    if run.status not in ("approved", "executing"):
+        raise RunError(409, "not_approved", f"run {run_id} is {run.status}; approve it first")
+    if run.status == "approved":
+        _reserve(session, run)
+        _cut_batches(session, run)
+        run.status, run.executed_at = "executing", dt.datetime.now(dt.timezone.utc)
+        session.flush()
+    return list(session.scalars(select(RunBatch.id).where(
+        RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id,
+        RunBatch.status != "completed").order_by(RunBatch.id)))
+
+
+def _reserve(session: Session, run: SettlementRun) -> None:
+    """available -> reserved for every item, as one entry for the run."""
+    key = f"run:{run.id}:reserve"
+    if existing_entry(session, run.tenant_id, key) is not None:
+        return
+    has_items = session.execute(text(
+        "SELECT count(*) FROM run_items WHERE tenant_id = :t AND run_id = :r AND amount <> 0"),
+        {"t": run.tenant_id, "r": run.id}).scalar_one()
+    if not has_items:
+        return
+    entry_id = open_entry(session, run.tenant_id, key, "run_reserve",
+                          f"run {run.id} ({run.payout_date.isoformat()}): reserved for payout")
+    session.execute(text("""
+      INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
+      SELECT tenant_id, :e, 'available', member_id, :cur, -amount FROM run_items
+       WHERE tenant_id = :t AND run_id = :r AND amount <> 0
+      UNION ALL
+      SELECT tenant_id, :e, 'reserved', member_id, :cur, amount FROM run_items
+       WHERE tenant_id = :t AND run_id = :r AND amount <> 0"""),
+                    {"t": run.tenant_id, "r": run.id, "e": entry_id, "cur": run.currency})
+    check_balanced(session, run.tenant_id, entry_id)
+
+
+def _cut_batches(session: Session, run: SettlementRun) -> None:
+    tenant = session.get(Tenant, run.tenant_id)
+    sizes = " ".join(f"WHEN '{m}' THEN {n}" for m, n in BATCH_SIZES.items())
+    p = {"t": run.tenant_id, "r": run.id, "slug": tenant.slug}
+    schema = _schema(session)
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.batch_plan"))
+    on_commit = "ON COMMIT DROP" if schema == "pg_temp" else ""
+    session.execute(text(f"""
+      CREATE TEMP TABLE batch_plan {on_commit} AS
+      SELECT id AS item_id, method, amount,
+             (row_number() OVER (PARTITION BY method ORDER BY member_id) - 1)
+               / (CASE method {sizes} ELSE 50000 END) AS seq
+      FROM run_items WHERE tenant_id = :t AND run_id = :r"""), p)
+    # sender_batch_id and file names: derived from tenant, run, method and batch number.
+    session.execute(text("""
+      INSERT INTO run_batches (tenant_id, run_id, method, seq, status, idempotency_key, items,
+                               amount, attempts)
+      SELECT :t, :r, method, seq, 'pending',
+             :slug || '-run' || CAST(:r AS TEXT) || '-' || method || '-' || CAST(seq AS TEXT),
+             count(*), sum(amount), 0
+      FROM batch_plan GROUP BY method, seq"""), p)
+    session.execute(text("""
+      UPDATE run_items SET batch_id = b.id, status = 'reserved'
+      FROM batch_plan bp JOIN run_batches b
+        ON b.tenant_id = :t AND b.run_id = :r AND b.method = bp.method AND b.seq = bp.seq
+      WHERE run_items.tenant_id = :t AND run_items.id = bp.item_id"""), p)
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.batch_plan"))
+
+
+def batch_context(session: Session, batch: RunBatch, outbox_root: str) -> BatchContext:
+    run = session.get(SettlementRun, (batch.tenant_id, batch.run_id))
+    tenant = session.get(Tenant, batch.tenant_id)
+    outbox = Path(outbox_root) / tenant.slug / f"run-{run.id}"
+    return BatchContext(tenant=tenant.slug, run_id=run.id, payout_date=run.payout_date,
+                        method=batch.method, seq=batch.seq,
+                        idempotency_key=batch.idempotency_key, outbox=outbox)
+
+
+def batch_lines(session: Session, batch: RunBatch) -> list[PayoutLine]:
+    tenant = session.get(Tenant, batch.tenant_id)
+    policy = policy_of(tenant)
+    rows = session.execute(
+        select(RunItem, Member).join(Member, (Member.tenant_id == RunItem.tenant_id)
+                                     & (Member.id == RunItem.member_id))
+        .where(RunItem.tenant_id == batch.tenant_id, RunItem.batch_id == batch.id)
+        .order_by(RunItem.id)).all()
+    return [PayoutLine(
+        item_id=item.id, reference=f"{tenant.slug}-{item.run_id}-{item.id}",
+        member=member.external_id, amount=item.amount, currency=policy.currency,
+        digits=policy.minor_digits, points=item.points, destination=item.destination,
+        address=Address(member.name, member.address_line1, member.address_line2, member.city,
+                        member.region, member.postal_code, member.country))
+        for item, member in rows]
+
+
+def run_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: AdapterFor,
+              outbox_root: str, *, poll_interval: float = 0.5, max_polls: int = 20) -> str:
+    """The worker job for one batch: submit it (or find it, if a previous attempt's outcome
+    is unknown), then poll until every item is final or `max_polls` is reached. Returns the
+    batch's status; a batch left `submitted` is picked up again by a later run of the job."""
+    for attempt in range(max_polls + 1):
+        with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
+            batch = session.get(RunBatch, (tenant_id, batch_id))
+            if batch is None:
+                raise LookupError(f"no batch {batch_id}")
+            if batch.status == "completed":
+                return batch.status
+            ctx = batch_context(session, batch, outbox_root)
+            lines = batch_lines(session, batch)
+            status, provider_id = batch.status, batch.provider_batch_id
+            submitted_at = batch.submitted_at
+            if status == "pending":
+                batch.status, batch.attempts = "submitting", batch.attempts + 1
+                batch.submitted_at = dt.datetime.now(dt.timezone.utc)
+                session.commit()
+        adapter = adapter_for(ctx.method)
+        if status == "pending":
+            result = adapter.submit(ctx, lines)
+        elif status in ("submitting", "unknown"):
+            if submitted_at and _age(submitted_at) > FIND_WINDOW:
+                # PayPal forgets a sender_batch_id after 30 days: asking by re-posting could
+                # then pay twice. An operator reconciles such a batch by hand.
+                return "unknown"
+            result = adapter.find(ctx, lines)
+            if result.state == REFUSED and not result.outcomes:
+                _set_status(engine, tenant_id, batch_id, "pending")  # it never got there
+                continue
+        else:
+            result = adapter.poll(ctx, provider_id, lines)
+        final = record_result(engine, tenant_id, batch_id, result)
+        if final in ("completed", "unknown") or ctx.method not in POLL_WHILE_RUNNING:
+            return final
+        if attempt < max_polls:
+            time.sleep(poll_interval)
+    return "submitted"
+
+
+def _age(moment: dt.datetime) -> dt.timedelta:
+    if moment.tzinfo is None:  # SQLite gives naive UTC back
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc) - moment
+
+
+def _set_status(engine: Engine, tenant_id: int, batch_id: int, status: str) -> None:
+    with tenant_session(engine, tenant_id) as session:
+        session.get(RunBatch, (tenant_id, batch_id)).status = status
+        session.commit()
+
+
+def record_result(engine: Engine, tenant_id: int, batch_id: int, result: BatchResult) -> str:
+    """Store what the provider said, move the money of items that reached an outcome, and
+    complete the batch (and the run) when nothing is left open."""
+    with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
+        batch = session.get(RunBatch, (tenant_id, batch_id))
+        if result.state == SUBMITTED:
+            batch.status = "submitted"
+            batch.provider_batch_id = result.provider_batch_id or batch.provider_batch_id
+        elif result.state == REFUSED:
+            batch.status = "submitted"
+            batch.last_error = result.error
+            known = {o.item_id for o in result.outcomes}
+            result.outcomes.extend(
+                ItemOutcome(item_id, FAILED, reason=f"batch refused: {result.error}")
+                for item_id in session.scalars(select(RunItem.id).where(
+                    RunItem.tenant_id == tenant_id, RunItem.batch_id == batch_id))
+                if item_id not in known)
+        else:
+            batch.status, batch.last_error = "unknown", result.error
+        session.flush()
+        apply_outcomes(session, batch, result.outcomes)
+        open_items = session.execute(text(
+            "SELECT count(*) FROM run_items WHERE tenant_id = :t AND batch_id = :b "
+            "AND status NOT IN ('succeeded', 'failed')"),
+            {"t": tenant_id, "b": batch_id}).scalar_one()
+        if batch.status == "submitted" and open_items == 0:
+            batch.status = "completed"
+            session.flush()
+            _complete_run_if_done(session, batch.run_id, tenant_id)
+        session.commit()
+        return batch.status
+
+
+def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome]) -> None:
+    """Item states move once; each move's money is posted in the same transaction:
+    succeeded: reserved -> paid; failed: reserved -> available (the member keeps it)."""
+    t = batch.tenant_id
+    schema = _schema(session)
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.outcomes"))
+    session.execute(text(
+        "CREATE TEMP TABLE outcomes (item_id BIGINT, status TEXT, provider_item_id TEXT, "
+        f"provider_status TEXT, reason TEXT) {'ON COMMIT DROP' if schema == 'pg_temp' else ''}"))
+    if outcomes:
+        session.execute(text(
+            "INSERT INTO outcomes VALUES (:item_id, :status, :provider_item_id, "
+            ":provider_status, :reason)"),
+            [{"item_id": o.item_id, "status": o.status, "provider_item_id": o.provider_item_id,
+              "provider_status": o.provider_status,
+              "reason": (o.reason or "")[:200] or None} for o in outcomes])
+    p = {"t": t, "b": batch.id}
+    # Items the provider has (or that have no outcome yet) are at least `submitted`.
+    session.execute(text("""
+      UPDATE run_items SET status = CASE WHEN o.status = 'unclaimed' THEN 'unclaimed'
+                                         ELSE 'submitted' END,
+                           provider_item_id = COALESCE(o.provider_item_id, run_items.provider_item_id),
+                           provider_status = COALESCE(o.provider_status, run_items.provider_status)
+      FROM outcomes o
+      WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
+        AND run_items.status NOT IN ('succeeded', 'failed')
+        AND o.status NOT IN ('succeeded', 'failed')"""), p)
+    if batch.status in ("submitted", "completed"):
+        session.execute(text(
+            "UPDATE run_items SET status = 'submitted' WHERE tenant_id = :t AND batch_id = :b "
+            "AND status = 'reserved'"), p)
+    moved = session.execute(text("""
+      UPDATE run_items SET status = o.status, provider_item_id = o.provider_item_id,
+                           provider_status = o.provider_status, failure_reason = o.reason
+      FROM outcomes o
+      WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
+        AND run_items.status NOT IN ('succeeded', 'failed')
+        AND o.status IN ('succeeded', 'failed')
+      RETURNING run_items.id, run_items.member_id, run_items.amount, run_items.status"""),
+                            p).all()
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.outcomes"))
+    for status, account, memo in (("succeeded", "paid", "paid"),
+                                  ("failed", "available", "payout failed: back to balance")):
+        rows = [r for r in moved if r.status == status and r.amount]
+        if rows:
+            _post_moves(session, batch, rows, account,
+                        f"run {batch.run_id} {batch.method} batch {batch.seq}: {memo}")
+
+
+def _post_moves(session: Session, batch: RunBatch, rows, account: str, memo: str) -> None:
+    first = min(r.id for r in rows)
+    key = f"run:{batch.run_id}:batch:{batch.id}:{account}:{first}:{len(rows)}"
+    currency = session.get(SettlementRun, (batch.tenant_id, batch.run_id)).currency
+    entry_id = open_entry(session, batch.tenant_id, key, f"run_{account}", memo)
+    schema = _schema(session)
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.moves"))
+    session.execute(text(
+        "CREATE TEMP TABLE moves (member_id BIGINT, amount BIGINT) "
+        f"{'ON COMMIT DROP' if schema == 'pg_temp' else ''}"))
+    session.execute(text("INSERT INTO moves VALUES (:m, :a)"),
+                    [{"m": r.member_id, "a": r.amount} for r in rows])
+    # One statement for the whole entry (the database checks each statement's balance).
+    session.execute(text("""
+      INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
+      SELECT :t, :e, 'reserved', member_id, :cur, -amount FROM moves
+      UNION ALL
+      SELECT :t, :e, :account, member_id, :cur, amount FROM moves"""),
+                    {"t": batch.tenant_id, "e": entry_id, "cur": currency, "account": account})
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.moves"))
+    check_balanced(session, batch.tenant_id, entry_id)
+
+
+def _complete_run_if_done(session: Session, run_id: int, tenant_id: int) -> None:
+    p = {"t": tenant_id, "r": run_id}
+    left = session.execute(text(
+        "SELECT count(*) FROM run_batches WHERE tenant_id = :t AND run_id = :r "
+        "AND status <> 'completed'"), p).scalar_one()
+    if left:
+        return
+    failed = session.execute(text(
+        "SELECT count(*) FROM run_items WHERE tenant_id = :t AND run_id = :r "
+        "AND status = 'failed'"), p).scalar_one()
+    run = session.get(SettlementRun, (tenant_id, run_id))
+    run.status = "completed_with_failures" if failed else "completed"
+    run.completed_at = dt.datetime.now(dt.timezone.utc)
+    session.flush()
+
+
+def execute_run(engine: Engine, tenant_id: int, run_id: int, adapter_for: AdapterFor,
+                outbox_root: str, **poll) -> list[int]:
+    """Start (or resume) a run and work every open batch here, one after the other (the
+    in-process mode; with rq each batch is a job of its own)."""
+    with tenant_session(engine, tenant_id) as session:
+        batch_ids = start_execution(session, tenant_id, run_id)
+        session.commit()
+    for batch_id in batch_ids:
+        run_batch(engine, tenant_id, batch_id, adapter_for, outbox_root, **poll)
+    return batch_ids
+

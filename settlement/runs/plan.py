@@ -1,0 +1,246 @@
+"""Planning a run: who is paid how much by which method, and who is skipped and why.
+
+One set-based pass over the ledger: each member's available balance, less what was
+confirmed after the cut-off, is their payable amount (a negative balance nets against new
+earnings by construction). The plan is frozen in run_items and run_skips; what arrives
+later never changes it. Its content hash binds the approval.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from settlement.models import RunItem, SettlementRun, Tenant
+from settlement.runs.calendar import cutoff_for, is_payout_date
+from settlement.tenants.policy import TenantPolicy
+from settlement.tenants.service import policy_of
+
+SKIP_REASONS = ("negative_balance", "below_minimum", "no_mailing_address", "no_payout_method",
+                "method_disabled", "missing_destination", "ineligible_destination",
+                "below_points_minimum")
+
+
+class RunError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _points_sql(policy: TenantPolicy, payout_date: dt.date) -> tuple[str, str]:
+    """SQL for (points, skip reason or NULL) of a points method, from the policy's rates:
+    points = floor(payable * rate / 10^digits), never more than the cash is worth."""
+    scale = 10 ** policy.minor_digits
+    amex = policy.payouts.methods.amex_mr
+    rates = [r for r in policy.payouts.methods.bilt.rates
+             if (r.valid_from is None or r.valid_from <= payout_date)
+             and (r.valid_to is None or payout_date < r.valid_to)]
+    tier_cases = []
+    for rate in rates:
+        if rate.tiers:
+            tiers = ", ".join(f"'{t}'" for t in rate.tiers if t.isalnum())
+            tier_cases.append(f"WHEN lower(bilt_tier) IN ({tiers}) THEN "
+                              f"{int(rate.points_per_major_unit)}")
+        else:
+            tier_cases.append(f"WHEN 1 = 1 THEN {int(rate.points_per_major_unit)}")
+    bilt_rate = f"(CASE {' '.join(tier_cases)} ELSE NULL END)" if tier_cases else "NULL"
+    points = (f"CASE payout_method "
+              f"WHEN 'amex_mr' THEN payable * {int(amex.points_per_major_unit)} / {scale} "
+              f"WHEN 'bilt' THEN payable * {bilt_rate} / {scale} END")
+    return points, bilt_rate
+
+
+def _skip_sql(policy: TenantPolicy, bilt_rate: str) -> str:
+    methods = policy.payouts.methods
+    enabled = ", ".join(f"'{m}'" for m in methods.enabled()) or "''"
+    cards = ", ".join(f"'{c}'" for c in methods.amex_mr.eligible_cards if c.isalnum()) or "''"
+    address = ("address_line1 IS NULL OR city IS NULL OR postal_code IS NULL "
+               "OR country IS NULL") if policy.payouts.require_mailing_address else "1 = 0"
+    amex_points = f"payable * {int(methods.amex_mr.points_per_major_unit)} / " \
+                  f"{10 ** policy.minor_digits}"
+    return f"""CASE
+      WHEN payable < 0 THEN 'negative_balance'
+      WHEN payable < :minimum THEN 'below_minimum'
+      WHEN {address} THEN 'no_mailing_address'
+      WHEN payout_method IS NULL THEN 'no_payout_method'
+      WHEN payout_method NOT IN ({enabled}) THEN 'method_disabled'
+      WHEN payout_method = 'paypal' AND paypal_email IS NULL THEN 'missing_destination'
+      WHEN payout_method = 'amex_mr' AND amex_account IS NULL THEN 'missing_destination'
+      WHEN payout_method = 'amex_mr' AND (amex_card IS NULL OR lower(amex_card) NOT IN ({cards}))
+           THEN 'ineligible_destination'
+      WHEN payout_method = 'amex_mr' AND {amex_points} < {int(methods.amex_mr.minimum_points)}
+           THEN 'below_points_minimum'
+      WHEN payout_method = 'bilt' AND bilt_account IS NULL THEN 'missing_destination'
+      WHEN payout_method = 'bilt' AND {bilt_rate} IS NULL THEN 'ineligible_destination'
+      END"""
+
+
+def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
+             planned_by: str) -> SettlementRun:
+    tenant = session.get(Tenant, tenant_id)
+    policy = policy_of(tenant)
+    if not is_payout_date(policy, payout_date):
+        raise RunError(422, "not_a_payout_date",
+                       f"{payout_date.isoformat()} is not a payout date of {tenant.slug} "
+                       f"(payout dates: {', '.join(policy.payouts.dates)})")
+    cutoff = cutoff_for(policy, payout_date)
+    run = SettlementRun(tenant_id=tenant_id, payout_date=payout_date, cutoff_date=cutoff,
+                        currency=policy.currency, status="planned", planned_by=planned_by)
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        raise RunError(409, "run_exists",
+                       f"a run for {payout_date.isoformat()} exists already") from None
+    _freeze_plan(session, run, policy)
+    run.plan_hash = plan_hash(session, tenant_id, run.id)
+    session.flush()
+    return run
+
+
+def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy) -> None:
+    points, bilt_rate = _points_sql(policy, run.payout_date)
+    scale = 10 ** policy.minor_digits
+    p = {"t": run.tenant_id, "r": run.id, "cutoff": run.cutoff_date,
+         "minimum": policy.minimum_payout_minor}
+    pg = session.bind.dialect.name == "postgresql"
+    schema = "pg_temp" if pg else "temp"
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.plan"))
+    session.execute(text(f"""
+      CREATE TEMP TABLE plan {'ON COMMIT DROP' if pg else ''} AS
+      WITH available AS (
+        SELECT member_id, sum(amount) AS available FROM postings
+        WHERE tenant_id = :t AND account = 'available' AND member_id IS NOT NULL
+        GROUP BY member_id),
+      late AS (
+        SELECT member_id, sum(share_amount) AS late FROM commissions
+        WHERE tenant_id = :t AND status = 'confirmed' AND confirmed_on > :cutoff
+          AND member_id IS NOT NULL
+        GROUP BY member_id),
+      payable AS (
+        -- sum() of BIGINT is NUMERIC in PostgreSQL: back to integers before any division.
+        SELECT a.member_id, CAST(a.available - COALESCE(l.late, 0) AS BIGINT) AS payable
+        FROM available a LEFT JOIN late l ON l.member_id = a.member_id)
+      SELECT m.id AS member_id, p.payable, m.payout_method, m.paypal_email, m.amex_account,
+             m.amex_card, m.bilt_account, m.bilt_tier, m.address_line1, m.city,
+             m.postal_code, m.country
+      FROM payable p JOIN members m ON m.tenant_id = :t AND m.id = p.member_id
+      WHERE p.payable <> 0"""), p)
+    classified = f"""
+      SELECT member_id, payable, payout_method, bilt_tier,
+             {_skip_sql(policy, bilt_rate)} AS reason, {points} AS points,
+             CASE payout_method WHEN 'paypal' THEN paypal_email WHEN 'amex_mr' THEN amex_account
+                                WHEN 'bilt' THEN bilt_account END AS destination
+      FROM plan"""
+    session.execute(text(f"""
+      INSERT INTO run_skips (tenant_id, run_id, member_id, reason, amount)
+      SELECT :t, :r, member_id, reason, payable FROM ({classified}) c
+      WHERE reason IS NOT NULL"""), p)
+    # Points methods pay the cash the points are worth (rounded up, never above the
+    # payable amount); the rest of a cent stays in the balance.
+    amount = (f"CASE WHEN points IS NULL THEN payable ELSE "
+              f"(points * {scale} + rate - 1) / rate END")
+    session.execute(text(f"""
+      INSERT INTO run_items (tenant_id, run_id, member_id, method, amount, points, destination,
+                             status)
+      SELECT :t, :r, member_id, payout_method, {amount}, points, destination, 'planned'
+      FROM (SELECT c.*, CASE payout_method
+                          WHEN 'amex_mr' THEN {int(policy.payouts.methods.amex_mr.points_per_major_unit)}
+                          WHEN 'bilt' THEN {bilt_rate}
+                        END AS rate
+            FROM ({classified}) c) x
+      WHERE reason IS NULL"""), p)
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.plan"))
+
+
+def plan_hash(session: Session, tenant_id: int, run_id: int) -> str:
+    """sha256 of the frozen plan (items and skips, in member order)."""
+    digest = hashlib.sha256()
+    items = session.execute(text(
+        "SELECT member_id, method, amount, points, destination FROM run_items "
+        "WHERE tenant_id = :t AND run_id = :r ORDER BY member_id"),
+        {"t": tenant_id, "r": run_id}).yield_per(10_000)
+    for row in items:
+        digest.update(("item|" + "|".join("" if v is None else str(v) for v in row) + "\n")
+                      .encode())
+    skips = session.execute(text(
+        "SELECT member_id, reason, amount FROM run_skips WHERE tenant_id = :t AND run_id = :r "
+        "ORDER BY member_id"), {"t": tenant_id, "r": run_id}).yield_per(10_000)
+    for row in skips:
+        digest.update(("skip|" + "|".join(str(v) for v in row) + "\n").encode())
+    return digest.hexdigest()
+
+
+def run_totals(session: Session, tenant_id: int, run_id: int) -> dict:
+    p = {"t": tenant_id, "r": run_id}
+    by_method = {method: {"members": int(n), "amount": int(a or 0), "points": int(pts or 0)}
+                 for method, n, a, pts in session.execute(text(
+                     "SELECT method, count(*), sum(amount), sum(points) FROM run_items "
+                     "WHERE tenant_id = :t AND run_id = :r GROUP BY method"), p)}
+    skipped = {reason: {"members": int(n), "amount": int(a or 0)}
+               for reason, n, a in session.execute(text(
+                   "SELECT reason, count(*), sum(amount) FROM run_skips "
+                   "WHERE tenant_id = :t AND run_id = :r GROUP BY reason"), p)}
+    progress = dict(session.execute(text(
+        "SELECT status, count(*) FROM run_items WHERE tenant_id = :t AND run_id = :r "
+        "GROUP BY status"), p).all())
+    return {"members": sum(m["members"] for m in by_method.values()),
+            "amount": sum(m["amount"] for m in by_method.values()),
+            "by_method": by_method, "skipped": skipped,
+            "progress": {"items": sum(progress.values()),
+                         "done": int(progress.get("succeeded", 0)),
+                         "failed": int(progress.get("failed", 0)),
+                         "by_status": {k: int(v) for k, v in progress.items()}}}
+
+
+def get_run(session: Session, tenant_id: int, run_id: int) -> SettlementRun:
+    run = session.scalar(select(SettlementRun).where(SettlementRun.tenant_id == tenant_id,
+                                                     SettlementRun.id == run_id))
+    if run is None:
+        raise RunError(404, "not_found", f"no settlement run {run_id}")
+    return run
+
+
+def approve_run(session: Session, tenant_id: int, run_id: int, approver: str,
+                expected_hash: str | None = None) -> SettlementRun:
+    """Four eyes: a principal other than the planner approves this exact plan."""
+    run = get_run(session, tenant_id, run_id)
+    if run.status != "planned":
+        raise RunError(409, "not_planned", f"run {run_id} is {run.status}, not planned")
+    if approver == run.planned_by:
+        raise RunError(403, "same_principal", "the planner cannot approve their own plan")
+    current = plan_hash(session, tenant_id, run_id)
+    if current != run.plan_hash:
+        raise RunError(409, "plan_changed", "the plan's content changed after planning")
+    if expected_hash is not None and expected_hash != current:
+        raise RunError(409, "plan_hash_mismatch",
+                       "the plan_hash approved is not the plan's content hash")
+    run.status, run.approved_by = "approved", approver
+    run.approved_at = dt.datetime.now(dt.timezone.utc)
+    session.flush()
+    return run
+
+
+def cancel_run(session: Session, tenant_id: int, run_id: int, by: str) -> SettlementRun:
+    run = get_run(session, tenant_id, run_id)
+    if run.status != "planned":
+        raise RunError(409, "not_planned", f"only a planned run can be cancelled; "
+                                           f"run {run_id} is {run.status}")
+    run.status, run.cancelled_by = "cancelled", by
+    session.flush()
+    return run
+
+
+def items_page(session: Session, tenant_id: int, run_id: int, *, status: str | None,
+               method: str | None, after: int, limit: int) -> list[RunItem]:
+    query = select(RunItem).where(RunItem.tenant_id == tenant_id, RunItem.run_id == run_id,
+                                  RunItem.id > after)
+    if status:
+        query = query.where(RunItem.status == status)
+    if method:
+        query = query.where(RunItem.method == method)
+    return list(session.scalars(query.order_by(RunItem.id).limit(limit)))
