@@ -84,4 +84,4 @@ def key_create(slug: str, role: str, label: str | None) -> None:
     click.echo(secret)
 
 
-from cli import demo as _demo  # noqa: E402,F401  (registers `settle demo ...`)
+from cli import demo as _demo, runs as _runs  # noqa: E402,F401  (register their commands)

@@ -29,7 +29,7 @@ def _keys(slug: str, policy) -> dict[str, str]:
     with session_scope() as session:
         tenant, _ = apply_policy(session, policy)
         return {role: create_key(session, tenant.id, role, f"demo {role}")
-                for role in ("admin", "uploader", "operator")}
+                for role in ("admin", "uploader", "operator", "approver")}
 
 
 def _call(client, method: str, path: str, key: str, **kwargs):
@@ -41,17 +41,20 @@ def _call(client, method: str, path: str, key: str, **kwargs):
     return response
 
 
-def _reports_of(fixtures: Path, slug: str) -> list[tuple[str, Path]]:
-    """(format, file) in upload order: the networks' reports, then generic ones."""
-    found = []
-    for path in sorted((fixtures / "reports" / slug).glob("*")):
-        found.append((path.name.split("_", 1)[0], path))
-    for path in sorted((fixtures / slug).glob("generic_report*.csv")):
-        found.append(("generic", path))
+def _uploads_of(fixtures: Path, slug: str) -> list[tuple[str, Path, str | None]]:
+    """(format, file, as_of) in upload order: the tenant's uploads.json (the weeks before
+    payout day, replayed), or else every sample report, as of now."""
+    manifest = fixtures / slug / "uploads.json"
+    if manifest.exists():
+        return [(u["format"], fixtures / u["file"], u.get("as_of"))
+                for u in json.loads(manifest.read_text())]
+    found = [(p.name.split("_", 1)[0], p, None)
+             for p in sorted((fixtures / "reports" / slug).glob("*"))]
+    found += [("generic", p, None) for p in sorted((fixtures / slug).glob("generic_report*.csv"))]
     return found
 
 
-def _load_tenant(client, fixtures: Path, policy_path: Path) -> None:
+def _load_tenant(client, fixtures: Path, policy_path: Path) -> dict[str, str]:
     policy = load_policy(policy_path)
     slug = policy.slug
     keys = _keys(slug, policy)
@@ -66,22 +69,24 @@ def _load_tenant(client, fixtures: Path, policy_path: Path) -> None:
     result = _call(client, "POST", "/v1/members/import", keys["admin"], data=members,
                    content_type="text/csv").get_json()
     click.echo(f"   retailers and {len(rules)} share rules loaded; members: {result}")
-    for fmt, path in _reports_of(fixtures, slug):
-        response = _call(client, "POST", f"/v1/reports?format={fmt}", keys["uploader"],
-                         data=path.read_bytes(), content_type=MEDIA[path.suffix])
+    for fmt, path, as_of in _uploads_of(fixtures, slug):
+        query = f"/v1/reports?format={fmt}" + (f"&as_of={as_of}" if as_of else "")
+        response = _call(client, "POST", query, keys["uploader"], data=path.read_bytes(),
+                         content_type=MEDIA[path.suffix])
         report_id = response.get_json()["id"]
         status = _call(client, "GET", f"/v1/reports/{report_id}", keys["uploader"]).get_json()
         counts = status["counts"]
-        click.echo(f"   report {report_id:>3} {fmt:<8} {path.name:<28} {status['status']:<10} "
+        click.echo(f"   report {report_id:>3} {fmt:<8} {path.name:<28} "
+                   f"as of {(as_of or 'now')[:10]:<10} {status['status']:<10} "
                    + " ".join(f"{k}={v}" for k, v in counts.items() if v))
         for error in status["errors"][:3]:
             click.echo(f"        line {error['line']} {error['field']}: {error['message']}")
-    again = _reports_of(fixtures, slug)[0][1]
-    response = _call(client, "POST", f"/v1/reports?format={_reports_of(fixtures, slug)[0][0]}",
-                     keys["uploader"], data=again.read_bytes(),
-                     content_type=MEDIA[again.suffix])
+    fmt, again, as_of = _uploads_of(fixtures, slug)[0]
+    response = _call(client, "POST", f"/v1/reports?format={fmt}", keys["uploader"],
+                     data=again.read_bytes(), content_type=MEDIA[again.suffix])
     click.echo(f"   re-upload of {again.name}: HTTP {response.status_code}, "
                f"duplicate={response.get_json()['duplicate']} (nothing applied)")
+    return keys
 
 
 def _summary() -> None:
@@ -116,20 +121,86 @@ def _summary() -> None:
             click.echo(f"      ledger: every entry balances: {'yes' if bad == 0 else 'NO'}")
 
 
+def _settle(client, settings, keys: dict[str, str], payout_date: str) -> None:
+    """Plan (operator), approve (approver: four eyes) and execute the run; answer the points
+    partners' files from their sandbox and collect the answers."""
+    from settlement.payouts.sandbox.partners import respond, unanswered
+
+    click.echo(f"\n== Settlement run of {payout_date} (us-cashback)")
+    planned = _call(client, "POST", "/v1/settlement-runs", keys["operator"],
+                    json={"payout_date": payout_date})
+    run = planned.get_json()
+    if planned.status_code == 409:
+        click.echo(f"   {run['detail']}")
+        return
+    click.echo(f"   planned run {run['id']} (cut-off {run['cutoff_date']}), "
+               f"plan {run['plan_hash'][:12]}...: {run['totals']['members']} members, "
+               f"{run['totals']['amount']} {run.get('currency', '')}")
+    for method, t in sorted(run["totals"]["by_method"].items()):
+        click.echo(f"      pay {method:<8} {t['members']:>5} members {t['amount']:>12}"
+                   + (f"  {t['points']:>9} points" if t["points"] else ""))
+    for reason, t in sorted(run["skipped"].items()):
+        click.echo(f"      skip {reason:<24} {t['members']:>5} members {t['amount']:>10}")
+    refused = client.post(f"/v1/settlement-runs/{run['id']}/approve", json={},
+                          headers={"Authorization": f"Bearer {keys['approver']}"})
+    click.echo(f"   approve: HTTP {refused.status_code} (an approver key; "
+               f"the operator's would get 403)")
+    outbox = Path(settings.outbox_dir)
+    for folder, partner, key in unanswered(outbox):
+        respond(folder, partner, key)
+        click.echo(f"   {partner} answered its transfer file {key}")
+    from workers.queue import enqueue
+    enqueue("execute_run", _tenant_id(client, keys), run["id"], settings=settings)
+    done = _call(client, "GET", f"/v1/settlement-runs/{run['id']}", keys["operator"]).get_json()
+    click.echo(f"   run {done['id']}: {done['status']}; items {done['progress']['by_status']}")
+    failed = _call(client, "GET", f"/v1/settlement-runs/{run['id']}/items?status=failed",
+                   keys["operator"]).get_json()["items"]
+    for item in failed[:8]:
+        click.echo(f"      failed: {item['method']:<8} {item['amount']:>8} "
+                   f"{item['failure_reason']}")
+    report = client.get(f"/v1/settlement-runs/{run['id']}/report.csv",
+                        headers={"Authorization": f"Bearer {keys['operator']}"})
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = outbox / f"run-{run['id']}-report.csv"
+    path.write_bytes(report.data)
+    rows = report.data.count(b"\n") - 1
+    click.echo(f"   run report: {path} ({rows} rows)")
+    click.echo("   payout files: " + ", ".join(sorted(
+        str(p.relative_to(outbox)) for p in outbox.rglob("*.csv") if "report" not in p.name)))
+
+
+def _tenant_id(client, keys) -> int:
+    from settlement.access.service import authenticate
+    with session_scope() as session:
+        return authenticate(session, keys["operator"]).tenant_id
+
+
 @demo.command("run")
 @click.option("--fixtures", type=click.Path(exists=True, file_okay=False),
               default="fixtures", show_default=True)
-def demo_run(fixtures: str) -> None:
-    """Migrate, load the fixture tenants and reports through the API, print balances."""
+@click.option("--payout-date", default="2026-11-15", show_default=True)
+def demo_run(fixtures: str, payout_date: str) -> None:
+    """Migrate, load the fixture tenants and reports through the API, plan, approve and
+    execute the US tenant's payout run against local sandboxes, print balances."""
     from api import create_app
     from settlement.migrate import upgrade
+    from settlement.payouts.sandbox.paypal import serve
 
-    settings = get_settings()
+    base = get_settings()
+    paypal, paypal_url = serve(client_id=base.paypal_client_id,
+                               client_secret=base.paypal_client_secret, polls_per_step=0)
+    settings = base.model_copy(update={"paypal_base_url": paypal_url,
+                                       "payout_poll_seconds": 0.05, "payout_max_polls": 40})
     upgrade(settings.database_url)
     click.echo(f"database: {settings.database_url}; jobs: "
-               f"{'rq at ' + settings.redis_url if settings.redis_url else 'in-process'}")
+               f"{'rq at ' + settings.redis_url if settings.redis_url else 'in-process'}; "
+               f"PayPal sandbox at {paypal_url}; outbox: {settings.outbox_dir}/")
     root = Path(fixtures)
     client = create_app(settings).test_client()
+    keys = {}
     for policy_path in sorted((root / "tenants").glob("*")):
-        _load_tenant(client, root, policy_path)
+        keys[policy_path.stem] = _load_tenant(client, root, policy_path)
+    if "us-cashback" in keys:
+        _settle(client, settings, keys["us-cashback"], payout_date)
     _summary()
+    paypal.shutdown()

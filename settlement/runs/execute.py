@@ -45,6 +45,8 @@ def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
     """Reserve every planned amount and cut the items into batches. Returns the ids of the
     batches still to finish; running it again on an executing run just returns them."""
     run = get_run(session, tenant_id, run_id)
+    if run.status in ("completed", "completed_with_failures"):
+        return []
     if run.status not in ("approved", "executing"):
         raise RunError(409, "not_approved", f"run {run_id} is {run.status}; approve it first")
     if run.status == "approved":
@@ -52,6 +54,7 @@ def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
         _cut_batches(session, run)
         run.status, run.executed_at = "executing", dt.datetime.now(dt.timezone.utc)
         session.flush()
+        _complete_run_if_done(session, run_id, tenant_id)  # a run with nothing to pay
     return list(session.scalars(select(RunBatch.id).where(
         RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id,
         RunBatch.status != "completed").order_by(RunBatch.id)))

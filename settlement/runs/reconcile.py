@@ -1,0 +1,66 @@
+"""Reconciliation: our items against what the provider says, and every mismatch listed."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from settlement.db import tenant_session
+from settlement.models import RunBatch, RunItem
+from settlement.payouts.base import FAILED, PENDING, SUCCEEDED, UNCLAIMED
+from settlement.runs.execute import AdapterFor, batch_context, batch_lines
+
+OURS_FOR = {SUCCEEDED: "succeeded", FAILED: "failed", UNCLAIMED: "unclaimed",
+            PENDING: "submitted"}
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    batch_id: int
+    item_id: int | None
+    ours: str
+    provider: str
+    note: str
+
+
+def reconcile_run(engine: Engine, tenant_id: int, run_id: int, adapter_for: AdapterFor,
+                  outbox_root: str) -> list[Mismatch]:
+    """Ask each provider about each batch (read only) and compare item by item."""
+    found: list[Mismatch] = []
+    with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
+        batches = list(session.scalars(select(RunBatch).where(
+            RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id).order_by(RunBatch.id)))
+        work = [(b, batch_context(session, b, outbox_root), batch_lines(session, b),
+                 {i.id: i.status for i in session.scalars(select(RunItem).where(
+                     RunItem.tenant_id == tenant_id, RunItem.batch_id == b.id))})
+                for b in batches]
+    for batch, ctx, lines, ours in work:
+        if batch.status in ("pending",):
+            continue
+        if batch.status in ("submitting", "unknown") or not batch.provider_batch_id:
+            found.append(Mismatch(batch.id, None, batch.status, "?",
+                                  "submission outcome unknown: run `settle run execute` to ask "
+                                  "the provider"))
+            continue
+        result = adapter_for(batch.method).poll(ctx, batch.provider_batch_id, lines)
+        if result.error:
+            found.append(Mismatch(batch.id, None, batch.status, "error", result.error))
+        theirs = {o.item_id: o for o in result.outcomes}
+        for item_id, status in ours.items():
+            outcome = theirs.get(item_id)
+            if outcome is None:
+                found.append(Mismatch(batch.id, item_id, status, "missing",
+                                      "the provider does not list this item"))
+                continue
+            expected = OURS_FOR.get(outcome.status, outcome.status)
+            if expected != status and not (status == "reserved" and expected == "submitted"):
+                note = ("outcome not recorded yet" if status in ("submitted", "unclaimed",
+                                                                 "reserved")
+                        else "the provider changed its answer after we recorded ours")
+                found.append(Mismatch(batch.id, item_id, status,
+                                      outcome.provider_status or outcome.status, note))
+        for item_id in theirs.keys() - ours.keys():
+            found.append(Mismatch(batch.id, item_id, "missing", theirs[item_id].status,
+                                  "the provider lists an item we do not have"))
+    return found
