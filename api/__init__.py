@@ -2,14 +2,23 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 from flask_smorest import Api
 
 from settlement.config import Settings, get_settings
 
 
+class Int64Converter(IntegerConverter):
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", 2 ** 63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     app = Flask(__name__)
+    # Ids are 64-bit: a larger number in a path is no id of ours (404), not a crash.
+    app.url_map.converters["int"] = Int64Converter
     app.config.update(
         SETTLE=settings,
         API_TITLE="Cashback settlement engine",

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     paypal_base_url: str = "http://127.0.0.1:8765"
     paypal_client_id: str = "sandbox-client"
     paypal_client_secret: str = "sandbox-secret"
+    paypal_timeout_seconds: float = 10.0  # one HTTP call; past it the outcome is unknown
     outbox_dir: str = "outbox"
     check_account: str | None = None  # the bank account checks are drawn on (positive pay)
     check_number_offset: int = 0  # keeps our check numbers clear of the account's others

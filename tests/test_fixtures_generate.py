@@ -11,12 +11,13 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from fixtures import generate, make_members, make_reports
 from fixtures.common import REPORT_COLUMNS, TENANTS
-from settlement.money import parse_amount, parse_rate_ppm
+from settlement.money import apply_rate, parse_amount, parse_rate_ppm
 from settlement.reports.formats import LineError, ParseContext, ParsedLine, parser_for
 from settlement.reports.formats.generic import COLUMNS as GENERIC_COLUMNS
 from settlement.tenants.policy import load_policy
@@ -31,7 +32,23 @@ MEMBERS_HEADER = ("external_id,name,email,joined_at,referred_by,address_line1,ad
                   "region,postal_code,country,payout_method,paypal_email,amex_account,amex_card,"
                   "bilt_account,bilt_tier")
 SAMPLES = [("us-cashback", "generic_report.csv"), ("us-cashback", "generic_report_update.csv"),
-           ("jp-points", "generic_report.csv")]
+           ("us-cashback", "generic_report_late.csv"), ("jp-points", "generic_report.csv")]
+# The story of the samples: the first reports say what was known on 2026-11-10, the US update
+# arrives on 2026-11-13, the 2026-11-15 payout run pays what was confirmed on or before its
+# cut-off, 2026-11-14, and the late US file arrives on 2026-11-20.
+LAST_DAY = dt.date(2026, 11, 10)
+PAYOUT_DATE = dt.date(2026, 11, 15)
+CUTOFF = dt.date(2026, 11, 14)
+LATE_AS_OF = dt.datetime(2026, 11, 20, 18, tzinfo=dt.timezone.utc)
+PAYOUT_CASES = {
+    "us-cashback": {"minimum_exactly", "below_minimum", "no_mailing_address",
+                    "paypal_without_email", "returned_after_confirmation", "amex_mr_eligible",
+                    "amex_mr_corporate_card", "amex_mr_no_account", "bilt_blue", "bilt_platinum",
+                    "confirmed_after_cutoff"},
+    "jp-points": {"minimum_exactly", "below_minimum", "check_disabled",
+                  "amazon_outside_category"},
+}
+PAYABLE = "payable_2026_11_15"
 
 
 def parse(chunks, tenant: str) -> tuple[list[ParsedLine], list[LineError]]:
@@ -282,8 +299,26 @@ def test_sample_generic_reports_parse_with_no_errors(tenant, name):
         amazon = [line for line in lines if line.retailer.startswith("amazon")]
         assert any(line.category == "fashion" for line in amazon)
         assert any(line.category not in (None, "fashion") for line in amazon)
-        assert all(dt.date(2026, 6, 1) <= line.event_date <= dt.date(2026, 11, 20)
-                   for line in lines)
+    if name != "generic_report_late.csv":
+        assert all(dt.date(2026, 6, 1) <= line.event_date <= LAST_DAY for line in lines)
+
+
+@pytest.mark.parametrize("tenant", sorted(TENANTS))
+def test_sample_lines_fall_on_both_sides_of_each_dated_rule(tenant):
+    """Every retailer rule that starts or ends within the samples' dates (the Macy's
+    promotion, Nordstrom's new rate, Jalan's July) has lines the day before and the day of
+    each bound."""
+    lines, _ = parse([(FIXTURES / tenant / "generic_report.csv").read_bytes()], tenant)
+    rules = json.loads((FIXTURES / tenant / "share_rules.json").read_text(encoding="utf-8"))
+    checked = 0
+    for rule in rules:
+        days = {line.event_date for line in lines if line.retailer == rule["retailer"]}
+        for bound in (rule["valid_from"], rule["valid_to"]):
+            day = dt.date.fromisoformat(bound) if bound else None
+            if rule["retailer"] and day and dt.date(2026, 6, 1) < day <= LAST_DAY:
+                assert {day - dt.timedelta(days=1), day} <= days, (rule, bound)
+                checked += 1
+    assert checked >= 2
 
 
 def test_sample_update_resends_ids_of_the_sample_report():
@@ -296,15 +331,198 @@ def test_sample_update_resends_ids_of_the_sample_report():
     kinds = Counter()
     for line in update:
         before = by_id[line.transaction_id]
+        assert (line.member, line.retailer, line.event_date) == (
+            before.member, before.retailer, before.event_date)
         kinds[(before.status, line.status, line.sale_amount < before.sale_amount)] += 1
     assert kinds[("pending", "confirmed", False)] and kinds[("pending", "reversed", False)]
     assert kinds[("confirmed", "reversed", False)]
     assert sum(n for (_, _, lowered), n in kinds.items() if lowered) >= 5
 
 
+def test_late_file_confirms_lines_left_pending_and_adds_new_pending_ones():
+    original, _ = parse([(FIXTURES / "us-cashback" / "generic_report.csv").read_bytes()],
+                        "us-cashback")
+    update, _ = parse([(FIXTURES / "us-cashback" / "generic_report_update.csv").read_bytes()],
+                      "us-cashback")
+    late, _ = parse([(FIXTURES / "us-cashback" / "generic_report_late.csv").read_bytes()],
+                    "us-cashback")
+    by_id = {line.transaction_id: line for line in original}
+    updated = {line.transaction_id for line in update}
+    assert 15 <= len(late) <= 25
+    resent = [line for line in late if line.transaction_id in by_id]
+    new = [line for line in late if line.transaction_id not in by_id]
+    assert len(resent) >= 15 and len(new) >= 2
+    for line in resent:
+        before = by_id[line.transaction_id]
+        assert before.status == "pending" and line.transaction_id not in updated
+        assert line.status == "confirmed"
+        assert (line.member, line.retailer, line.event_date, line.sale_amount) == (
+            before.member, before.retailer, before.event_date, before.sale_amount)
+    assert all(line.status == "pending" and LAST_DAY < line.event_date <= LATE_AS_OF.date()
+               for line in new)
+
+
 def test_committed_samples_are_the_output_of_make_reports():
-    for (tenant, name), text in make_reports.samples().items():
+    written = make_reports.samples()
+    for (tenant, name), text in written.items():
         assert (FIXTURES / tenant / name).read_text(encoding="utf-8") == text, name
+    for tenant in TENANTS:
+        assert (tenant, "uploads.json") in written and (tenant, "featured.json") in written
+        on_disk = {p.name for p in (FIXTURES / tenant).glob("generic_report*.csv")}
+        assert on_disk == {name for t, name in written if t == tenant
+                           and name.startswith("generic_report")}
+
+
+# --- the upload manifests -----------------------------------------------------------------
+
+def _manifest(tenant: str) -> list[dict]:
+    return json.loads((FIXTURES / tenant / "uploads.json").read_text(encoding="utf-8"))
+
+
+def _as_of(entry: dict) -> dt.datetime:
+    assert entry["as_of"].endswith("Z")
+    return dt.datetime.fromisoformat(entry["as_of"].replace("Z", "+00:00"))
+
+
+def _parse_upload(tenant: str, entry: dict, today: dt.date):
+    policy = TENANTS[tenant].policy
+    path = FIXTURES / entry["file"]
+    ctx = ParseContext(policy.currency, policy.minor_digits, today)
+    lines, errors = [], []
+    for item in parser_for(entry["format"], path.suffix[1:])([path.read_bytes()], ctx):
+        (lines if isinstance(item, ParsedLine) else errors).append(item)
+    return lines, errors
+
+
+@pytest.mark.parametrize("tenant", sorted(TENANTS))
+def test_upload_manifest_lists_every_sample_once_in_time_order(tenant):
+    entries = _manifest(tenant)
+    assert all(set(e) == {"file", "format", "as_of"} for e in entries)
+    assert all(e["format"] in ("generic", "cj", "impact", "awin", "rakuten") for e in entries)
+    files = [e["file"] for e in entries]
+    assert len(set(files)) == len(files)
+    samples = {f"reports/{tenant}/{p.name}" for p in (FIXTURES / "reports" / tenant).glob("*")}
+    samples |= {f"{tenant}/{p.name}" for p in (FIXTURES / tenant).glob("generic_report*.csv")}
+    assert set(files) == samples
+    times = [_as_of(e) for e in entries]
+    assert times == sorted(times)
+    assert all(e["format"] == "generic" for e in entries if e["file"].startswith(tenant))
+    # Network samples first, then the generic reports (the demo's order).
+    kinds = [e["file"].startswith("reports/") for e in entries]
+    assert kinds == sorted(kinds, reverse=True)
+
+
+@pytest.mark.parametrize("tenant", sorted(TENANTS))
+def test_every_upload_is_accepted_whole_at_its_as_of_time(tenant):
+    """A line dated after as_of + 14 hours is refused as a future date: no line may be."""
+    for entry in _manifest(tenant):
+        as_of = _as_of(entry)
+        assert as_of <= dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc)  # not in the future
+        latest = (as_of + dt.timedelta(hours=14)).date()
+        lines, errors = _parse_upload(tenant, entry, latest)
+        assert lines and errors == [], (entry["file"], errors[:3])
+        if as_of.date() <= CUTOFF:
+            assert all(line.event_date <= LAST_DAY for line in lines), entry["file"]
+
+
+@pytest.mark.parametrize("tenant", sorted(TENANTS))
+def test_members_buy_only_after_joining_in_every_upload(tenant):
+    joined = {row["external_id"]: row["joined_at"][:10] for row in read_members(tenant)}
+    for entry in _manifest(tenant):
+        lines, _ = _parse_upload(tenant, entry, TODAY)
+        late = [(line.transaction_id, line.member) for line in lines if line.member in joined
+                and line.event_date.isoformat() < joined[line.member]]
+        assert late == [], entry["file"]
+
+
+def _share(rules: list[dict], line, digits: int) -> int:
+    """The member share of a generic line under share_rules.json: highest priority, then a
+    retailer's rule, then the exact category, then a broader rule (settlement.commissions
+    .rules.best_rule_sql), rounded half-even once."""
+    day = line.event_date.isoformat()
+    candidates = [
+        (rule["priority"], rule["retailer"] is not None, rule["category"] == line.category,
+         rule["category"] is None, i, rule)
+        for i, rule in enumerate(rules)
+        if rule["retailer"] in (None, line.retailer)
+        and (rule["category"] in (None, line.category)
+             or (rule["category_only"] and rule["retailer"] == line.retailer))
+        and (rule["valid_from"] is None or rule["valid_from"] <= day)
+        and (rule["valid_to"] is None or day < rule["valid_to"])]
+    if not candidates:
+        return 0
+    rule = max(candidates, key=lambda c: c[:5])[5]
+    if rule["category_only"] and line.category != rule["category"]:
+        return 0
+    if rule["kind"] == "fixed":
+        amount = parse_amount(rule["amount"], digits)
+        return amount if line.commission_amount > 0 else -amount if line.commission_amount else 0
+    base = line.sale_amount if rule["kind"] == "percent_of_sale" else line.commission_amount
+    return apply_rate(base, parse_rate_ppm(rule["rate"]), "half_even")
+
+
+def _replay(tenant: str) -> tuple[dict, dict]:
+    """The generic reports of the manifest applied in order, as the ledger would: per
+    transaction its status, share and confirmation date (the as-of date, in the tenant's
+    time zone, of the report that confirmed it); and the share of each line as first
+    reported."""
+    policy = TENANTS[tenant].policy
+    zone = ZoneInfo(policy.timezone)
+    rules = json.loads((FIXTURES / tenant / "share_rules.json").read_text(encoding="utf-8"))
+    state, first = {}, {}
+    for entry in _manifest(tenant):
+        if entry["format"] != "generic":
+            continue
+        as_of = _as_of(entry)
+        lines, _ = _parse_upload(tenant, entry, (as_of + dt.timedelta(hours=14)).date())
+        for line in lines:
+            share = _share(rules, line, policy.minor_digits)
+            before = state.get(line.transaction_id)
+            confirmed_on = before[3] if before else None
+            if line.status == "confirmed" and (before is None or before[1] != "confirmed"):
+                confirmed_on = as_of.astimezone(zone).date()
+            state[line.transaction_id] = (line.member, line.status, share, confirmed_on)
+            first.setdefault(line.transaction_id, share)
+    return state, first
+
+
+@pytest.mark.parametrize("tenant", sorted(TENANTS))
+def test_featured_payout_cases_are_payable_as_listed_on_the_payout_date(tenant):
+    """member_share is the share of the member's lines as first reported; the payable
+    amount is what the 2026-11-15 run pays from: the available balance after every upload
+    of the manifest, less what was confirmed after the 2026-11-14 cut-off."""
+    assert TENANTS[tenant].policy.payouts.cutoff.rule == "confirmed_before_date"
+    assert CUTOFF == PAYOUT_DATE - dt.timedelta(days=1)
+    digits = TENANTS[tenant].policy.minor_digits
+    featured = json.loads((FIXTURES / tenant / "featured.json").read_text(encoding="utf-8"))
+    assert {f["case"] for f in featured if PAYABLE in f} == PAYOUT_CASES[tenant]
+    state, first = _replay(tenant)
+    for entry in featured:
+        own = {txn: s for txn, s in state.items() if s[0] == entry["member"]}
+        assert set(own) == set(entry["transactions"]), entry["case"]
+        if "member_share" in entry:
+            assert sum(first[txn] for txn in own) == parse_amount(entry["member_share"], digits), \
+                entry["case"]
+        if PAYABLE in entry:
+            available = sum(s[2] for s in own.values() if s[1] == "confirmed")
+            late = sum(s[2] for s in own.values() if s[1] == "confirmed" and s[3] > CUTOFF)
+            assert available - late == parse_amount(entry[PAYABLE], digits), entry["case"]
+
+
+def test_featured_timeline_holds_the_payout_stories():
+    featured = {f["case"]: f for f in json.loads(
+        (FIXTURES / "us-cashback" / "featured.json").read_text(encoding="utf-8"))}
+    state, _ = _replay("us-cashback")
+    # $5.01 confirmed by the update, before the cut-off; $5.00 rolls over.
+    (txn,) = featured["minimum_exactly"]["transactions"]
+    assert state[txn][1:] == ("confirmed", 501, dt.date(2026, 11, 13))
+    assert featured["below_minimum"][PAYABLE] == "5.00"
+    # Confirmed, then reversed before the cut-off: nothing left to pay.
+    (txn,) = featured["returned_after_confirmation"]["transactions"]
+    assert state[txn][1] == "reversed" and state[txn][3] == dt.date(2026, 11, 10)
+    # Part confirmed in time, part only after the cut-off.
+    on_time, late = featured["confirmed_after_cutoff"]["transactions"]
+    assert state[on_time][3] <= CUTOFF < state[late][3]
 
 
 @pytest.mark.parametrize("tenant", sorted(TENANTS))
@@ -312,8 +530,14 @@ def test_featured_members_have_only_their_listed_lines(tenant):
     featured = json.loads((FIXTURES / tenant / "featured.json").read_text(encoding="utf-8"))
     lines, _ = parse([(FIXTURES / tenant / "generic_report.csv").read_bytes()], tenant)
     members = {row["external_id"]: row for row in read_members(tenant)}
+    in_networks = set()
+    for entry in _manifest(tenant):
+        if entry["format"] != "generic":
+            network_lines, _ = _parse_upload(tenant, entry, TODAY)
+            in_networks |= {line.member for line in network_lines}
     for entry in featured:
         assert entry["member"] in members
         assert entry["payout_method"] == members[entry["member"]]["payout_method"]
         own = {line.transaction_id for line in lines if line.member == entry["member"]}
         assert own == set(entry["transactions"]), entry["case"]
+        assert entry["member"] not in in_networks, entry["case"]

@@ -46,9 +46,18 @@ def execute_run(tenant_id: int, run_id: int) -> dict:
         batch_ids = runs.start_execution(session, tenant_id, run_id)
         session.commit()
     log.info("run.executing", batches=len(batch_ids))
+    failures = []
     for batch_id in batch_ids:
-        enqueue("run_batch", tenant_id, batch_id, settings=settings,
-                job_id=run_batch_job_id(settings, tenant_id, batch_id))
+        try:
+            enqueue("run_batch", tenant_id, batch_id, settings=settings,
+                    job_id=run_batch_job_id(settings, tenant_id, batch_id))
+        except Exception as exc:  # noqa: BLE001 - in-process: one batch's trouble must not
+            # keep the others from being paid; the failed one is resumed later.
+            log.exception("run.batch_failed", batch_id=batch_id)
+            failures.append((batch_id, exc))
+    if failures:
+        raise RuntimeError(f"{len(failures)} batch(es) of run {run_id} failed: "
+                           + "; ".join(f"{b}: {e}" for b, e in failures))
     return {"run_id": run_id, "batches": batch_ids}
 
 

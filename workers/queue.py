@@ -1,6 +1,7 @@
 """Enqueue a job on rq, or run it in-process when no Redis is configured."""
 from __future__ import annotations
 
+import uuid
 from functools import lru_cache
 
 from settlement.config import Settings, get_settings
@@ -40,9 +41,13 @@ def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | Non
     q = queue(queue_name, settings)
     if job_id is not None:
         existing = q.fetch_job(job_id)
-        if existing is not None and existing.get_status(refresh=True) in (
-                "queued", "started", "deferred", "scheduled"):
-            return existing
+        if existing is not None:
+            if existing.get_status(refresh=True) == "queued":
+                return existing  # it will run: once is enough
+            # Started (perhaps on a worker that was killed), scheduled for a retry, or done:
+            # a fresh id, so a resume is never blocked by a dead job. Two jobs on one batch
+            # are safe: the batch's state and the provider's idempotency keep it exactly once.
+            job_id = f"{job_id}-{uuid.uuid4().hex[:8]}"
     return q.enqueue(func, *args, job_id=job_id, retry=Retry(max=retries, interval=[1, 5, 30]))
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 
 from flask import Response, current_app
 from flask_smorest import Blueprint
@@ -17,6 +18,7 @@ from settlement.runs.report import report_csv_rows, report_json
 from workers.queue import enqueue, run_job_id
 
 blp = Blueprint("runs", __name__, description="Settlement runs")
+log = logging.getLogger("settle.api.runs")
 
 
 class RunIn(Schema):
@@ -97,8 +99,14 @@ def approve(body, run_id):
     record("run.approved", "settlement_run", run_id, {"plan_hash": run.plan_hash})
     db().commit()
     settings = current_app.config["SETTLE"]
-    enqueue("execute_run", current().tenant_id, run_id, settings=settings,
-            job_id=run_job_id(settings, current().tenant_id, run_id))
+    try:
+        enqueue("execute_run", current().tenant_id, run_id, settings=settings,
+                job_id=run_job_id(settings, current().tenant_id, run_id))
+    except Exception:  # noqa: BLE001 - the approval stands; execution resumes later
+        # In-process execution failed part-way (a provider down, an outbox not writable):
+        # the approval is committed and every step is resumable, so this is still a 202;
+        # `settle run execute` (or the next execute job) carries on where it stopped.
+        log.exception("run %s: execution after approval failed; resume it", run_id)
     db().expire_all()
     return run_view(runs.get_run(db(), current().tenant_id, run_id)), 202
 
@@ -120,7 +128,10 @@ def _cursor(raw: str | None) -> int:
     if not raw:
         return 0
     try:
-        return int(base64.urlsafe_b64decode(raw.encode() + b"==").decode())
+        value = int(base64.urlsafe_b64decode(raw.encode() + b"==").decode())
+        if not 0 <= value < 2 ** 63:
+            raise ValueError("out of range")
+        return value
     except (ValueError, UnicodeDecodeError):
         raise Problem(400, "Bad Request", "cursor is not one this API gave",
                       [{"line": None, "field": "cursor", "code": "invalid_cursor",

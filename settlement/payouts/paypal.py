@@ -296,10 +296,12 @@ class PayPalAdapter:
 
     @classmethod
     def from_settings(cls, settings=None, **overrides) -> "PayPalAdapter":
-        """From `Settings` (SETTLE_PAYPAL_BASE_URL, _CLIENT_ID, _CLIENT_SECRET)."""
+        """From `Settings` (SETTLE_PAYPAL_BASE_URL, _CLIENT_ID, _CLIENT_SECRET,
+        _TIMEOUT_SECONDS)."""
         if settings is None:
             from settlement.config import get_settings
             settings = get_settings()
+        overrides.setdefault("timeout", settings.paypal_timeout_seconds)
         return cls(settings.paypal_base_url, settings.paypal_client_id,
                    settings.paypal_client_secret, **overrides)
 

@@ -232,7 +232,8 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
     schema = _schema(session)
     session.execute(text(f"DROP TABLE IF EXISTS {schema}.outcomes"))
     session.execute(text(
-        "CREATE TEMP TABLE outcomes (item_id BIGINT, status TEXT, provider_item_id TEXT, "
+        "CREATE TEMP TABLE outcomes (item_id BIGINT PRIMARY KEY, status TEXT, "
+        "provider_item_id TEXT, "
         f"provider_status TEXT, reason TEXT) {'ON COMMIT DROP' if schema == 'pg_temp' else ''}"))
     if outcomes:
         session.execute(text(
@@ -241,6 +242,8 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
             [{"item_id": o.item_id, "status": o.status, "provider_item_id": o.provider_item_id,
               "provider_status": o.provider_status,
               "reason": (o.reason or "")[:200] or None} for o in outcomes])
+    if schema == "pg_temp":
+        session.execute(text("ANALYZE outcomes"))  # no statistics: the planner loops
     p = {"t": t, "b": batch.id}
     # Items the provider has (or that have no outcome yet) are at least `submitted`.
     session.execute(text("""

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from settlement.access.service import revoke_key
+from settlement.access.service import create_key, revoke_key
 from settlement.config import Settings
 from settlement.db import engine_for
 from settlement.models import ApiKey
@@ -99,6 +99,35 @@ class TenantApi:
         b = self.balance(external_id)
         return b["pending"], b["available"]
 
+    # settlement runs ---------------------------------------------------------------------
+    def plan(self, payout_date: str = "2026-11-15", role: str = "operator", headers=None):
+        """POST /v1/settlement-runs (the response, whatever it is)."""
+        return self.client.post("/v1/settlement-runs", json={"payout_date": payout_date},
+                                headers=headers or self.h(role))
+
+    def planned(self, payout_date: str = "2026-11-15", role: str = "operator") -> dict:
+        """Plan a run, expecting 201; the run's view."""
+        response = self.plan(payout_date, role)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def approve(self, run_id: int, role: str = "approver", headers=None, **body):
+        return self.client.post(f"/v1/settlement-runs/{run_id}/approve", json=body,
+                                headers=headers or self.h(role))
+
+    def cancel(self, run_id: int, role: str = "operator"):
+        return self.client.post(f"/v1/settlement-runs/{run_id}/cancel", headers=self.h(role))
+
+    def run(self, run_id: int, role: str = "operator") -> dict:
+        response = self.client.get(f"/v1/settlement-runs/{run_id}", headers=self.h(role))
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def run_items(self, run_id: int, role: str = "operator", **query):
+        return self.client.get(f"/v1/settlement-runs/{run_id}/items",
+                               query_string={k: v for k, v in query.items() if v is not None},
+                               headers=self.h(role))
+
 
 @pytest.fixture
 def api(client, tenant) -> TenantApi:
@@ -143,6 +172,17 @@ def revoke(engine):
             assert revoke_key(session, tenant.id, key_id)
             session.commit()
     return do
+
+
+@pytest.fixture
+def add_key(engine):
+    """Another key of a role for a tenant (a principal of its own); returns its headers."""
+    def make(tenant, role: str) -> dict:
+        with Session(engine) as session:
+            key = create_key(session, tenant.id, role, label="another")
+            session.commit()
+        return {"Authorization": f"Bearer {key}"}
+    return make
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ for another tenant's object answers 404; an append-only audit log records who di
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import text
 
@@ -28,6 +30,13 @@ ROUTES = {
                               b"T-9,O-9,M1,macys,apparel,2026-10-01,10.00,1.00,USD,pending\n"),
                      "content_type": "text/csv"}),
     "get_report": ("GET", "/v1/reports/{report_id}", {}),
+    "plan_run": ("POST", "/v1/settlement-runs", {"json": {"payout_date": "2026-11-15"}}),
+    "get_run": ("GET", "/v1/settlement-runs/{run_id}", {}),
+    "approve_run": ("POST", "/v1/settlement-runs/{run_id}/approve", {"json": {}}),
+    "cancel_run": ("POST", "/v1/settlement-runs/{run_id}/cancel", {}),
+    "get_run_items": ("GET", "/v1/settlement-runs/{run_id}/items", {}),
+    "get_run_report_csv": ("GET", "/v1/settlement-runs/{run_id}/report.csv", {}),
+    "get_run_report_json": ("GET", "/v1/settlement-runs/{run_id}/report.json", {}),
 }
 # Which roles may call each route (ROLE_GRANTS in settlement/access/service.py).
 ALLOWED = {
@@ -39,13 +48,23 @@ ALLOWED = {
     "get_statement": {"operator", "approver", "admin"},
     "post_report": {"uploader", "admin"},
     "get_report": {"uploader", "operator", "approver", "admin"},
+    # Runs: an operator plans (an admin holds the operator grant), only an approver approves.
+    "plan_run": {"operator", "admin"},
+    "get_run": {"operator", "approver", "admin"},
+    "approve_run": {"approver"},
+    "cancel_run": {"operator", "admin"},
+    "get_run_items": {"operator", "approver", "admin"},
+    "get_run_report_csv": {"operator", "approver", "admin"},
+    "get_run_report_json": {"operator", "approver", "admin"},
 }
+RUN_ROUTES = sorted(name for name, (_, path, _) in ROUTES.items() if "{run_id}" in path)
 ROLES = ("uploader", "operator", "approver", "admin")
 
 
-def call(client, name: str, headers: dict | None = None, report_id: int = 1):
+def call(client, name: str, headers: dict | None = None, report_id: int = 1,
+         run_id: int = 1):
     method, path, kwargs = ROUTES[name]
-    return client.open(path.format(report_id=report_id), method=method,
+    return client.open(path.format(report_id=report_id, run_id=run_id), method=method,
                        headers=headers or {}, **kwargs)
 
 
@@ -68,7 +87,8 @@ def api_routes(app) -> set[tuple[str, str]]:
 
 
 def test_the_route_table_of_these_tests_covers_every_api_route(app):
-    listed = {(m, p.replace("{report_id}", "<int:report_id>")) for m, p, _ in ROUTES.values()}
+    listed = {(m, p.replace("{report_id}", "<int:report_id>").replace("{run_id}", "<int:run_id>"))
+              for m, p, _ in ROUTES.values()}
     served = {(m, r.replace("<slug>", "macys").replace("<external_id>", "M1"))
               for m, r in api_routes(app)} - {("GET", "/v1/health")}
     assert served == listed
@@ -117,7 +137,7 @@ def test_a_refused_request_writes_nothing(client, tenant, audit_rows, engine):
         call(client, name)
     assert audit_rows(tenant) == []
     with engine.connect() as conn:
-        for table in ("retailers", "members", "share_rules", "reports"):
+        for table in ("retailers", "members", "share_rules", "reports", "settlement_runs"):
             count = conn.execute(text(f"SELECT count(*) FROM {table} WHERE tenant_id = :t"),
                                  {"t": tenant.id}).scalar_one()
             assert count == 0, table
@@ -133,7 +153,8 @@ def test_credentials_are_checked_before_the_body_is_validated(client, tenant):
     invalid = [("PUT", "/v1/retailers/macys", {"json": {}}),
                ("POST", "/v1/share-rules", {"json": {"kind": "bogus"}}),
                ("PUT", "/v1/members/M1", {"json": {"payout_method": "venmo"}}),
-               ("POST", "/v1/reports?format=nope", {"data": b"x", "content_type": "text/csv"})]
+               ("POST", "/v1/reports?format=nope", {"data": b"x", "content_type": "text/csv"}),
+               ("POST", "/v1/settlement-runs", {"json": {"payout_date": "not-a-date"}})]
     answers = []
     for method, path, kwargs in invalid:
         answers.append(client.open(path, method=method, **kwargs).status_code)
@@ -154,11 +175,20 @@ def populated(api):
     return api, report["id"]
 
 
+@pytest.fixture
+def planned_run(populated) -> int:
+    """A run planned by the populated tenant's operator (nothing is payable in it, so that
+    approving it pays nobody)."""
+    api, _ = populated
+    return api.planned("2026-11-15")["id"]
+
+
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_may_call_exactly_the_routes_its_grants_allow(client, populated, role):
+def test_each_role_may_call_exactly_the_routes_its_grants_allow(client, populated, planned_run,
+                                                                role):
     api, report_id = populated
     for name in ROUTES:
-        response = call(client, name, api.h(role), report_id=report_id)
+        response = call(client, name, api.h(role), report_id=report_id, run_id=planned_run)
         if role in ALLOWED[name]:
             assert response.status_code not in (401, 403), (name, role)
         else:
@@ -193,6 +223,72 @@ def test_an_uploader_cannot_read_balances(populated):
     assert_problem(response, 403)
 
 
+def run_count(engine, tenant) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM settlement_runs WHERE tenant_id = :t"),
+                            {"t": tenant.id}).scalar_one()
+
+
+def test_an_uploader_or_an_approver_cannot_plan_a_run(api, engine):
+    for role in ("uploader", "approver"):
+        response = api.plan("2026-11-15", role=role)
+        assert_problem(response, 403)
+        assert role in response.get_json()["detail"]
+    assert run_count(engine, api.tenant) == 0
+
+
+def test_an_operator_plans_a_run_and_an_approver_approves_it(api):
+    run = api.planned("2026-11-15", role="operator")
+    assert run["status"] == "planned"
+    approved = api.approve(run["id"])
+    assert approved.status_code == 202, approved.get_json()
+    assert approved.get_json()["approved_by"] != approved.get_json()["planned_by"]
+
+
+def test_an_operator_cannot_approve_a_run(api):
+    run_id = api.planned("2026-11-15")["id"]
+    for role in ("operator", "admin", "uploader"):
+        assert_problem(api.approve(run_id, role=role), 403)
+    assert api.run(run_id)["status"] == "planned"
+
+
+def test_an_approver_cannot_cancel_a_run_and_an_operator_can(api):
+    run_id = api.planned("2026-11-15")["id"]
+    assert_problem(api.cancel(run_id, role="approver"), 403)
+    assert_problem(api.cancel(run_id, role="uploader"), 403)
+    assert api.run(run_id)["status"] == "planned"
+    cancelled = api.cancel(run_id, role="operator")
+    assert cancelled.status_code == 200, cancelled.get_json()
+    assert cancelled.get_json()["status"] == "cancelled"
+
+
+def test_a_planner_cannot_approve_its_own_plan_even_with_an_approver_key_another_key_can(
+        api, engine, key_id, add_key):
+    """Principals are keys: four eyes means two keys. A plan made in the name of an approver
+    key (through the domain: no API key holds both grants) is refused to that key, 403, and
+    approved by another key of the approver role."""
+    from sqlalchemy.orm import Session
+
+    from settlement.runs import plan as runs
+
+    planner = f"key:{key_id(api.tenant.keys['approver'])}"
+    with Session(engine) as session:
+        run = runs.plan_run(session, api.tenant.id, dt.date(2026, 11, 15), planner)
+        session.commit()
+        run_id = run.id
+    refused = api.approve(run_id, role="approver")
+    assert_problem(refused, 403)
+    assert [e["code"] for e in refused.get_json()["errors"]] == ["same_principal"]
+    assert api.run(run_id)["status"] == "planned"
+    second = add_key(api.tenant, "approver")
+    approved = api.approve(run_id, headers=second)
+    assert approved.status_code == 202, approved.get_json()
+    body = approved.get_json()
+    assert body["planned_by"] == planner and body["approved_by"] not in (planner, None)
+    # Approved once: approving again is a conflict, not a second approval.
+    assert_problem(api.approve(run_id, headers=second), 409)
+
+
 # ---------------------------------------------------------------------------------------
 # 404: tenants never see each other's objects
 
@@ -204,9 +300,16 @@ def test_every_object_route_answers_404_for_another_tenants_objects(app, client,
     b = api_for()
     # The object routes (those naming an object in their path) that read: all listed here.
     object_reads = {r for m, r in api_routes(app) if m == "GET" and "<" in r}
+    run_id = a.planned("2026-11-15")["id"]
     paths = {"/v1/reports/<int:report_id>": f"/v1/reports/{report_id}",
              "/v1/members/<external_id>/balance": "/v1/members/M1/balance",
-             "/v1/members/<external_id>/statement": "/v1/members/M1/statement"}
+             "/v1/members/<external_id>/statement": "/v1/members/M1/statement",
+             "/v1/settlement-runs/<int:run_id>": f"/v1/settlement-runs/{run_id}",
+             "/v1/settlement-runs/<int:run_id>/items": f"/v1/settlement-runs/{run_id}/items",
+             "/v1/settlement-runs/<int:run_id>/report.csv":
+                 f"/v1/settlement-runs/{run_id}/report.csv",
+             "/v1/settlement-runs/<int:run_id>/report.json":
+                 f"/v1/settlement-runs/{run_id}/report.json"}
     assert object_reads == set(paths)
     for path in paths.values():
         for role in ("operator", "approver", "admin"):
@@ -220,6 +323,34 @@ def test_every_object_route_answers_404_for_another_tenants_objects(app, client,
     assert {k: theirs[k] for k in ("status", "title")} == {k: never[k] for k in ("status", "title")}
     # ...and the owner still sees it.
     assert a.report(report_id)["counts"]["inserted"] == 1
+
+
+def test_every_run_route_answers_404_for_another_tenants_run_and_changes_nothing(
+        client, api_for, audit_rows):
+    a = api_for().setup(retailers=("macys",), members=("M1",))
+    run = a.planned("2026-11-15")
+    b = api_for()
+    for name in RUN_ROUTES:
+        allowed = sorted(ALLOWED[name])
+        for role in allowed:
+            theirs = call(client, name, b.h(role), run_id=run["id"])
+            assert_problem(theirs, 404)
+            never = call(client, name, b.h(role), run_id=987654321)
+            assert_problem(never, 404)
+            assert theirs.get_json()["title"] == never.get_json()["title"], name
+    # B approving or cancelling A's run did neither, and wrote nothing in either log.
+    assert a.run(run["id"]) == run
+    assert audit_rows(b.tenant) == []
+    assert [r["action"] for r in audit_rows(a.tenant)][-1] == "run.planned"
+    # B may plan the same date for itself: runs are one per tenant and date.
+    assert b.planned("2026-11-15")["id"] != run["id"]
+
+
+def test_an_object_id_beyond_64_bits_answers_404_like_any_unknown_id(client, tenant):
+    huge = 2 ** 64 + 1
+    for name in ["get_report", *RUN_ROUTES]:
+        role = sorted(ALLOWED[name])[0]
+        assert_problem(call(client, name, tenant.auth(role), report_id=huge, run_id=huge), 404)
 
 
 def test_the_report_of_another_tenant_answers_404(api_for):
@@ -357,3 +488,31 @@ def test_every_write_leaves_an_audit_row_naming_the_key_that_did_it(
     ]
     assert rows[4]["detail"] == {"created": 2, "updated": 0, "unchanged": 0}
     assert rows[5]["detail"]["format"] == "generic"
+
+
+def test_planning_approving_and_cancelling_runs_leave_audit_rows_naming_the_key(
+        api, audit_rows, key_id):
+    operator = f"key:{key_id(api.tenant.keys['operator'])}"
+    approver = f"key:{key_id(api.tenant.keys['approver'])}"
+    first = api.planned("2026-11-15")
+    approved = api.approve(first["id"], plan_hash=first["plan_hash"])
+    assert approved.status_code == 202, approved.get_json()
+    second = api.planned("2027-02-15")
+    assert api.cancel(second["id"]).status_code == 200
+    # Refused attempts change nothing, so they add no row.
+    assert api.plan("2026-11-15").status_code == 409
+    assert api.plan("2026-11-16").status_code == 422
+    assert api.approve(second["id"]).status_code == 409
+    assert api.cancel(first["id"]).status_code == 409
+    assert api.approve(first["id"], role="operator").status_code == 403
+
+    rows = [r for r in audit_rows(api.tenant) if r["action"].startswith("run.")]
+    assert [(r["principal"], r["action"], r["object_type"], r["object_id"]) for r in rows] == [
+        (operator, "run.planned", "settlement_run", str(first["id"])),
+        (approver, "run.approved", "settlement_run", str(first["id"])),
+        (operator, "run.planned", "settlement_run", str(second["id"])),
+        (operator, "run.cancelled", "settlement_run", str(second["id"])),
+    ]
+    assert rows[0]["detail"] == {"payout_date": "2026-11-15"}
+    assert rows[1]["detail"] == {"plan_hash": first["plan_hash"]}
+    assert rows[2]["detail"] == {"payout_date": "2027-02-15"}

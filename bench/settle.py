@@ -1,0 +1,234 @@
+"""Settlement benchmark: plan, approve and execute a run for N payable members spread over
+the four methods (PayPal through its local sandbox, files for the others) with two rq
+workers, beside the raw limit measured in the same database: one INSERT ... SELECT ...
+GROUP BY computing the same balances.
+
+    python -m bench.settle [--members 1000000] [--workers 2]
+
+Prints members/s end to end, planning rate vs the GROUP BY rate, and phase times; writes
+bench/results/settle.json. Needs PostgreSQL and Redis.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bench.ingest import ROOT, _create_database, _drop_database
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def _seed(url: str, members: int) -> int:
+    """A US tenant, `members` members (methods 40% check, 35% PayPal, 15% Amex MR, 10% Bilt)
+    each with a confirmed balance of 6.00 to 105.99, as one journal entry."""
+    from settlement.db import make_engine, tenant_session
+    from settlement.migrate import upgrade
+    from settlement.tenants.policy import load_policy
+    from settlement.tenants.service import apply_policy
+
+    upgrade(url)
+    engine = make_engine(url)
+    with tenant_session(engine) as session:
+        tenant, _ = apply_policy(session, load_policy(ROOT / "fixtures/tenants/us-cashback.toml"))
+        t = tenant.id
+        session.execute(text("""
+          INSERT INTO members (tenant_id, external_id, name, address_line1, city, region,
+                               postal_code, country, payout_method, paypal_email, amex_account,
+                               amex_card, bilt_account, bilt_tier, joined_at)
+          SELECT :t, 'RR' || lpad(g::text, 7, '0'), 'Member ' || g, g || ' Main St', 'Savannah',
+                 'GA', '31401', 'US', m.method,
+                 CASE WHEN m.method = 'paypal' THEN 'member' || g || '@example.com' END,
+                 CASE WHEN m.method = 'amex_mr' THEN 'MR' || g END,
+                 CASE WHEN m.method = 'amex_mr' THEN 'gold' END,
+                 CASE WHEN m.method = 'bilt' THEN 'B' || g END,
+                 CASE WHEN m.method = 'bilt' THEN 'silver' END, DATE '2025-06-01'
+          FROM generate_series(1, :n) g
+          CROSS JOIN LATERAL (SELECT CASE WHEN g % 20 < 8 THEN 'check'
+                                          WHEN g % 20 < 15 THEN 'paypal'
+                                          WHEN g % 20 < 18 THEN 'amex_mr'
+                                          ELSE 'bilt' END AS method) m"""),
+                        {"t": t, "n": members})
+        entry = session.execute(text(
+            "INSERT INTO journal_entries (tenant_id, idempotency_key, kind, memo) "
+            "VALUES (:t, 'bench:seed', 'seed', 'bench balances') RETURNING id"),
+            {"t": t}).scalar_one()
+        session.execute(text("""
+          INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
+          SELECT :t, :e, 'available', id, 'USD', 600 + (id * 7919) % 10000 FROM members
+           WHERE tenant_id = :t
+          UNION ALL
+          SELECT :t, :e, 'network_receivable', NULL, 'USD',
+                 -(SELECT sum(600 + (id * 7919) % 10000) FROM members WHERE tenant_id = :t)"""),
+                        {"t": t, "e": entry})
+        session.commit()
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+    engine.dispose()
+    return t
+
+
+def _group_by_rate(url: str, tenant_id: int, members: int) -> float:
+    from settlement.db import make_engine
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        start = time.perf_counter()
+        conn.execute(text("""
+          CREATE TEMP TABLE raw_balances AS
+          SELECT member_id, sum(amount) AS available FROM postings
+          WHERE tenant_id = :t AND account = 'available' AND member_id IS NOT NULL
+          GROUP BY member_id"""), {"t": tenant_id})
+        elapsed = time.perf_counter() - start
+    engine.dispose()
+    return members / elapsed
+
+
+def _workers(n: int, env: dict, prefix: str) -> list[subprocess.Popen]:
+    return [subprocess.Popen([str(Path(sys.executable).parent / "rq"), "worker", "--url",
+                              REDIS_URL, "--worker-class", "rq.Worker", f"{prefix}payouts",
+                              "--name", f"{prefix}w{i}", "--quiet"], cwd=ROOT, env=env)
+            for i in range(n)]
+
+
+def _answer_partners(outbox: Path, stop: threading.Event) -> None:
+    from settlement.payouts.sandbox.partners import respond, unanswered
+    while not stop.is_set():
+        for folder, partner, key in unanswered(outbox):
+            respond(folder, partner, key)
+        stop.wait(0.2)
+
+
+def run(members: int, workers: int) -> dict:
+    from redis import Redis
+
+    from settlement.config import Settings
+    from settlement.db import make_engine, tenant_session
+    from settlement.payouts.sandbox.paypal import serve
+    from settlement.runs import plan as runs
+    from workers.queue import enqueue
+
+    name, url = _create_database()
+    workdir = ROOT / "var" / "bench" / f"settle-{uuid.uuid4().hex[:6]}"
+    workdir.mkdir(parents=True)
+    prefix = f"bench-{uuid.uuid4().hex[:6]}-"
+    sandbox, paypal_url = serve(client_id="bench", client_secret="bench", polls_per_step=0)
+    procs: list[subprocess.Popen] = []
+    stop = threading.Event()
+    try:
+        print(f"seeding {members:,} members ...", flush=True)
+        tenant_id = _seed(url, members)
+        raw_rate = _group_by_rate(url, tenant_id, members)
+        engine = make_engine(url)
+        settings = Settings(database_url=url, redis_url=REDIS_URL, queue_prefix=prefix,
+                            paypal_base_url=paypal_url, paypal_client_id="bench",
+                            paypal_client_secret="bench", outbox_dir=str(workdir),
+                            payout_poll_seconds=0.2, payout_max_polls=600)
+        env = {**os.environ, "SETTLE_DATABASE_URL": url, "SETTLE_REDIS_URL": REDIS_URL,
+               "SETTLE_QUEUE_PREFIX": prefix, "SETTLE_PAYPAL_BASE_URL": paypal_url,
+               "SETTLE_PAYPAL_CLIENT_ID": "bench", "SETTLE_PAYPAL_CLIENT_SECRET": "bench",
+               "SETTLE_OUTBOX_DIR": str(workdir), "SETTLE_PAYOUT_POLL_SECONDS": "0.2",
+               "SETTLE_PAYOUT_MAX_POLLS": "600", "SETTLE_LOG_LEVEL": "WARNING",
+               "PYTHONPATH": str(ROOT)}
+        procs = _workers(workers, env, prefix)
+        start = time.perf_counter()
+        with tenant_session(engine, tenant_id) as session:
+            run_row = runs.plan_run(session, tenant_id, __import__("datetime").date(2026, 11, 15),
+                                    "bench:planner")
+            session.commit()
+            run_id = run_row.id
+        planned = time.perf_counter()
+        with tenant_session(engine, tenant_id) as session:
+            runs.approve_run(session, tenant_id, run_id, "bench:approver")
+            session.commit()
+        approved = time.perf_counter()
+        enqueue("execute_run", tenant_id, run_id, settings=settings, job_id=f"{prefix}exec-1")
+        answering = threading.Thread(target=_answer_partners, args=(workdir, stop), daemon=True)
+        answering.start()
+        collected = 0
+        while True:
+            with tenant_session(engine, tenant_id) as session:
+                status = runs.get_run(session, tenant_id, run_id).status
+                totals = runs.run_totals(session, tenant_id, run_id)
+                open_batches = session.execute(text(
+                    "SELECT count(*) FROM run_batches WHERE tenant_id = :t AND run_id = :r "
+                    "AND status <> 'completed'"), {"t": tenant_id, "r": run_id}).scalar_one()
+                busy = session.execute(text(
+                    "SELECT count(*) FROM run_batches WHERE tenant_id = :t AND run_id = :r "
+                    "AND status IN ('pending', 'submitting')"),
+                    {"t": tenant_id, "r": run_id}).scalar_one()
+            if status.startswith("completed"):
+                break
+            queue_idle = Redis.from_url(REDIS_URL).llen(f"rq:queue:{prefix}payouts") == 0
+            if open_batches and not busy and queue_idle and status == "executing":
+                # Points partners answer with files: collect them (what `settle run execute`
+                # does on a schedule in production).
+                collected += 1
+                enqueue("execute_run", tenant_id, run_id, settings=settings,
+                        job_id=f"{prefix}exec-{collected + 1}")
+            if time.perf_counter() - start > 3600:
+                raise RuntimeError("the run did not complete within an hour")
+            time.sleep(1.0)
+        done = time.perf_counter()
+        result = {
+            "members": members, "workers": workers,
+            "planned_items": totals["members"],
+            "skipped": {k: v["members"] for k, v in totals["skipped"].items()},
+            "plan_s": round(planned - start, 2), "approve_s": round(approved - planned, 2),
+            "execute_s": round(done - approved, 2), "total_s": round(done - start, 2),
+            "members_per_s": round(totals["members"] / (done - start)),
+            "plan_members_per_s": round(members / (planned - start)),
+            "group_by_members_per_s": round(raw_rate),
+            "plan_ratio": round((members / (planned - start)) / raw_rate, 3),
+            "status": status, "progress": totals["progress"],
+            "paypal_batches": len(json.loads(__import__("urllib.request").request.urlopen(
+                f"{paypal_url}/_sandbox/batches").read()).get("batches", [])),
+        }
+        print(f"{members:>9,} members  plan {result['plan_s']:6.2f} s "
+              f"({result['plan_members_per_s']:,}/s, GROUP BY {result['group_by_members_per_s']:,}/s,"
+              f" ratio {result['plan_ratio']})  approve {result['approve_s']:5.2f} s  "
+              f"execute {result['execute_s']:7.2f} s  end to end "
+              f"{result['members_per_s']:,} members/s  {status} {totals['progress']['by_status']}",
+              flush=True)
+        engine.dispose()
+        return result
+    finally:
+        stop.set()
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        sandbox.shutdown()
+        redis = Redis.from_url(REDIS_URL)
+        for key in redis.scan_iter(f"*{prefix}*"):
+            redis.delete(key)
+        _drop_database(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", default="1000000",
+                        help="comma-separated sizes, e.g. 10000,100000,1000000")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    results = [run(int(n), args.workers) for n in args.members.split(",")]
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "settle.json").write_text(json.dumps(results, indent=2))
+    print(f"written {out / 'settle.json'}")
+
+
+if __name__ == "__main__":
+    main()
