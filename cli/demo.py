@@ -105,6 +105,8 @@ def _summary() -> None:
             click.echo(f"   {slug} ({currency}): members with money {members}; "
                        f"pending {money(totals.get('pending'))}, "
                        f"available {money(totals.get('available'))}, "
+                       f"reserved {money(totals.get('reserved'))}, "
+                       f"paid {money(totals.get('paid'))}, "
                        f"unattributed {money((totals.get('unattributed_pending') or 0) + (totals.get('unattributed_available') or 0))}, "
                        f"portal margin {money(totals.get('portal_margin'))}, "
                        f"owed by networks {money(-(totals.get('network_receivable') or 0))}")
@@ -155,6 +157,7 @@ def _settle(client, settings, keys: dict[str, str], payout_date: str) -> None:
     click.echo(f"   run {done['id']}: {done['status']}; items {done['progress']['by_status']}")
     failed = _call(client, "GET", f"/v1/settlement-runs/{run['id']}/items?status=failed",
                    keys["operator"]).get_json()["items"]
+    click.echo(f"   failures: {len(failed)} (their amounts are back in the members' balances)")
     for item in failed[:8]:
         click.echo(f"      failed: {item['method']:<8} {item['amount']:>8} "
                    f"{item['failure_reason']}")
