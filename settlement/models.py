@@ -349,7 +349,7 @@ class RunItem(Base):
     destination: Mapped[str | None] = mapped_column(String(320))  # email / account number
     batch_id: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
-    # planned|reserved|submitted|unclaimed|succeeded|failed
+    # planned|submitted|unclaimed|succeeded|failed
     provider_item_id: Mapped[str | None] = mapped_column(String(64))
     provider_status: Mapped[str | None] = mapped_column(String(32))
     failure_reason: Mapped[str | None] = mapped_column(String(200))

@@ -25,10 +25,9 @@ from settlement.ledger.service import check_balanced, existing_entry, open_entry
 from settlement.models import Member, RunBatch, RunItem, SettlementRun, Tenant
 from settlement.payouts.base import (FAILED, REFUSED, SUBMITTED, Address, BatchContext,
                                      BatchResult, ItemOutcome, PayoutAdapter, PayoutLine)
-from settlement.runs.plan import RunError, get_run
+from settlement.runs.plan import BATCH_SIZES, RunError, get_run  # noqa: F401 (re-exported)
 from settlement.tenants.service import policy_of
 
-BATCH_SIZES = {"paypal": 15_000, "check": 50_000, "amex_mr": 50_000, "bilt": 50_000}
 # Providers worth polling while the job runs; points partners answer with a file days
 # later, which a later `settle run execute` (or its scheduled job) collects.
 POLL_WHILE_RUNNING = ("paypal",)
@@ -51,7 +50,6 @@ def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
         raise RunError(409, "not_approved", f"run {run_id} is {run.status}; approve it first")
     if run.status == "approved":
         _reserve(session, run)
-        _cut_batches(session, run)
         run.status, run.executed_at = "executing", dt.datetime.now(dt.timezone.utc)
         session.flush()
         _complete_run_if_done(session, run_id, tenant_id)  # a run with nothing to pay
@@ -83,35 +81,6 @@ def _reserve(session: Session, run: SettlementRun) -> None:
     check_balanced(session, run.tenant_id, entry_id)
 
 
-def _cut_batches(session: Session, run: SettlementRun) -> None:
-    tenant = session.get(Tenant, run.tenant_id)
-    sizes = " ".join(f"WHEN '{m}' THEN {n}" for m, n in BATCH_SIZES.items())
-    p = {"t": run.tenant_id, "r": run.id, "slug": tenant.slug}
-    schema = _schema(session)
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.batch_plan"))
-    on_commit = "ON COMMIT DROP" if schema == "pg_temp" else ""
-    session.execute(text(f"""
-      CREATE TEMP TABLE batch_plan {on_commit} AS
-      SELECT id AS item_id, method, amount,
-             (row_number() OVER (PARTITION BY method ORDER BY member_id) - 1)
-               / (CASE method {sizes} ELSE 50000 END) AS seq
-      FROM run_items WHERE tenant_id = :t AND run_id = :r"""), p)
-    # sender_batch_id and file names: derived from tenant, run, method and batch number.
-    session.execute(text("""
-      INSERT INTO run_batches (tenant_id, run_id, method, seq, status, idempotency_key, items,
-                               amount, attempts)
-      SELECT :t, :r, method, seq, 'pending',
-             :slug || '-run' || CAST(:r AS TEXT) || '-' || method || '-' || CAST(seq AS TEXT),
-             count(*), sum(amount), 0
-      FROM batch_plan GROUP BY method, seq"""), p)
-    session.execute(text("""
-      UPDATE run_items SET batch_id = b.id, status = 'reserved'
-      FROM batch_plan bp JOIN run_batches b
-        ON b.tenant_id = :t AND b.run_id = :r AND b.method = bp.method AND b.seq = bp.seq
-      WHERE run_items.tenant_id = :t AND run_items.id = bp.item_id"""), p)
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.batch_plan"))
-
-
 def batch_context(session: Session, batch: RunBatch, outbox_root: str) -> BatchContext:
     run = session.get(SettlementRun, (batch.tenant_id, batch.run_id))
     tenant = session.get(Tenant, batch.tenant_id)
@@ -122,20 +91,20 @@ def batch_context(session: Session, batch: RunBatch, outbox_root: str) -> BatchC
 
 
 def batch_lines(session: Session, batch: RunBatch) -> list[PayoutLine]:
+    """The batch's items as adapter lines (plain rows: no ORM objects for 50,000 items)."""
     tenant = session.get(Tenant, batch.tenant_id)
     policy = policy_of(tenant)
-    rows = session.execute(
-        select(RunItem, Member).join(Member, (Member.tenant_id == RunItem.tenant_id)
-                                     & (Member.id == RunItem.member_id))
-        .where(RunItem.tenant_id == batch.tenant_id, RunItem.batch_id == batch.id)
-        .order_by(RunItem.id)).all()
-    return [PayoutLine(
-        item_id=item.id, reference=f"{tenant.slug}-{item.run_id}-{item.id}",
-        member=member.external_id, amount=item.amount, currency=policy.currency,
-        digits=policy.minor_digits, points=item.points, destination=item.destination,
-        address=Address(member.name, member.address_line1, member.address_line2, member.city,
-                        member.region, member.postal_code, member.country))
-        for item, member in rows]
+    rows = session.execute(text("""
+      SELECT i.id, i.run_id, i.amount, i.points, i.destination, m.external_id, m.name,
+             m.address_line1, m.address_line2, m.city, m.region, m.postal_code, m.country
+      FROM run_items i JOIN members m ON m.tenant_id = i.tenant_id AND m.id = i.member_id
+      WHERE i.tenant_id = :t AND i.batch_id = :b ORDER BY i.id"""),
+                           {"t": batch.tenant_id, "b": batch.id})
+    currency, digits, slug = policy.currency, policy.minor_digits, tenant.slug
+    return [PayoutLine(item_id=r[0], reference=f"{slug}-{r[1]}-{r[0]}", member=r[5],
+                       amount=r[2], currency=currency, digits=digits, points=r[3],
+                       destination=r[4], address=Address(*r[6:13]))
+            for r in rows]
 
 
 def run_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: AdapterFor,
@@ -235,13 +204,10 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
         "CREATE TEMP TABLE outcomes (item_id BIGINT PRIMARY KEY, status TEXT, "
         "provider_item_id TEXT, "
         f"provider_status TEXT, reason TEXT) {'ON COMMIT DROP' if schema == 'pg_temp' else ''}"))
-    if outcomes:
-        session.execute(text(
-            "INSERT INTO outcomes VALUES (:item_id, :status, :provider_item_id, "
-            ":provider_status, :reason)"),
-            [{"item_id": o.item_id, "status": o.status, "provider_item_id": o.provider_item_id,
-              "provider_status": o.provider_status,
-              "reason": (o.reason or "")[:200] or None} for o in outcomes])
+    _fill(session, "outcomes", ("item_id", "status", "provider_item_id", "provider_status",
+                                "reason"),
+          [(o.item_id, o.status, o.provider_item_id, o.provider_status,
+            (o.reason or "")[:200] or None) for o in outcomes])
     if schema == "pg_temp":
         session.execute(text("ANALYZE outcomes"))  # no statistics: the planner loops
     p = {"t": t, "b": batch.id}
@@ -258,7 +224,7 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
     if batch.status in ("submitted", "completed"):
         session.execute(text(
             "UPDATE run_items SET status = 'submitted' WHERE tenant_id = :t AND batch_id = :b "
-            "AND status = 'reserved'"), p)
+            "AND status = 'planned'"), p)
     moved = session.execute(text("""
       UPDATE run_items SET status = o.status, provider_item_id = o.provider_item_id,
                            provider_status = o.provider_status, failure_reason = o.reason
@@ -277,6 +243,21 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
                         f"run {batch.run_id} {batch.method} batch {batch.seq}: {memo}")
 
 
+def _fill(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Rows into a temporary table: COPY on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    if session.bind.dialect.name == "postgresql":
+        cursor = session.connection().connection.driver_connection.cursor()
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    session.execute(text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                         f"({', '.join(':' + c for c in columns)})"),
+                    [dict(zip(columns, row)) for row in rows])
+
+
 def _post_moves(session: Session, batch: RunBatch, rows, account: str, memo: str) -> None:
     first = min(r.id for r in rows)
     key = f"run:{batch.run_id}:batch:{batch.id}:{account}:{first}:{len(rows)}"
@@ -287,8 +268,7 @@ def _post_moves(session: Session, batch: RunBatch, rows, account: str, memo: str
     session.execute(text(
         "CREATE TEMP TABLE moves (member_id BIGINT, amount BIGINT) "
         f"{'ON COMMIT DROP' if schema == 'pg_temp' else ''}"))
-    session.execute(text("INSERT INTO moves VALUES (:m, :a)"),
-                    [{"m": r.member_id, "a": r.amount} for r in rows])
+    _fill(session, "moves", ("member_id", "amount"), [(r.member_id, r.amount) for r in rows])
     # One statement for the whole entry (the database checks each statement's balance).
     session.execute(text("""
       INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)

@@ -19,6 +19,8 @@ from settlement.runs.calendar import cutoff_for, is_payout_date
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of
 
+# Items per batch: PayPal takes at most 15,000 per payout batch; files are cut for handling.
+BATCH_SIZES = {"paypal": 15_000, "check": 50_000, "amex_mr": 50_000, "bilt": 50_000}
 SKIP_REASONS = ("negative_balance", "below_minimum", "no_mailing_address", "no_payout_method",
                 "method_disabled", "missing_destination", "ineligible_destination",
                 "below_points_minimum")
@@ -96,13 +98,14 @@ def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
     except IntegrityError:
         raise RunError(409, "run_exists",
                        f"a run for {payout_date.isoformat()} exists already") from None
-    _freeze_plan(session, run, policy)
+    _freeze_plan(session, run, policy, tenant.slug)
     run.plan_hash = plan_hash(session, tenant_id, run.id)
     session.flush()
     return run
 
 
-def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy) -> None:
+def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
+                 slug: str) -> None:
     points, bilt_rate = _points_sql(policy, run.payout_date)
     scale = 10 ** policy.minor_digits
     p = {"t": run.tenant_id, "r": run.id, "cutoff": run.cutoff_date,
@@ -144,21 +147,55 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy) -> 
     # payable amount); the rest of a cent stays in the balance.
     amount = (f"CASE WHEN points IS NULL THEN payable ELSE "
               f"(points * {scale} + rate - 1) / rate END")
+    sizes = " ".join(f"WHEN '{m}' THEN {n}" for m, n in BATCH_SIZES.items())
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.payable"))
     session.execute(text(f"""
-      INSERT INTO run_items (tenant_id, run_id, member_id, method, amount, points, destination,
-                             status)
-      SELECT :t, :r, member_id, payout_method, {amount}, points, destination, 'planned'
+      CREATE TEMP TABLE payable {'ON COMMIT DROP' if pg else ''} AS
+      SELECT member_id, payout_method AS method, {amount} AS amount, points, destination,
+             (row_number() OVER (PARTITION BY payout_method ORDER BY member_id) - 1)
+               / (CASE payout_method {sizes} ELSE 50000 END) AS seq
       FROM (SELECT c.*, CASE payout_method
                           WHEN 'amex_mr' THEN {int(policy.payouts.methods.amex_mr.points_per_major_unit)}
                           WHEN 'bilt' THEN {bilt_rate}
                         END AS rate
             FROM ({classified}) c) x
       WHERE reason IS NULL"""), p)
+    # The batches are cut now, so execution never rewrites the items: sender_batch_id and
+    # file names derive from tenant, run, method and batch number.
+    session.execute(text("""
+      INSERT INTO run_batches (tenant_id, run_id, method, seq, status, idempotency_key, items,
+                               amount, attempts)
+      SELECT :t, :r, method, seq, 'pending',
+             :slug || '-run' || CAST(:r AS TEXT) || '-' || method || '-' || CAST(seq AS TEXT),
+             count(*), sum(amount), 0
+      FROM payable GROUP BY method, seq"""), {**p, "slug": slug})
+    session.execute(text("""
+      INSERT INTO run_items (tenant_id, run_id, member_id, method, amount, points, destination,
+                             batch_id, status)
+      SELECT :t, :r, i.member_id, i.method, i.amount, i.points, i.destination, b.id, 'planned'
+      FROM payable i JOIN run_batches b
+        ON b.tenant_id = :t AND b.run_id = :r AND b.method = i.method AND b.seq = i.seq"""), p)
     session.execute(text(f"DROP TABLE IF EXISTS {schema}.plan"))
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.payable"))
+
+
+_PG_PLAN_HASH = """
+  SELECT encode(sha256(convert_to(
+    coalesce((SELECT string_agg('item|' || member_id || '|' || method || '|' || amount || '|'
+                                || coalesce(points::text, '') || '|' || coalesce(destination, ''),
+                                E'\n' ORDER BY member_id)
+              FROM run_items WHERE tenant_id = :t AND run_id = :r), '') || E'\n' ||
+    coalesce((SELECT string_agg('skip|' || member_id || '|' || reason || '|' || amount,
+                                E'\n' ORDER BY member_id)
+              FROM run_skips WHERE tenant_id = :t AND run_id = :r), ''), 'UTF8')), 'hex')"""
 
 
 def plan_hash(session: Session, tenant_id: int, run_id: int) -> str:
-    """sha256 of the frozen plan (items and skips, in member order)."""
+    """sha256 of the frozen plan (items and skips, in member order). PostgreSQL computes it
+    where the rows are; SQLite streams them here. Each database agrees with itself, which
+    is what binding an approval to a plan needs."""
+    if session.bind.dialect.name == "postgresql":
+        return session.execute(text(_PG_PLAN_HASH), {"t": tenant_id, "r": run_id}).scalar_one()
     digest = hashlib.sha256()
     items = session.execute(text(
         "SELECT member_id, method, amount, points, destination FROM run_items "

@@ -54,9 +54,9 @@ def reconcile_run(engine: Engine, tenant_id: int, run_id: int, adapter_for: Adap
                                       "the provider does not list this item"))
                 continue
             expected = OURS_FOR.get(outcome.status, outcome.status)
-            if expected != status and not (status == "reserved" and expected == "submitted"):
+            if expected != status and not (status == "planned" and expected == "submitted"):
                 note = ("outcome not recorded yet" if status in ("submitted", "unclaimed",
-                                                                 "reserved")
+                                                                 "planned")
                         else "the provider changed its answer after we recorded ours")
                 found.append(Mismatch(batch.id, item_id, status,
                                       outcome.provider_status or outcome.status, note))
