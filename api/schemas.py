@@ -154,3 +154,5 @@ class StatementOut(Schema):
     balance = fields.Nested(BalanceOut)
     entries = fields.List(fields.Nested(StatementEntry))
     commissions = fields.List(fields.Dict())
+    payouts = fields.List(fields.Dict(), metadata={
+        "description": "the member's payouts, newest first, with the reason of a failure"})

@@ -11,7 +11,7 @@ from api.schemas import BalanceOut, StatementOut
 from api.tenancy import tenant_policy
 from settlement.catalog.service import member_by_external_id
 from settlement.ledger.service import member_balances, member_statement
-from settlement.models import Commission, Retailer
+from settlement.models import Commission, Retailer, RunItem, SettlementRun
 from settlement.money import format_amount
 
 blp = Blueprint("members", __name__, description="Member balances and statements")
@@ -62,5 +62,15 @@ def statement(external_id):
         "commission_amount": format_amount(c.commission_amount, digits),
         "cash_back": format_amount(c.share_amount, digits), "report_id": c.report_id,
         "line": c.line, "entry_id": c.entry_id} for c, slug in rows]
+    payouts = [{
+        "run_id": item.run_id, "payout_date": run.payout_date.isoformat(),
+        "method": item.method, "amount": format_amount(item.amount, digits),
+        "points": item.points, "status": item.status, "reason": item.failure_reason}
+        for item, run in db().execute(
+            select(RunItem, SettlementRun).join(
+                SettlementRun, (SettlementRun.tenant_id == RunItem.tenant_id)
+                & (SettlementRun.id == RunItem.run_id))
+            .where(RunItem.tenant_id == tenant_id, RunItem.member_id == member.id)
+            .order_by(RunItem.id.desc()).limit(100)).all()]
     return {"currency": policy.currency, "balance": _balance(member.id, policy.currency, digits),
-            "entries": entries, "commissions": commissions}
+            "entries": entries, "commissions": commissions, "payouts": payouts}
