@@ -221,10 +221,6 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
       WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
         AND run_items.status NOT IN ('succeeded', 'failed')
         AND o.status NOT IN ('succeeded', 'failed')"""), p)
-    if batch.status in ("submitted", "completed"):
-        session.execute(text(
-            "UPDATE run_items SET status = 'submitted' WHERE tenant_id = :t AND batch_id = :b "
-            "AND status = 'planned'"), p)
     moved = session.execute(text("""
       UPDATE run_items SET status = o.status, provider_item_id = o.provider_item_id,
                            provider_status = o.provider_status, failure_reason = o.reason
@@ -234,6 +230,11 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
         AND o.status IN ('succeeded', 'failed')
       RETURNING run_items.id, run_items.member_id, run_items.amount, run_items.status"""),
                             p).all()
+    # Final outcomes went first, so this touches only the items still waiting.
+    if batch.status in ("submitted", "completed"):
+        session.execute(text(
+            "UPDATE run_items SET status = 'submitted' WHERE tenant_id = :t AND batch_id = :b "
+            "AND status = 'planned'"), p)
     session.execute(text(f"DROP TABLE IF EXISTS {schema}.outcomes"))
     for status, account, memo in (("succeeded", "paid", "paid"),
                                   ("failed", "available", "payout failed: back to balance")):
