@@ -6,9 +6,10 @@ so one pass reports every problem of a line.
 from __future__ import annotations
 
 import codecs
+import csv
 import datetime as dt
 import json
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from settlement.money import CURRENCY_MINOR_DIGITS, AmountError, parse_amount
 from settlement.reports.formats.base import (
@@ -199,6 +200,48 @@ def decoded_lines(chunks: Iterable[bytes], ctx: ParseContext,
             bad[number] = LineError(number, None, "invalid_utf8",
                                     f"byte {exc.start + 1} of the line is not UTF-8")
             yield "\n"
+
+
+def csv_rows(chunks: Iterable[bytes], ctx: ParseContext,
+             on_header: Callable[[list[str]], None]) -> Iterator[tuple[int, list[str]] | LineError]:
+    """The CSV reading every CSV format shares: `on_header(row)` gets the header row (and may
+    refuse the file); data rows come as (first physical line, fields), and every line that
+    cannot be read (not UTF-8, NUL, too long, bad quoting, wrong field count) as a LineError,
+    in file order, so one bad line never hides the rest."""
+    bad: dict[int, LineError] = {}
+    reader = csv.reader(decoded_lines(chunks, ctx, bad), strict=True)
+    width = None
+    last_line = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            last_line = reader.line_num
+            yield LineError(last_line, None, "invalid_csv", f"not valid CSV: {exc}")
+            continue
+        start = last_line + 1
+        last_line = reader.line_num
+        if bad:
+            for number in sorted(n for n in bad if n <= last_line):
+                yield bad.pop(number)
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if width is None:
+            on_header(row)
+            width = len(row)
+            continue
+        if len(row) != width:
+            yield LineError(start, None, "wrong_column_count",
+                            f"line has {len(row)} fields; the header has {width}")
+            continue
+        yield start, row
+    for number in sorted(bad):
+        yield bad[number]
+    if width is None:
+        raise ReportFormatError([LineError(1, None, "missing_header",
+                                           "the file is empty or has no header line")])
 
 
 def _no_constants(name: str):

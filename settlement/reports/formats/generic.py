@@ -5,7 +5,6 @@ touches each field once.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 from typing import Iterable, Iterator
@@ -125,50 +124,27 @@ def _fast_path(header: dict[str, int], ctx: ParseContext):
 
 
 def parse_csv(chunks: Iterable[bytes], ctx: ParseContext) -> Iterator[ParsedLine | LineError]:
-    bad: dict[int, LineError] = {}
-    reader = csv.reader(f.decoded_lines(chunks, ctx, bad), strict=True)
-    header = None
-    fast = None
-    last_line = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            last_line = reader.line_num
-            yield LineError(last_line, None, "invalid_csv", f"not valid CSV: {exc}")
+    state: dict = {}
+
+    def on_header(row: list[str]) -> None:
+        header = _header(row)
+        state.update(header=header, index=header.get, fast=_fast_path(header, ctx))
+
+    for item in f.csv_rows(chunks, ctx, on_header):
+        if type(item) is LineError:
+            yield item
             continue
-        start = last_line + 1
-        last_line = reader.line_num
-        if bad:
-            for number in [n for n in bad if n <= last_line]:
-                yield bad.pop(number)
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        if header is None:
-            header = _header(row)
-            width = len(row)
-            index = header.get
-            fast = _fast_path(header, ctx)
-            continue
-        if len(row) != width:
-            yield LineError(start, None, "wrong_column_count",
-                            f"line has {len(row)} fields; the header has {width}")
-            continue
+        start, row = item
+        fast = state["fast"]
         result = fast(start, row) if fast is not None else None
         if result is None:  # anything unusual takes the careful path, which names the fault
+            header, index = state["header"], state["index"]
             result = check_record(start, lambda name: row[index(name)] if name in header
                                   else None, ctx)
         if type(result) is list:
             yield from result
         else:
             yield result
-    for number in sorted(bad):
-        yield bad[number]
-    if header is None:
-        raise ReportFormatError([LineError(1, None, "missing_header",
-                                           "the file is empty or has no header line")])
 
 
 def _from_mapping(line: int, record, ctx: ParseContext):

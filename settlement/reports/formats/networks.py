@@ -18,7 +18,6 @@ integration engineer sees in the network's documentation.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import re
@@ -133,42 +132,17 @@ def _getter(row: list[str], index: dict[str, int]) -> Getter:
 
 def csv_records(chunks: Iterable[bytes], ctx: ParseContext,
                 header: Header) -> Iterator[tuple[int, Getter | LineError]]:
-    """Data rows of a CSV export with their first physical line (generic.parse_csv's loop)."""
-    bad: dict[int, LineError] = {}
-    reader = csv.reader(f.decoded_lines(chunks, ctx, bad), strict=True)
-    index = None
-    width = 0
-    last_line = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            last_line = reader.line_num
-            yield last_line, LineError(last_line, None, "invalid_csv", f"not valid CSV: {exc}")
-            continue
-        start = last_line + 1
-        last_line = reader.line_num
-        if bad:
-            for number in sorted(n for n in bad if n <= last_line):
-                yield number, bad.pop(number)
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        if index is None:
-            index = header.index(row)
-            width = len(row)
-            continue
-        if len(row) != width:
-            yield start, LineError(start, None, "wrong_column_count",
-                                   f"line has {len(row)} fields; the header has {width}")
-            continue
-        yield start, _getter(row, index)
-    for number in sorted(bad):
-        yield number, bad[number]
-    if index is None:
-        raise ReportFormatError([LineError(1, None, "missing_header",
-                                           "the file is empty or has no header line")])
+    """Data rows of a CSV export with their first physical line (see fields.csv_rows)."""
+    state: dict = {}
+
+    def on_header(row: list[str]) -> None:
+        state["index"] = header.index(row)
+
+    for item in f.csv_rows(chunks, ctx, on_header):
+        if type(item) is LineError:
+            yield item.line, item
+        else:
+            yield item[0], _getter(item[1], state["index"])
 
 
 def run(records: Iterator[tuple[int, Getter | LineError]], check: Check,
