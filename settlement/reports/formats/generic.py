@@ -124,21 +124,22 @@ def _fast_path(header: dict[str, int], ctx: ParseContext):
 
 
 def parse_csv(chunks: Iterable[bytes], ctx: ParseContext) -> Iterator[ParsedLine | LineError]:
-    state: dict = {}
+    header: dict[str, int] = {}
+    fast = None
 
     def on_header(row: list[str]) -> None:
-        header = _header(row)
-        state.update(header=header, index=header.get, fast=_fast_path(header, ctx))
+        nonlocal fast
+        header.update(_header(row))
+        fast = _fast_path(header, ctx)
 
+    index = header.get
     for item in f.csv_rows(chunks, ctx, on_header):
         if type(item) is LineError:
             yield item
             continue
         start, row = item
-        fast = state["fast"]
         result = fast(start, row) if fast is not None else None
         if result is None:  # anything unusual takes the careful path, which names the fault
-            header, index = state["header"], state["index"]
             result = check_record(start, lambda name: row[index(name)] if name in header
                                   else None, ctx)
         if type(result) is list:
