@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo
@@ -81,7 +82,7 @@ def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterab
                                        f"as_of {as_of.isoformat()} is in the future")])
     as_of = as_of or now
     report = Report(tenant_id=tenant_id, format=fmt, media=media, source=source,
-                    sha256=f"receiving:{id(body)}:{as_of.timestamp()}", size_bytes=0,
+                    sha256=f"receiving:{uuid.uuid4().hex}", size_bytes=0,
                     status="queued", as_of=as_of, uploaded_by=uploaded_by)
     session.add(report)
     session.flush()
