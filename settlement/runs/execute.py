@@ -20,6 +20,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from settlement import failpoints
 from settlement.db import tenant_session
 from settlement.ledger.service import check_balanced, existing_entry, open_entry
 from settlement.models import Member, RunBatch, RunItem, SettlementRun, Tenant
@@ -129,6 +130,7 @@ def run_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adapte
                 session.commit()
         adapter = adapter_for(ctx.method)
         if status == "pending":
+            failpoints.reach("batch.submitting")
             result = adapter.submit(ctx, lines)
         elif status in ("submitting", "unknown"):
             if submitted_at and _age(submitted_at) > FIND_WINDOW:
@@ -141,7 +143,9 @@ def run_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adapte
                 continue
         else:
             result = adapter.poll(ctx, provider_id, lines)
+        failpoints.reach("batch.answered")
         final = record_result(engine, tenant_id, batch_id, result)
+        failpoints.reach("batch.recorded")
         if final in ("completed", "unknown") or ctx.method not in POLL_WHILE_RUNNING:
             return final
         if attempt < max_polls:

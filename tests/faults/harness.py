@@ -357,24 +357,26 @@ class Workers:
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                             os.environ.get("PYTHONPATH")]))}
 
-    def start(self, *args: str) -> subprocess.Popen:
-        """`rq worker ARGS` on this scenario's payouts queue (its own session and log)."""
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """`rq worker ARGS` on this scenario's payouts queue (its own session and log);
+        `env` adds variables (SETTLE_FAILPOINT, ...)."""
         n = len(self.procs) + 1
         name = f"{self.settings.queue_prefix}worker-{n}-{uuid.uuid4().hex[:6]}"
         log = open(self.log_dir / f"worker-{n}.log", "wb")
         proc = subprocess.Popen(
             [str(RQ), "worker", "--url", self.settings.redis_url, "--name", name, *args,
              f"{self.settings.queue_prefix}payouts"],
-            cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**self.env(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
         log.close()
         proc.log_path = self.log_dir / f"worker-{n}.log"  # type: ignore[attr-defined]
         self.procs.append(proc)
         return proc
 
-    def burst(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    def burst(self, *args: str, timeout: float = 30,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run a burst worker to the end (killed, and failing the test, after `timeout`)."""
-        proc = self.start("--burst", *args)
+        proc = self.start("--burst", *args, env=env)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
