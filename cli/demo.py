@@ -172,6 +172,48 @@ def _settle(client, settings, keys: dict[str, str], payout_date: str) -> None:
         str(p.relative_to(outbox)) for p in outbox.rglob("*.csv") if "report" not in p.name)))
 
 
+def _referrals(client, settings, keys: dict[str, dict[str, str]], fixtures: Path,
+               as_of: str) -> None:
+    """Sweep each tenant's referral windows (the worker job) and show where referrals stand:
+    counts, bonuses, and each featured referral as GET /v1/members/{id}/referrals shows it."""
+    from settlement.referrals.views import summary
+    from workers.queue import enqueue
+
+    click.echo(f"\n== Referrals (sweep_referrals job as of {as_of})")
+    for slug, tenant_keys in keys.items():
+        tenant_id = _tenant_id(client, tenant_keys)
+        swept = enqueue("sweep_referrals", tenant_id, as_of, settings=settings)
+        with session_scope() as session:
+            currency = session.execute(text("SELECT currency FROM tenants WHERE id = :t"),
+                                       {"t": tenant_id}).scalar_one()
+            facts = summary(session, tenant_id)
+        money = lambda v: format_amount(v, 0 if currency == "JPY" else 2)  # noqa: E731
+        statuses = ", ".join(f"{s} {n}" for s, n in swept["statuses"].items() if n)
+        click.echo(f"   {slug}: {swept['expired']} windows expired by the sweep; "
+                   f"referrals: {statuses}")
+        reasons = ", ".join(f"{s} {r}: {n}" for (s, r), n in sorted(facts["reasons"].items())
+                            if s != "expired")
+        if reasons:
+            click.echo(f"      held or refused: {reasons}")
+        for (side, status), (n, amount, points) in sorted(facts["bonuses"].items()):
+            click.echo(f"      {side:<8} bonuses {status:<8} {n:>4}  {money(amount):>10} {currency}"
+                       + (f" (of which {points} points owed)" if points else ""))
+        click.echo(f"      referral expense in the ledger: {money(facts['expense'])} {currency}")
+        featured = json.loads((fixtures / slug / "featured.json").read_text())
+        for case in (f for f in featured if "referral" in f):
+            view = _call(client, "GET", f"/v1/members/{case['member']}/referrals",
+                         tenant_keys["operator"]).get_json()["referrals"]
+            mine = [r for r in view if r["role"] == "friend"][0]
+            pair = "; ".join(f"{side} {b['member']} {b['amount']}"
+                             + (f" ({b['points']} {b['points_method']} points)"
+                                if b["points"] else "") + f" {b['status']}"
+                             for side, b in sorted(mine["bonuses"].items()))
+            extra = (mine["reason"]["message"] if mine["reason"] else mine["stage"] or "")
+            voided = f"; {len(mine['voided']) // 2} pair(s) voided" if mine["voided"] else ""
+            click.echo(f"      {case['case']:<32} {case['member']} {mine['status']:<8} "
+                       f"{pair or extra}{voided}")
+
+
 def _tenant_id(client, keys) -> int:
     from settlement.access.service import authenticate
     with session_scope() as session:
@@ -182,7 +224,9 @@ def _tenant_id(client, keys) -> int:
 @click.option("--fixtures", type=click.Path(exists=True, file_okay=False),
               default="fixtures", show_default=True)
 @click.option("--payout-date", default="2026-11-15", show_default=True)
-def demo_run(fixtures: str, payout_date: str) -> None:
+@click.option("--referrals-as-of", default="2026-11-24", show_default=True,
+              help="the day the referral sweep runs (the fixtures' today)")
+def demo_run(fixtures: str, payout_date: str, referrals_as_of: str) -> None:
     """Migrate, load the fixture tenants and reports through the API, plan, approve and
     execute the US tenant's payout run against local sandboxes, print balances."""
     from api import create_app
@@ -205,5 +249,6 @@ def demo_run(fixtures: str, payout_date: str) -> None:
         keys[policy_path.stem] = _load_tenant(client, root, policy_path)
     if "us-cashback" in keys:
         _settle(client, settings, keys["us-cashback"], payout_date)
+    _referrals(client, settings, keys, root, referrals_as_of)
     _summary()
     paypal.shutdown()

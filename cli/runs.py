@@ -180,3 +180,21 @@ def reconcile_cmd(slug, run_id):
         raise SystemExit(1)
 
 
+
+
+@main.group()
+def referrals() -> None:
+    """Referral bonuses."""
+
+
+@referrals.command("sweep")
+@click.option("--tenant", "slug", required=True)
+@click.option("--as-of", default=None, help="ISO date (default: today in the tenant's zone)")
+def referrals_sweep(slug, as_of):
+    """Expire ended referral windows and grant what is due (run it daily, e.g. from cron)."""
+    settings = get_settings()
+    with session_scope() as session:
+        tenant_id = _tenant(session, slug).id
+    result = enqueue("sweep_referrals", tenant_id, as_of, settings=settings)
+    click.echo(json.dumps(result if isinstance(result, dict) else {"queued": result.id},
+                          default=str))

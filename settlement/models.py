@@ -394,3 +394,72 @@ class RunBatch(Base):
         PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "run_id", "method", "seq", name="uq_run_batches_seq"),
     )
+
+
+class Referral(Base):
+    """One friend who joined through a referrer's link (members.referred_by): at most one per
+    friend, ever. Its life and guards are in settlement/referrals/service.py."""
+
+    __tablename__ = "referrals"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    friend_id: Mapped[int] = mapped_column(BigInteger)
+    referrer_external_id: Mapped[str] = mapped_column(String(128))  # as referred_by names it
+    referrer_id: Mapped[int | None] = mapped_column(BigInteger)  # None: not a member (yet)
+    status: Mapped[str] = mapped_column(String(16))
+    # open|pending|earned|expired|held|refused
+    reason: Mapped[str | None] = mapped_column(String(40))  # why held or refused
+    terms_index: Mapped[int | None] = mapped_column(Integer)  # policy.referrals[i]
+    window_end: Mapped[dt.date | None] = mapped_column(Date)  # exclusive
+    commission_id: Mapped[int | None] = mapped_column(BigInteger)  # the qualifying purchase
+    qualified_on: Mapped[dt.date | None] = mapped_column(Date)  # its event date
+    review: Mapped[str | None] = mapped_column(String(16))  # approved|rejected
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _created()
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "friend_id", name="uq_referrals_friend"),
+        Index("ix_referrals_referrer", "tenant_id", "referrer_id"),
+        Index("ix_referrals_status", "tenant_id", "status"),
+    )
+
+
+class ReferralBonus(Base):
+    """One side (referrer or friend) of the bonus pair a qualifying purchase made. A pair
+    that was voided stays as history; at most one pair per referral is live (pending or
+    earned) at any time, which the partial unique index enforces."""
+
+    __tablename__ = "referral_bonuses"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = _id()
+    referral_id: Mapped[int] = mapped_column(BigInteger)
+    commission_id: Mapped[int] = mapped_column(BigInteger)
+    side: Mapped[str] = mapped_column(String(8))  # referrer|friend
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units posted (cash value)
+    points: Mapped[int | None] = mapped_column(BigInteger)  # a points bonus: points owed
+    points_method: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # pending|earned|voided|refused
+    reason: Mapped[str | None] = mapped_column(String(40))
+    qualified_on: Mapped[dt.date] = mapped_column(Date)  # the purchase's event date
+    confirmed_on: Mapped[dt.date | None] = mapped_column(Date)  # in the tenant's timezone
+    pending_entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    confirmed_entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    voided_entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = _created()
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "referral_id", "commission_id", "side",
+                         name="uq_referral_bonuses_attempt"),
+        Index("uq_referral_bonuses_live", "tenant_id", "referral_id", "side", unique=True,
+              sqlite_where=text("status IN ('pending', 'earned')"),
+              postgresql_where=text("status IN ('pending', 'earned')")),
+        Index("ix_referral_bonuses_member", "tenant_id", "member_id"),
+    )
+
+
+# The friends of a referrer (referrals recorded when the referrer joins after them).
+Index("ix_members_referred_by", Member.tenant_id, Member.referred_by,
+      sqlite_where=text("referred_by IS NOT NULL"),
+      postgresql_where=text("referred_by IS NOT NULL"))

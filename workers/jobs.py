@@ -11,7 +11,7 @@ from settlement.runs import execute as runs
 from workers.logging import job_logger
 
 # queue name -> (job timeout seconds, retries)
-QUEUES = {"reports": (3600, 3), "payouts": (3600, 5)}
+QUEUES = {"reports": (3600, 3), "payouts": (3600, 5), "referrals": (3600, 3)}
 # Set while a job runs in-process, so that it uses its caller's database and settings.
 inline_engine: ContextVar = ContextVar("inline_engine", default=None)
 inline_settings: ContextVar = ContextVar("inline_settings", default=None)
@@ -72,6 +72,21 @@ def run_batch(tenant_id: int, batch_id: int) -> dict:
     return {"batch_id": batch_id, "status": status}
 
 
+def sweep_referrals(tenant_id: int, as_of: str | None = None) -> dict:
+    """Expire the referral windows that ended before `as_of` (an ISO date; default: today in
+    the tenant's timezone) and catch up on anything due. Safe to run at any time, again."""
+    import datetime as dt
+
+    from settlement.referrals.service import sweep_tenant
+
+    log = job_logger(tenant_id=tenant_id)
+    result = sweep_tenant(_engine(), tenant_id,
+                          dt.date.fromisoformat(as_of) if as_of else None)
+    log.info("referrals.swept", as_of=result["as_of"], expired=result["expired"])
+    return result
+
+
 JOBS = {"process_report": (process_report, "reports"),
         "execute_run": (execute_run, "payouts"),
-        "run_batch": (run_batch, "payouts")}
+        "run_batch": (run_batch, "payouts"),
+        "sweep_referrals": (sweep_referrals, "referrals")}

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from settlement.commissions.lifecycle import attach_unattributed
 from settlement.models import Member, Retailer, RetailerNetworkId
+from settlement.referrals import service as referrals
 from settlement.reports.formats.base import LineError
 from settlement.tenants.policy import PAYOUT_METHODS
 
@@ -189,6 +190,7 @@ def upsert_members(session: Session, tenant_id: int, currency: str, batch: Membe
             changed += 1
     session.flush()
     attach_unattributed(session, tenant_id, currency, cause)
+    referrals.members_changed(session, tenant_id, seen)
     return {"created": len(fresh), "updated": changed,
             "unchanged": len(batch.records) - len(fresh) - changed}
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from settlement.commissions.lifecycle import ApplyContext, apply_incoming, attach_unattributed
 from settlement.db import tenant_session
 from settlement.models import Report, ReportChunk, ReportError, Tenant
+from settlement.referrals.service import evaluate_referrals
 from settlement.reports.formats import FORMATS, ParseContext, ReportFormatError, parser_for
 from settlement.reports.formats.base import LineError
 from settlement.reports.staging import stage, take_parse_errors
@@ -188,7 +189,10 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
         first_error_seq=parse_errors)
     result = apply_incoming(session, ctx, parse_errors)
     if result.applied:
-        attach_unattributed(session, report.tenant_id, policy.currency, f"report:{report.id}")
+        attached = attach_unattributed(session, report.tenant_id, policy.currency,
+                                       f"report:{report.id}")
+        evaluate_referrals(session, report.tenant_id, policy, today=local_today,
+                           entry_ids=(result.entry_id, attached))
     counts = dict(result.counts)
     error_lines = session.execute(text(
         "SELECT count(DISTINCT coalesce(line, -1)) FROM report_errors "

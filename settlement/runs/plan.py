@@ -120,9 +120,15 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
         WHERE tenant_id = :t AND account = 'available' AND member_id IS NOT NULL
         GROUP BY member_id),
       late AS (
-        SELECT member_id, sum(share_amount) AS late FROM commissions
-        WHERE tenant_id = :t AND status = 'confirmed' AND confirmed_on > :cutoff
-          AND member_id IS NOT NULL
+        -- Earnings confirmed after the cut-off wait for the next date: commissions, and
+        -- referral bonuses earned after it.
+        SELECT member_id, sum(late) AS late FROM (
+          SELECT member_id, share_amount AS late FROM commissions
+          WHERE tenant_id = :t AND status = 'confirmed' AND confirmed_on > :cutoff
+            AND member_id IS NOT NULL
+          UNION ALL
+          SELECT member_id, amount FROM referral_bonuses
+          WHERE tenant_id = :t AND status = 'earned' AND confirmed_on > :cutoff) l
         GROUP BY member_id),
       payable AS (
         -- sum() of BIGINT is NUMERIC in PostgreSQL: back to integers before any division.

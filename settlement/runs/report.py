@@ -1,7 +1,8 @@
 """The run report: every paid cent tied to the commissions it came from.
 
 One row per (item, commission confirmed for that member since the cut-off of the member's
-last paid item, up to this run's cut-off), plus one `adjustment` row per item for what the
+last paid item, up to this run's cut-off), one `referral_bonus` row per referral bonus
+earned in that same span (settlement/referrals), plus one `adjustment` row per item for what the
 commissions do not explain: balance carried over from earlier dates (a member below the
 minimum last time, a failed payout returned), claw-backs of reversals netted against new
 earnings, and the cents a points conversion leaves in the balance. The item amount is
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from settlement.models import SettlementRun
 from settlement.payouts.csvsafe import amount as numeric_amount, cell
+from settlement.referrals.views import bonuses_for_run
 
 COLUMNS = ("run_id", "payout_date", "member", "method", "item_status", "item_amount",
            "points", "provider_item_id", "row_kind", "source", "transaction_id", "retailer",
@@ -69,6 +71,7 @@ def report_csv_rows(session: Session, tenant_id: int, run: SettlementRun,
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
+    bonuses = bonuses_for_run(session, tenant_id, run)
     for item, commissions in _items(session, tenant_id, run):
         head = [run.id, run.payout_date.isoformat(), cell(item["external_id"]), item["method"],
                 item["item_status"], numeric_amount(item["amount"], digits),
@@ -80,8 +83,14 @@ def report_csv_rows(session: Session, tenant_id: int, run: SettlementRun,
                                     cell(c["retailer"] or ""), str(c["event_date"]),
                                     str(c["confirmed_on"]), c["commission_status"],
                                     numeric_amount(counted, digits)])
-        rest = item["amount"] - _explained(commissions)
-        if rest or not commissions:
+        earned = bonuses.get(item["item_id"], [])
+        for b in earned:
+            writer.writerow(head + ["referral_bonus", f"referral:{b['side']}",
+                                    cell(b["transaction_id"] or ""), "",
+                                    str(b["qualified_on"]), str(b["confirmed_on"]), "earned",
+                                    numeric_amount(b["amount"], digits)])
+        rest = item["amount"] - _explained(commissions) - sum(b["amount"] for b in earned)
+        if rest or not (commissions or earned):
             writer.writerow(head + ["adjustment", "", "", "", "", "", "",
                                     numeric_amount(rest, digits)])
         yield buffer.getvalue()
@@ -94,7 +103,9 @@ def report_json(session: Session, tenant_id: int, run: SettlementRun, digits: in
     from settlement.money import format_amount
 
     items = []
+    bonuses = bonuses_for_run(session, tenant_id, run)
     for item, commissions in _items(session, tenant_id, run):
+        earned = bonuses.get(item["item_id"], [])
         items.append({
             "member": item["external_id"], "method": item["method"],
             "status": item["item_status"], "amount": format_amount(item["amount"], digits),
@@ -105,7 +116,14 @@ def report_json(session: Session, tenant_id: int, run: SettlementRun, digits: in
                              "status": c["commission_status"],
                              "cash_back": format_amount(c["share_amount"], digits)}
                             for c in commissions],
-            "adjustment": format_amount(item["amount"] - _explained(commissions), digits)})
+            "referral_bonuses": [{"side": b["side"], "friend": b["friend"],
+                                  "transaction_id": b["transaction_id"],
+                                  "points": b["points"], "points_method": b["points_method"],
+                                  "confirmed_on": str(b["confirmed_on"]),
+                                  "cash_back": format_amount(b["amount"], digits)}
+                                 for b in earned],
+            "adjustment": format_amount(item["amount"] - _explained(commissions)
+                                        - sum(b["amount"] for b in earned), digits)})
     return {"run_id": run.id, "payout_date": run.payout_date.isoformat(),
             "cutoff_date": run.cutoff_date.isoformat(), "currency": run.currency,
             "status": run.status, "items": items}

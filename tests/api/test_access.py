@@ -37,6 +37,10 @@ ROUTES = {
     "get_run_items": ("GET", "/v1/settlement-runs/{run_id}/items", {}),
     "get_run_report_csv": ("GET", "/v1/settlement-runs/{run_id}/report.csv", {}),
     "get_run_report_json": ("GET", "/v1/settlement-runs/{run_id}/report.json", {}),
+    "get_member_referrals": ("GET", "/v1/members/M1/referrals", {}),
+    "list_referrals": ("GET", "/v1/referrals", {}),
+    "review_referral": ("POST", "/v1/members/M1/referral/review",
+                        {"json": {"decision": "approve"}}),
 }
 # Which roles may call each route (ROLE_GRANTS in settlement/access/service.py).
 ALLOWED = {
@@ -56,6 +60,10 @@ ALLOWED = {
     "get_run_items": {"operator", "approver", "admin"},
     "get_run_report_csv": {"operator", "approver", "admin"},
     "get_run_report_json": {"operator", "approver", "admin"},
+    # Referrals: readers list them, an operator reviews the held ones.
+    "get_member_referrals": {"operator", "approver", "admin"},
+    "list_referrals": {"operator", "approver", "admin"},
+    "review_referral": {"operator", "admin"},
 }
 RUN_ROUTES = sorted(name for name, (_, path, _) in ROUTES.items() if "{run_id}" in path)
 ROLES = ("uploader", "operator", "approver", "admin")
@@ -305,6 +313,7 @@ def test_every_object_route_answers_404_for_another_tenants_objects(app, client,
     paths = {"/v1/reports/<int:report_id>": f"/v1/reports/{report_id}",
              "/v1/members/<external_id>/balance": "/v1/members/M1/balance",
              "/v1/members/<external_id>/statement": "/v1/members/M1/statement",
+             "/v1/members/<external_id>/referrals": "/v1/members/M1/referrals",
              "/v1/settlement-runs/<int:run_id>": f"/v1/settlement-runs/{run_id}",
              "/v1/settlement-runs/<int:run_id>/items": f"/v1/settlement-runs/{run_id}/items",
              "/v1/settlement-runs/<int:run_id>/report.csv":

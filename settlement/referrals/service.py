@@ -1,0 +1,611 @@
+"""The referral lifecycle, set-based: recording referrals, qualifying purchases, bonus pairs
+and their ledger entries, the review of held referrals and the sweep of ended windows.
+The rules are in the package docstring (settlement/referrals/__init__.py).
+
+Every step is a few statements over temporary tables (as settlement/commissions/lifecycle.py
+does), the same SQL on PostgreSQL and SQLite; no statement runs per member or per line.
+Planning rule: each statement is driven by a temporary table (ANALYZEd when large), reaches
+a permanent table by LEFT JOIN from it (the temporary table stays the preserved side), by a
+correlated lookup on a key, or by one inner join on a key that the temporary table is
+indexed on. Plans then stay linear even before the permanent tables have statistics (a
+tenant just loaded, when row-level security makes PostgreSQL believe they hold one row).
+
+On PostgreSQL a transaction-scoped advisory lock serialises one tenant's referral work, so
+two reports applied at once cannot both grant the pair of one friend (the partial unique
+index on live bonuses and the entries' idempotency keys would refuse it anyway).
+
+Report processing looks at the friends whose money its entries moved, and at every pending
+pair: a friend whose changes in one report cancel out exactly in both buckets is only looked
+at by the next report that moves their money, or by the sweep, which looks at everyone.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from settlement.ledger.service import LedgerError
+from settlement.models import Tenant
+from settlement.referrals import terms as T
+from settlement.tenants.policy import TenantPolicy
+from settlement.tenants.service import policy_of
+
+# Statuses of a referral; of a bonus: pending, earned, voided, refused.
+STATUSES = ("open", "pending", "earned", "expired", "held", "refused")
+# Refusals found when the referral is recorded: they are re-checked whenever the friend or
+# the referrer changes, and by the sweep (a referrer who joins later, a join date set).
+RECORD_REASONS = ("not_referred", "unknown_referrer", "referral_cycle", "no_join_date",
+                  "no_terms")
+ANALYZE_ROWS = 1000  # temporary tables larger than this get statistics (PostgreSQL)
+LOCK_NAMESPACE = 0x52454652  # "REFR": pg_advisory_xact_lock(namespace, tenant)
+_TEMPS = ("ref_ids", "ref_scope", "ref_touched", "ref_settle0", "ref_settle", "ref_open", "ref_first",
+          "ref_cand", "ref_new", "ref_grant", "ref_legs", "ref_posted", "ref_friends",
+          "ref_cycles", "ref_sync")
+
+
+class ReferralError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+# --- dialect helpers ---------------------------------------------------------------------
+
+def _pg(session: Session) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
+def _temp(session: Session, name: str, select_sql: str, params: dict,
+          key: str | tuple[str, ...] = ()) -> None:
+    pg = _pg(session)
+    session.execute(text(f"DROP TABLE IF EXISTS {'pg_temp' if pg else 'temp'}.{name}"))
+    statement = text(f"CREATE TEMP TABLE {name}{' ON COMMIT DROP' if pg else ''} AS "
+                     f"{select_sql}")
+    rows = session.execute(statement, params).rowcount
+    # A table never analyzed is planned as ten pages or so (hash joins, never a loop over a
+    # scan): right for a small one. A large one gets its real statistics.
+    for n, column in enumerate((key,) if isinstance(key, str) else key):
+        # Joined to a permanent table: whatever order the planner picks (it may believe a
+        # permanent table it has no statistics for yet holds one row), each row of the other
+        # side is an index probe here, never a scan.
+        session.execute(text(f"CREATE INDEX {name}_key{n} ON {name} ({column})"))
+    if pg and (rows is None or rows < 0 or rows > ANALYZE_ROWS):
+        session.execute(text(f"ANALYZE {name}"))
+
+
+def _drop(session: Session, *names: str) -> None:
+    schema = "pg_temp" if _pg(session) else "temp"
+    for name in names or _TEMPS:
+        session.execute(text(f"DROP TABLE IF EXISTS {schema}.{name}"))
+
+
+def _plus_days(session: Session, day: str, days: str) -> str:
+    if _pg(session):
+        return f"({day} + CAST({days} AS INTEGER))"
+    return f"date({day}, '+' || {days} || ' days')"
+
+
+def _year(session: Session, day: str) -> str:
+    if _pg(session):
+        return f"CAST(EXTRACT(YEAR FROM {day}) AS INTEGER)"
+    return f"CAST(strftime('%Y', {day}) AS INTEGER)"
+
+
+def _lock(session: Session, tenant_id: int) -> None:
+    if _pg(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:ns, :t)"),
+                        {"ns": LOCK_NAMESPACE, "t": tenant_id})
+
+
+def local_today(policy: TenantPolicy) -> dt.date:
+    return dt.datetime.now(ZoneInfo(policy.timezone)).date()
+
+
+def _policy(session: Session, tenant_id: int) -> TenantPolicy:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise LookupError(f"no tenant {tenant_id}")
+    return policy_of(tenant)
+
+
+def _count(session: Session, sql: str, params: dict | None = None) -> int:
+    return int(session.execute(text(sql), params or {}).scalar_one() or 0)
+
+
+# --- the ledger ----------------------------------------------------------------------------
+
+def _key(referral: str, commission: str, transition: str) -> str:
+    return f"'referral:' || {referral} || ':' || {commission} || ':' || {transition}"
+
+
+def _post(session: Session, tenant_id: int, currency: str, legs_sql: str,
+          params: dict) -> int:
+    """Post every entry of `legs_sql` (ekey, memo, account, member_id, amount): one journal
+    entry per key, all their postings in ONE statement (PostgreSQL re-checks the balance of
+    every entry a statement touches; here the same rule is checked for SQLite)."""
+    _temp(session, "ref_legs", f"""
+      SELECT ekey, max(memo) AS memo, account, member_id, sum(amount) AS amount
+      FROM ({legs_sql}) l GROUP BY ekey, account, member_id""", params)
+    p = {"t": tenant_id, "cur": currency}
+    bad = session.execute(text(
+        "SELECT ekey, sum(amount) FROM ref_legs GROUP BY ekey HAVING sum(amount) <> 0")).first()
+    if bad is not None:
+        raise LedgerError(f"entry {bad[0]} does not balance: {bad[1]}")
+    created = session.execute(text("""
+      INSERT INTO journal_entries (tenant_id, idempotency_key, kind, memo)
+      SELECT :t, ekey, 'referral', max(memo) FROM ref_legs WHERE amount <> 0 GROUP BY ekey"""),
+                              p).rowcount
+    # ref_posted: each new entry's id, for the postings and for the bonuses that point at it.
+    _temp(session, "ref_posted", """
+      SELECT k.ekey, (SELECT e.id FROM journal_entries e
+                      WHERE e.tenant_id = :t AND e.idempotency_key = k.ekey) AS entry_id
+      FROM (SELECT DISTINCT ekey FROM ref_legs WHERE amount <> 0) k""", p)
+    if created:
+        session.execute(text("""
+          INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
+          SELECT :t, e.entry_id, l.account, l.member_id, :cur, l.amount
+          FROM ref_legs l JOIN ref_posted e ON e.ekey = l.ekey
+          WHERE l.amount <> 0"""), p)
+    return created
+
+
+# --- recording referrals (members changed) -----------------------------------------------
+
+def _ids_table(session: Session, ids: list[str]) -> None:
+    """ref_ids: the external ids of the members just written (COPY on PostgreSQL)."""
+    pg = _pg(session)
+    session.execute(text(f"DROP TABLE IF EXISTS {'pg_temp' if pg else 'temp'}.ref_ids"))
+    session.execute(text(f"CREATE TEMP TABLE ref_ids (external_id VARCHAR(128))"
+                         f"{' ON COMMIT DROP' if pg else ''}"))
+    if pg:
+        cursor = session.connection().connection.driver_connection.cursor()
+        with cursor.copy("COPY ref_ids (external_id) FROM STDIN") as copy:
+            for external_id in ids:
+                copy.write_row((external_id,))
+    else:
+        for start in range(0, len(ids), 5000):
+            session.execute(text("INSERT INTO ref_ids (external_id) VALUES (:e)"),
+                            [{"e": e} for e in ids[start:start + 5000]])
+    session.execute(text("CREATE INDEX ref_ids_key ON ref_ids (external_id)"))
+    if pg and len(ids) > ANALYZE_ROWS:
+        session.execute(text("ANALYZE ref_ids"))
+
+
+def _friends(session: Session, tenant_id: int, ids: list[str] | None) -> None:
+    """ref_friends: the members in scope who are, or were, referred: those named in `ids`,
+    those referred by one of them (a referrer who joined after them), and those on a known
+    cycle (a change anywhere on a cycle may break it); None: every member."""
+    members = ("SELECT f.id AS friend_id, f.external_id, f.referred_by, f.joined_at "
+               "FROM members f")
+    if ids is None:
+        source = f"{members} WHERE f.tenant_id = :t"
+    else:
+        _ids_table(session, ids)
+        source = f"""{members} JOIN ref_ids i ON f.tenant_id = :t AND f.external_id = i.external_id
+          UNION {members} JOIN ref_ids i ON f.tenant_id = :t AND f.referred_by = i.external_id
+          UNION {members} WHERE f.tenant_id = :t AND f.id IN (
+                SELECT x.friend_id FROM referrals x WHERE x.tenant_id = :t
+                  AND x.status = 'refused' AND x.reason = 'referral_cycle')"""
+    _temp(session, "ref_friends", f"""
+      SELECT * FROM ({source}) m
+      WHERE m.referred_by IS NOT NULL OR EXISTS (
+        SELECT 1 FROM referrals x WHERE x.tenant_id = :t AND x.friend_id = m.friend_id)""",
+          {"t": tenant_id}, key="friend_id")
+
+
+def _find_cycles(session: Session, tenant_id: int) -> None:
+    """ref_cycles: the friends in ref_friends whose chain of referrers leads back to them."""
+    _temp(session, "ref_cycles", """
+      WITH RECURSIVE chain(start_id, start_ext, cur_ext) AS (
+        SELECT friend_id, external_id, referred_by FROM ref_friends
+        WHERE referred_by IS NOT NULL
+        UNION
+        SELECT ch.start_id, ch.start_ext,
+               (SELECT m.referred_by FROM members m
+                WHERE m.tenant_id = :t AND m.external_id = ch.cur_ext)
+        FROM chain ch WHERE ch.cur_ext IS NOT NULL AND ch.cur_ext <> ch.start_ext)
+      SELECT DISTINCT start_id AS member_id FROM chain WHERE cur_ext = start_ext""",
+          {"t": tenant_id})
+
+
+def record_referrals(session: Session, tenant_id: int, policy: TenantPolicy,
+                     ids: list[str] | None, today: dt.date) -> int:
+    """Create the referral of every friend in scope (see _friends) and bring the ones that
+    have not qualified yet up to date: referrer, terms, window, and the refusals found at
+    recording. Leaves `ref_sync` (the friends looked at). Returns how many were created."""
+    _friends(session, tenant_id, ids)
+    _find_cycles(session, tenant_id)
+    index = T.terms_index_sql(policy, "f.joined_at")
+    window_end = (f"CASE WHEN {index} IS NOT NULL THEN "
+                  f"{_plus_days(session, 'f.joined_at', T.window_days_sql(policy, index))} END")
+    reasons = ", ".join(f"'{r}'" for r in RECORD_REASONS)
+    p = {"t": tenant_id, "today": today}
+    _temp(session, "ref_sync", f"""
+      SELECT z.*, CASE WHEN z.reason IS NOT NULL THEN 'refused'
+                       WHEN z.old_status = 'expired' AND z.window_end <= :today THEN 'expired'
+                       ELSE 'open' END AS new_status
+      FROM (
+        SELECT y.*, CASE WHEN y.referred_by IS NULL THEN 'not_referred'
+                         WHEN y.referrer_id IS NULL THEN 'unknown_referrer'
+                         WHEN y.in_cycle = 1 THEN 'referral_cycle'
+                         WHEN y.joined_at IS NULL THEN 'no_join_date'
+                         WHEN y.terms_index IS NULL THEN 'no_terms' END AS reason
+        FROM (
+          SELECT f.friend_id, f.referred_by, f.joined_at,
+                 COALESCE(f.referred_by, x.referrer_external_id) AS referrer_ext,
+                 (SELECT rf.id FROM members rf
+                  WHERE rf.tenant_id = :t AND rf.external_id = f.referred_by) AS referrer_id,
+                 x.id AS referral_id, x.status AS old_status, x.reason AS old_reason,
+                 {index} AS terms_index, {window_end} AS window_end,
+                 CASE WHEN cy.member_id IS NULL THEN 0 ELSE 1 END AS in_cycle
+          FROM ref_friends f
+          LEFT JOIN referrals x ON x.tenant_id = :t AND x.friend_id = f.friend_id
+          LEFT JOIN ref_cycles cy ON cy.member_id = f.friend_id) y
+      ) z
+      WHERE z.referral_id IS NULL OR z.old_status IN ('open', 'expired')
+         OR (z.old_status = 'refused' AND z.old_reason IN ({reasons}))""", p,
+          key=("referral_id", "friend_id"))
+    created = session.execute(text("""
+      INSERT INTO referrals (tenant_id, friend_id, referrer_external_id, referrer_id, status,
+                             reason, terms_index, window_end)
+      SELECT :t, friend_id, referrer_ext, referrer_id, new_status, reason, terms_index,
+             window_end
+      FROM ref_sync WHERE referral_id IS NULL AND referrer_ext IS NOT NULL"""), p).rowcount
+    session.execute(text("""
+      UPDATE referrals SET referrer_external_id = s.referrer_ext, referrer_id = s.referrer_id,
+        terms_index = s.terms_index, window_end = s.window_end, status = s.new_status,
+        reason = CASE WHEN s.new_status = 'expired' THEN 'window_ended' ELSE s.reason END,
+        updated_at = CURRENT_TIMESTAMP
+      FROM ref_sync s
+      WHERE referrals.tenant_id = :t AND referrals.id = s.referral_id
+        AND (referrals.referrer_external_id IS DISTINCT FROM s.referrer_ext
+             OR referrals.referrer_id IS DISTINCT FROM s.referrer_id
+             OR referrals.terms_index IS DISTINCT FROM s.terms_index
+             OR referrals.window_end IS DISTINCT FROM s.window_end
+             OR referrals.status IS DISTINCT FROM s.new_status
+             OR referrals.reason IS DISTINCT FROM
+                CASE WHEN s.new_status = 'expired' THEN 'window_ended' ELSE s.reason END)"""),
+                    p)
+    return created
+
+
+def members_changed(session: Session, tenant_id: int, external_ids: Iterable[str]) -> None:
+    """The hook of upsert_members: record the referrals of the members just written (and of
+    the friends who named one of them before they existed), then qualify the ones whose
+    purchases are already known (lines attached to a member created after them)."""
+    ids = sorted(set(external_ids))
+    if not ids:
+        return
+    policy = _policy(session, tenant_id)
+    today = local_today(policy)
+    _lock(session, tenant_id)
+    record_referrals(session, tenant_id, policy, ids, today)
+    _temp(session, "ref_scope", """
+      SELECT x.id AS referral_id FROM ref_sync s
+      JOIN referrals x ON x.tenant_id = :t AND x.friend_id = s.friend_id""",
+          {"t": tenant_id}, key="referral_id")
+    _evaluate(session, tenant_id, policy, today)
+    _drop(session)
+
+
+# --- qualifying purchases -----------------------------------------------------------------
+
+def evaluate_referrals(session: Session, tenant_id: int, policy: TenantPolicy, *,
+                       today: dt.date, entry_ids: Iterable[int | None] | None = None) -> None:
+    """The hook of report processing: settle and grant the bonus pairs of the friends whose
+    money the given journal entries moved (None: every referral still in play). `today` is
+    the date bonuses are granted on (the report's as-of date in the tenant's timezone)."""
+    live = "status IN ('open', 'pending', 'expired')"
+    p = {"t": tenant_id}
+    if not session.execute(text(f"SELECT 1 FROM referrals WHERE tenant_id = :t AND {live} "
+                                "LIMIT 1"), p).first():
+        return
+    _lock(session, tenant_id)
+    if entry_ids is None:
+        _temp(session, "ref_scope", f"SELECT id AS referral_id FROM referrals "
+                                    f"WHERE tenant_id = :t AND {live}", p, key="referral_id")
+    else:
+        entries = sorted({int(e) for e in entry_ids if e is not None}) or [0]
+        # Every pending pair (checked by its purchase's key), and the open or expired
+        # referrals of the friends whose money moved. A friend whose changes in one report
+        # cancel out exactly in both buckets is missed here; the sweep looks at everyone.
+        _temp(session, "ref_touched", f"""
+          SELECT DISTINCT member_id FROM postings
+          WHERE tenant_id = :t AND entry_id IN ({', '.join(map(str, entries))})
+            AND member_id IS NOT NULL""", p, key="member_id")
+        _temp(session, "ref_scope", f"""
+          SELECT id AS referral_id FROM referrals WHERE tenant_id = :t AND status = 'pending'
+          UNION
+          SELECT r.id FROM referrals r
+          WHERE r.tenant_id = :t AND r.{live}
+            AND r.friend_id IN (SELECT member_id FROM ref_touched)""", p, key="referral_id")
+    _evaluate(session, tenant_id, policy, today)
+    _drop(session)
+
+
+def _memo(outcome: str, s: str) -> str:
+    return (f"'referral bonus ' || {outcome} || ': ' || {s}.friend_ext || ' referred by ' || "
+            f"{s}.referrer_ext || ' (purchase ' || COALESCE({s}.transaction_id, '?') || ')'")
+
+
+def _evaluate(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.date) -> None:
+    """Settle the pending pairs in `ref_scope`, then grant pairs to the open ones with a
+    qualifying purchase."""
+    p = {"t": tenant_id, "today": today}
+    _settle_pending(session, tenant_id, policy, p)
+    _grant(session, tenant_id, policy, today, p)
+
+
+def _settle_pending(session: Session, tenant_id: int, policy: TenantPolicy, p: dict) -> None:
+    """A pending pair is earned when its purchase is confirmed (still meeting the terms),
+    and voided when the purchase is reversed, or no longer meets the terms, first."""
+    _temp(session, "ref_settle0", """
+      SELECT r.id AS referral_id, r.commission_id, r.terms_index, r.friend_id, r.referrer_id,
+             r.referrer_external_id AS referrer_ext
+      FROM ref_scope s JOIN referrals r ON r.tenant_id = :t AND r.id = s.referral_id
+      WHERE r.status = 'pending'""", p)
+    if not _count(session, "SELECT count(*) FROM ref_settle0"):
+        return
+    minimum = T.minimum_sql(policy, "x.terms_index")
+    pending = lambda side, alias: (  # noqa: E731
+        f"LEFT JOIN referral_bonuses {alias} ON {alias}.tenant_id = :t "
+        f"AND {alias}.referral_id = x.referral_id AND {alias}.commission_id = x.commission_id "
+        f"AND {alias}.side = '{side}' AND {alias}.status = 'pending'")
+    _temp(session, "ref_settle", f"""
+      SELECT * FROM (
+        SELECT x.referral_id, x.commission_id, x.referrer_ext, f.external_id AS friend_ext,
+               x.friend_id, x.referrer_id, bf.amount AS friend_amount,
+               br.amount AS referrer_amount, c.confirmed_on, c.transaction_id,
+               CASE WHEN c.id IS NULL OR c.status = 'reversed' OR c.share_amount <= 0
+                         OR c.sale_amount < {minimum} THEN 'voided'
+                    WHEN c.status = 'confirmed' THEN 'confirmed' END AS outcome
+        FROM ref_settle0 x
+        LEFT JOIN commissions c ON c.tenant_id = :t AND c.id = x.commission_id
+        LEFT JOIN members f ON f.tenant_id = :t AND f.id = x.friend_id
+        {pending('friend', 'bf')}
+        {pending('referrer', 'br')}) y
+      WHERE outcome IS NOT NULL""", p, key="referral_id")
+    if not _count(session, "SELECT count(*) FROM ref_settle"):
+        return
+    key = _key("s.referral_id", "s.commission_id", "s.outcome")
+    memo = _memo("s.outcome", "s")
+    sides = " UNION ALL ".join(f"""
+      SELECT {key} AS ekey, {memo} AS memo, 'pending' AS account, s.{side}_id AS member_id,
+             -s.{side}_amount AS amount FROM ref_settle s WHERE s.{side}_amount IS NOT NULL
+      UNION ALL
+      SELECT {key}, {memo},
+             CASE s.outcome WHEN 'confirmed' THEN 'available' ELSE 'referral_expense' END,
+             CASE s.outcome WHEN 'confirmed' THEN s.{side}_id END, s.{side}_amount
+      FROM ref_settle s WHERE s.{side}_amount IS NOT NULL""" for side in ("friend", "referrer"))
+    _post(session, tenant_id, policy.currency, sides, p)
+    session.execute(text(f"""
+      UPDATE referral_bonuses SET
+        status = CASE s.outcome WHEN 'confirmed' THEN 'earned' ELSE 'voided' END,
+        confirmed_on = CASE s.outcome WHEN 'confirmed' THEN s.confirmed_on END,
+        confirmed_entry_id = CASE s.outcome WHEN 'confirmed' THEN e.entry_id END,
+        voided_entry_id = CASE s.outcome WHEN 'voided' THEN e.entry_id END
+      FROM ref_settle s LEFT JOIN ref_posted e ON e.ekey = {key}
+      WHERE referral_bonuses.tenant_id = :t AND referral_bonuses.referral_id = s.referral_id
+        AND referral_bonuses.commission_id = s.commission_id
+        AND referral_bonuses.status = 'pending'"""), p)
+    session.execute(text("""
+      UPDATE referrals SET
+        status = CASE s.outcome WHEN 'confirmed' THEN 'earned' ELSE 'open' END,
+        commission_id = CASE s.outcome WHEN 'confirmed' THEN referrals.commission_id END,
+        qualified_on = CASE s.outcome WHEN 'confirmed' THEN referrals.qualified_on END,
+        updated_at = CURRENT_TIMESTAMP
+      FROM ref_settle s WHERE referrals.tenant_id = :t AND referrals.id = s.referral_id"""), p)
+
+
+def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.date,
+           p: dict) -> None:
+    """The first purchase of each open (or expired) referral in scope that meets its terms
+    and was never tried: a held referral if a guard says so, else a bonus pair."""
+    minimum = T.minimum_sql(policy, "r.terms_index")
+    _temp(session, "ref_open", f"""
+      SELECT x.*, f.joined_at FROM (
+        SELECT r.id AS referral_id, r.friend_id, r.referrer_id, r.terms_index, r.review,
+               r.referrer_external_id AS referrer_ext, r.window_end, {minimum} AS minimum
+        FROM ref_scope s JOIN referrals r ON r.tenant_id = :t AND r.id = s.referral_id
+        WHERE r.status IN ('open', 'expired') AND r.referrer_id IS NOT NULL
+          AND r.window_end IS NOT NULL) x
+      LEFT JOIN members f ON f.tenant_id = :t AND f.id = x.friend_id""", p)
+    if not _count(session, "SELECT count(*) FROM ref_open"):
+        return
+    # The first purchase of each friend that meets the terms and was never tried: one index
+    # probe of the friend's commissions per referral.
+    _temp(session, "ref_first", """
+      SELECT o.*, (
+        SELECT c.id FROM commissions c
+        WHERE c.tenant_id = :t AND c.member_id = o.friend_id
+          AND c.status IN ('pending', 'confirmed') AND c.share_amount > 0
+          AND c.event_date >= o.joined_at AND c.event_date < o.window_end
+          AND c.sale_amount >= o.minimum
+          AND NOT EXISTS (SELECT 1 FROM referral_bonuses b WHERE b.tenant_id = :t
+                          AND b.referral_id = o.referral_id AND b.commission_id = c.id)
+        ORDER BY c.event_date, c.id LIMIT 1) AS commission_id
+      FROM ref_open o""", p)
+    _temp(session, "ref_cand", """
+      SELECT o.*, c.transaction_id, c.event_date, c.status AS c_status, c.confirmed_on,
+             f.external_id AS friend_ext
+      FROM ref_first o
+      LEFT JOIN commissions c ON c.tenant_id = :t AND c.id = o.commission_id
+      LEFT JOIN members f ON f.tenant_id = :t AND f.id = o.friend_id
+      WHERE o.commission_id IS NOT NULL""", p)
+    if not _count(session, "SELECT count(*) FROM ref_cand"):
+        return
+    same = lambda col: f"lower(trim(f.{col})) = lower(trim(rf.{col}))"  # noqa: E731
+    _temp(session, "ref_new", f"""
+      SELECT c.*, {_year(session, 'c.event_date')} AS year,
+        CASE WHEN c.review = 'approved' THEN NULL
+             WHEN {same('paypal_email')} OR {same('amex_account')} OR {same('bilt_account')}
+               THEN 'shared_payout_destination'
+             WHEN {same('address_line1')} AND {same('postal_code')}
+                  AND lower(trim(COALESCE(f.address_line2, ''))) =
+                      lower(trim(COALESCE(rf.address_line2, '')))
+                  AND lower(trim(COALESCE(f.city, ''))) = lower(trim(COALESCE(rf.city, '')))
+                  AND COALESCE(f.country, '') = COALESCE(rf.country, '')
+               THEN 'shared_mailing_address' END AS hold,
+        f.bilt_tier AS friend_tier, rf.bilt_tier AS referrer_tier
+      FROM ref_cand c
+      LEFT JOIN members f ON f.tenant_id = :t AND f.id = c.friend_id
+      LEFT JOIN members rf ON rf.tenant_id = :t AND rf.id = c.referrer_id""", p,
+          key="referral_id")
+    session.execute(text("""
+      UPDATE referrals SET status = 'held', reason = n.hold, commission_id = n.commission_id,
+        qualified_on = n.event_date, updated_at = CURRENT_TIMESTAMP
+      FROM ref_new n
+      WHERE referrals.tenant_id = :t AND referrals.id = n.referral_id
+        AND n.hold IS NOT NULL"""), p)
+    index = "n.terms_index"
+    f_cash, f_points, f_method = T.side_sql(policy, index, "friend", today, "n.friend_tier")
+    r_cash, r_points, r_method = T.side_sql(policy, index, "referrer", today,
+                                            "n.referrer_tier")
+    cap = T.cap_sql(policy, index)
+    # The cap counts the referrer's live bonuses of the purchase's year, then this batch's
+    # in purchase order.
+    existing = f"""(SELECT count(*) FROM referral_bonuses b
+                    WHERE b.tenant_id = :t AND b.member_id = n.referrer_id
+                      AND b.side = 'referrer' AND b.status IN ('pending', 'earned')
+                      AND {_year(session, 'b.qualified_on')} = n.year)"""
+    _temp(session, "ref_grant", f"""
+      SELECT g.*,
+        CASE WHEN g.friend_amount IS NULL OR g.friend_amount <= 0 THEN 'refused'
+             WHEN g.c_status = 'confirmed' THEN 'earned' ELSE 'pending' END AS friend_status,
+        CASE WHEN g.friend_amount IS NULL THEN 'no_points_rate'
+             WHEN g.friend_amount <= 0 THEN 'no_bonus' END AS friend_reason,
+        CASE WHEN g.capped = 1 OR g.referrer_amount IS NULL OR g.referrer_amount <= 0
+               THEN 'refused'
+             WHEN g.c_status = 'confirmed' THEN 'earned' ELSE 'pending' END AS referrer_status,
+        CASE WHEN g.capped = 1 THEN 'referrer_cap_reached'
+             WHEN g.referrer_amount IS NULL THEN 'no_points_rate'
+             WHEN g.referrer_amount <= 0 THEN 'no_bonus' END AS referrer_reason
+      FROM (
+        SELECT n.*, {f_cash} AS friend_amount, {f_points} AS friend_points,
+               {f_method} AS friend_method, {r_cash} AS referrer_amount,
+               {r_points} AS referrer_points, {r_method} AS referrer_method,
+               CASE WHEN {cap} IS NOT NULL AND {existing} + row_number() OVER (
+                      PARTITION BY n.referrer_id, n.year ORDER BY n.event_date, n.referral_id)
+                      > {cap} THEN 1 ELSE 0 END AS capped
+        FROM ref_new n WHERE n.hold IS NULL) g""", p, key="referral_id")
+    transition = "CASE g.c_status WHEN 'confirmed' THEN 'confirmed' ELSE 'pending' END"
+    key = _key("g.referral_id", "g.commission_id", transition)
+    memo = _memo("CASE g.c_status WHEN 'confirmed' THEN 'earned' ELSE 'pending' END", "g")
+    legs = " UNION ALL ".join(f"""
+      SELECT {key} AS ekey, {memo} AS memo,
+             CASE g.{side}_status WHEN 'earned' THEN 'available' ELSE 'pending' END AS account,
+             g.{side}_id AS member_id, g.{side}_amount AS amount
+      FROM ref_grant g WHERE g.{side}_status IN ('pending', 'earned')
+      UNION ALL
+      SELECT {key}, {memo}, 'referral_expense', NULL, -g.{side}_amount
+      FROM ref_grant g WHERE g.{side}_status IN ('pending', 'earned')"""
+                              for side in ("friend", "referrer"))
+    _post(session, tenant_id, policy.currency, legs, p)
+    sides = " UNION ALL ".join(f"""
+      SELECT :t, g.referral_id, g.commission_id, '{side}', g.{side}_id,
+             COALESCE(g.{side}_amount, 0), g.{side}_points, g.{side}_method, g.{side}_status,
+             g.{side}_reason, g.event_date,
+             CASE WHEN g.{side}_status = 'earned' THEN g.confirmed_on END,
+             CASE WHEN g.{side}_status = 'pending' THEN e.entry_id END,
+             CASE WHEN g.{side}_status = 'earned' THEN e.entry_id END
+      FROM ref_grant g LEFT JOIN ref_posted e ON e.ekey = {key}"""
+                               for side in ("friend", "referrer"))
+    session.execute(text(f"""
+      INSERT INTO referral_bonuses (tenant_id, referral_id, commission_id, side, member_id,
+        amount, points, points_method, status, reason, qualified_on, confirmed_on,
+        pending_entry_id, confirmed_entry_id)
+      {sides}"""), p)
+    session.execute(text("""
+      UPDATE referrals SET
+        status = CASE WHEN g.friend_status = 'refused' AND g.referrer_status = 'refused'
+                        THEN 'refused'
+                      WHEN g.c_status = 'confirmed' THEN 'earned' ELSE 'pending' END,
+        reason = CASE WHEN g.friend_status = 'refused' AND g.referrer_status = 'refused'
+                        THEN COALESCE(g.referrer_reason, g.friend_reason) END,
+        commission_id = g.commission_id, qualified_on = g.event_date,
+        updated_at = CURRENT_TIMESTAMP
+      FROM ref_grant g WHERE referrals.tenant_id = :t AND referrals.id = g.referral_id"""), p)
+
+
+# --- the sweep and the review ---------------------------------------------------------------
+
+def sweep(session: Session, tenant_id: int, today: dt.date | None = None) -> dict:
+    """The worker's sweep: record referrals not recorded yet, refresh the ones still open,
+    settle and grant whatever is due, then expire the open referrals whose window ended
+    before `today` (default: today in the tenant's timezone). Safe to run any time, any
+    number of times."""
+    policy = _policy(session, tenant_id)
+    today = today or local_today(policy)
+    _lock(session, tenant_id)
+    record_referrals(session, tenant_id, policy, None, today)
+    _temp(session, "ref_scope", "SELECT id AS referral_id FROM referrals WHERE tenant_id = :t "
+                                "AND status IN ('open', 'pending', 'expired')", {"t": tenant_id},
+          key="referral_id")
+    _evaluate(session, tenant_id, policy, today)
+    expired = session.execute(text("""
+      UPDATE referrals SET status = 'expired', reason = 'window_ended',
+        updated_at = CURRENT_TIMESTAMP
+      WHERE tenant_id = :t AND status = 'open' AND window_end IS NOT NULL
+        AND window_end <= :today"""), {"t": tenant_id, "today": today}).rowcount
+    _drop(session)
+    statuses = dict(session.execute(text(
+        "SELECT status, count(*) FROM referrals WHERE tenant_id = :t GROUP BY status"),
+        {"t": tenant_id}).all())
+    return {"as_of": today.isoformat(), "expired": expired,
+            "statuses": {s: int(statuses.get(s, 0)) for s in STATUSES}}
+
+
+def sweep_tenant(engine: Engine, tenant_id: int, today: dt.date | None = None) -> dict:
+    """The sweep in a transaction of its own (the worker job)."""
+    from settlement.db import tenant_session
+
+    with tenant_session(engine, tenant_id) as session:
+        result = sweep(session, tenant_id, today)
+        session.commit()
+        return result
+
+
+def referral_of(session: Session, tenant_id: int, friend_id: int) -> int | None:
+    """The id of the referral of this friend, if any."""
+    return session.execute(text(
+        "SELECT id FROM referrals WHERE tenant_id = :t AND friend_id = :f"),
+        {"t": tenant_id, "f": friend_id}).scalar()
+
+
+def review(session: Session, tenant_id: int, referral_id: int, decision: str, by: str,
+           today: dt.date | None = None) -> None:
+    """An operator's decision on a held referral. `approve` lets it qualify despite the
+    guard that held it (the first qualifying purchase is looked for again: it may have been
+    reversed meanwhile); `reject` refuses it for good."""
+    if decision not in ("approve", "reject"):
+        raise ReferralError(422, "invalid_decision", "decision is approve or reject")
+    policy = _policy(session, tenant_id)
+    _lock(session, tenant_id)
+    row = session.execute(text(
+        "SELECT status FROM referrals WHERE tenant_id = :t AND id = :r"),
+        {"t": tenant_id, "r": referral_id}).first()
+    if row is None:
+        raise ReferralError(404, "not_found", f"no referral {referral_id}")
+    if row[0] != "held":
+        raise ReferralError(409, "not_held", f"referral {referral_id} is {row[0]}, not held "
+                                             f"for review")
+    p = {"t": tenant_id, "r": referral_id, "by": by}
+    if decision == "reject":
+        session.execute(text("""
+          UPDATE referrals SET status = 'refused', reason = 'rejected_on_review',
+            review = 'rejected', reviewed_by = :by, updated_at = CURRENT_TIMESTAMP
+          WHERE tenant_id = :t AND id = :r"""), p)
+        return
+    session.execute(text("""
+      UPDATE referrals SET status = 'open', reason = NULL, commission_id = NULL,
+        qualified_on = NULL, review = 'approved', reviewed_by = :by,
+        updated_at = CURRENT_TIMESTAMP
+      WHERE tenant_id = :t AND id = :r"""), p)
+    _temp(session, "ref_scope", "SELECT CAST(:r AS BIGINT) AS referral_id", p,
+          key="referral_id")
+    _evaluate(session, tenant_id, policy, today or local_today(policy))
+    _drop(session)

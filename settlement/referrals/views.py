@@ -1,0 +1,229 @@
+"""What referrals look like to members, operators, the run report and the demo.
+
+A member's referrals (as friend and as referrer) carry the status of that member's own
+bonus, in the words users know: pending, earned, paid, expired, and for operators held and
+refused, each with a reason code and a sentence. `paid` is derived: an earned bonus whose
+confirmation date is covered by the cut-off of a run that paid the member.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.orm import Session, aliased
+
+from settlement.models import (Commission, Member, Referral, ReferralBonus, RunItem,
+                               SettlementRun)
+from settlement.money import format_amount
+from settlement.tenants.policy import TenantPolicy
+
+REASONS = {
+    "not_referred": "{friend} is no longer recorded as referred by anyone",
+    "unknown_referrer": "referred_by names {referrer}, who is not a member",
+    "referral_cycle": "{friend} and {referrer} refer each other, directly or through other "
+                      "members: a referral cycle earns no bonus",
+    "no_join_date": "{friend} has no joined_at, so the referral window cannot start",
+    "no_terms": "no referral terms were in force on {friend}'s join date {joined_at}",
+    "window_ended": "no qualifying purchase by {friend} before the window ended on "
+                    "{window_end}",
+    "shared_mailing_address": "{friend} and {referrer} share a mailing address: held for "
+                              "review",
+    "shared_payout_destination": "{friend} and {referrer} share a payout destination (PayPal "
+                                 "e-mail, Amex or Bilt account): held for review",
+    "rejected_on_review": "rejected on review by {reviewed_by}",
+    "referrer_cap_reached": "{referrer} already has the yearly cap of {cap} referral bonuses "
+                            "for {year}",
+    "no_points_rate": "no {points_method} conversion rate was in force to value the points",
+    "no_bonus": "the referral terms give no bonus on this side",
+}
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return "?"
+
+
+def reason_view(code: str | None, context: dict) -> dict | None:
+    if code is None:
+        return None
+    template = REASONS.get(code, code.replace("_", " "))
+    return {"code": code, "message": template.format_map(_Blank(context))}
+
+
+def _iso(value) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _paid_cutoffs(session: Session, tenant_id: int, member_ids: set[int]) -> dict[int, dt.date]:
+    """Each member's latest cut-off of a run that paid them."""
+    if not member_ids:
+        return {}
+    rows = session.execute(
+        select(RunItem.member_id, func.max(SettlementRun.cutoff_date))
+        .join(SettlementRun, (SettlementRun.tenant_id == RunItem.tenant_id)
+              & (SettlementRun.id == RunItem.run_id))
+        .where(RunItem.tenant_id == tenant_id, RunItem.status == "succeeded",
+               RunItem.member_id.in_(sorted(member_ids)))
+        .group_by(RunItem.member_id)).all()
+    return {m: c for m, c in rows if c is not None}
+
+
+def _bonus_status(bonus: ReferralBonus, paid_cutoffs: dict[int, dt.date]) -> str:
+    if bonus.status == "earned":
+        cutoff = paid_cutoffs.get(bonus.member_id)
+        if cutoff is not None and bonus.confirmed_on is not None and bonus.confirmed_on <= cutoff:
+            return "paid"
+    return bonus.status
+
+
+def _views(session: Session, tenant_id: int, policy: TenantPolicy, where,
+           perspective: int | None, limit: int | None = None, after: int = 0) -> list[dict]:
+    friend, referrer = aliased(Member), aliased(Member)
+    query = (select(Referral, friend.external_id, friend.joined_at, referrer.external_id,
+                    Commission.source, Commission.transaction_id, Commission.event_date,
+                    Commission.status)
+             .join(friend, (friend.tenant_id == Referral.tenant_id)
+                   & (friend.id == Referral.friend_id))
+             .outerjoin(referrer, (referrer.tenant_id == Referral.tenant_id)
+                        & (referrer.id == Referral.referrer_id))
+             .outerjoin(Commission, (Commission.tenant_id == Referral.tenant_id)
+                        & (Commission.id == Referral.commission_id))
+             .where(Referral.tenant_id == tenant_id, Referral.id > after, where)
+             .order_by(Referral.id))
+    if limit is not None:
+        query = query.limit(limit)
+    rows = session.execute(query).all()
+    ids = [row[0].id for row in rows]
+    bonuses: dict[int, list[ReferralBonus]] = defaultdict(list)
+    for start in range(0, len(ids), 1000):
+        for bonus in session.scalars(select(ReferralBonus).where(
+                ReferralBonus.tenant_id == tenant_id,
+                ReferralBonus.referral_id.in_(ids[start:start + 1000]))
+                .order_by(ReferralBonus.id)):
+            bonuses[bonus.referral_id].append(bonus)
+    members = {b.member_id for bs in bonuses.values() for b in bs}
+    paid = _paid_cutoffs(session, tenant_id, members)
+    txns = {}
+    tried = {b.commission_id for bs in bonuses.values() for b in bs}
+    if tried:
+        txns = dict(session.execute(select(Commission.id, Commission.transaction_id).where(
+            Commission.tenant_id == tenant_id, Commission.id.in_(sorted(tried)))).all())
+    digits = policy.minor_digits
+    views = []
+    for (ref, friend_ext, joined_at, referrer_ext, source, txn, event_date,
+         c_status) in rows:
+        terms = (policy.referrals[ref.terms_index]
+                 if ref.terms_index is not None and ref.terms_index < len(policy.referrals)
+                 else None)
+        context = {"friend": friend_ext, "referrer": ref.referrer_external_id,
+                   "joined_at": _iso(joined_at), "window_end": _iso(ref.window_end),
+                   "reviewed_by": ref.reviewed_by or "an operator",
+                   "cap": terms.cap_per_referrer_per_year if terms else None}
+        current = [b for b in bonuses[ref.id] if b.commission_id == ref.commission_id
+                   and b.status != "voided"] if ref.status in ("pending", "earned") else []
+
+        def bonus_view(b: ReferralBonus) -> dict:
+            status = _bonus_status(b, paid)
+            return {"member": friend_ext if b.side == "friend" else referrer_ext,
+                    "amount": format_amount(b.amount, digits), "points": b.points,
+                    "points_method": b.points_method, "status": status,
+                    "confirmed_on": _iso(b.confirmed_on),
+                    "reason": reason_view(b.reason, {
+                        **context, "year": b.qualified_on.year if b.qualified_on else "?",
+                        "points_method": b.points_method})}
+
+        pair = {b.side: bonus_view(b) for b in current}
+        view = {"id": ref.id, "friend": friend_ext, "referrer": ref.referrer_external_id,
+                "joined_at": _iso(joined_at), "window_end": _iso(ref.window_end),
+                "status": ref.status, "stage": None,
+                "reason": reason_view(ref.reason, context),
+                "purchase": None if txn is None else {
+                    "source": source, "transaction_id": txn,
+                    "event_date": _iso(event_date), "status": c_status},
+                "bonuses": pair,
+                "voided": [{"side": b.side, "transaction_id": txns.get(b.commission_id),
+                            "amount": format_amount(b.amount, digits)}
+                           for b in bonuses[ref.id] if b.status == "voided"]}
+        if ref.status == "open":
+            view["status"], view["stage"] = "pending", "awaiting_purchase"
+        elif ref.status == "pending":
+            view["stage"] = "awaiting_confirmation"
+        if perspective is not None:
+            role = "friend" if ref.friend_id == perspective else "referrer"
+            view["role"] = role
+            mine = pair.get(role)
+            if mine is not None and mine["status"] == "refused":
+                view["status"], view["reason"] = "refused", mine["reason"]
+            elif mine is not None and ref.status == "earned":
+                view["status"] = mine["status"]  # earned or paid
+        elif ref.status == "earned" and pair and all(b["status"] == "paid"
+                                                     for b in pair.values()):
+            view["status"] = "paid"
+        views.append(view)
+    return views
+
+
+def member_referrals(session: Session, tenant_id: int, policy: TenantPolicy,
+                     member_id: int) -> list[dict]:
+    """The referrals of one member, as friend and as referrer, oldest first."""
+    return _views(session, tenant_id, policy,
+                  or_(Referral.friend_id == member_id, Referral.referrer_id == member_id),
+                  perspective=member_id)
+
+
+def list_referrals(session: Session, tenant_id: int, policy: TenantPolicy, *,
+                   status: str | None, after: int, limit: int) -> list[dict]:
+    """Referrals of the tenant for operators (e.g. status=held), in id order."""
+    where = Referral.status == status if status else Referral.id > 0
+    return _views(session, tenant_id, policy, where, perspective=None, limit=limit,
+                  after=after)
+
+
+def bonuses_for_run(session: Session, tenant_id: int, run: SettlementRun) -> dict[int, list]:
+    """The earned bonuses each item of a run pays: confirmed after the cut-off of the
+    member's last paid item and on or before this run's cut-off (as for commissions)."""
+    rows = session.execute(text("""
+      SELECT i.id AS item_id, b.id AS bonus_id, b.side, b.amount, b.points, b.points_method,
+             b.qualified_on, b.confirmed_on, c.transaction_id, f.external_id AS friend
+      FROM run_items i
+      JOIN referral_bonuses b ON b.tenant_id = i.tenant_id AND b.member_id = i.member_id
+       AND b.status = 'earned' AND b.confirmed_on <= :cutoff
+       AND b.confirmed_on > COALESCE((
+           SELECT max(r2.cutoff_date) FROM run_items i2
+           JOIN settlement_runs r2 ON r2.tenant_id = i2.tenant_id AND r2.id = i2.run_id
+           WHERE i2.tenant_id = i.tenant_id AND i2.member_id = i.member_id
+             AND i2.status = 'succeeded' AND r2.payout_date < :payout_date), :epoch)
+      JOIN referrals r ON r.tenant_id = b.tenant_id AND r.id = b.referral_id
+      JOIN members f ON f.tenant_id = r.tenant_id AND f.id = r.friend_id
+      LEFT JOIN commissions c ON c.tenant_id = b.tenant_id AND c.id = b.commission_id
+      WHERE i.tenant_id = :t AND i.run_id = :r
+      ORDER BY i.id, b.id"""), {"t": tenant_id, "r": run.id, "cutoff": run.cutoff_date,
+                                "payout_date": run.payout_date,
+                                "epoch": dt.date(1900, 1, 1)}).mappings()
+    by_item: dict[int, list] = defaultdict(list)
+    for row in rows:
+        by_item[row["item_id"]].append(dict(row))
+    return by_item
+
+
+def summary(session: Session, tenant_id: int) -> dict:
+    """Counts and sums for the demo and operators: referrals by status (held and refused
+    by reason), bonuses by side and status, and the referral expense."""
+    p = {"t": tenant_id}
+    statuses = {s: int(n) for s, n in session.execute(text(
+        "SELECT status, count(*) FROM referrals WHERE tenant_id = :t GROUP BY status"), p)}
+    reasons = {(s, r): int(n) for s, r, n in session.execute(text(
+        "SELECT status, reason, count(*) FROM referrals WHERE tenant_id = :t "
+        "AND status IN ('held', 'refused', 'expired') GROUP BY status, reason"), p)}
+    bonuses = {(side, s): (int(n), int(a or 0), int(pts or 0))
+               for side, s, n, a, pts in session.execute(text(
+                   "SELECT side, status, count(*), sum(amount), sum(points) "
+                   "FROM referral_bonuses WHERE tenant_id = :t GROUP BY side, status"), p)}
+    expense = session.execute(text(
+        "SELECT sum(amount) FROM postings WHERE tenant_id = :t AND account = "
+        "'referral_expense'"), p).scalar()
+    return {"statuses": statuses, "reasons": reasons, "bonuses": bonuses,
+            "expense": -int(expense or 0)}
