@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PERF_STAMP := $(VENV)/.perf-installed
 
 .PHONY: demo test bench loadtest clean
 
@@ -18,13 +19,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
-	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
+$(PERF_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,perf]'
+	touch $(PERF_STAMP)
 
-loadtest: $(STAMP)
-	@echo "make loadtest (locust against gunicorn + rq workers) is not built yet: see issue 5." >&2
-	@echo "make bench measures ingestion through HTTP today." >&2
-	@exit 1
+# Ingestion and settlement at 10k and 100k (BENCH_ARGS="--full" adds 1M; --sizes, --profile,
+# --out): bench/results/bench.json and PNGs. See docs/PERFORMANCE.md.
+bench: $(PERF_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# gunicorn + rq workers + PayPal sandbox on PostgreSQL and Redis, locust for 60 s with
+# 50,000 members (LOADTEST_ARGS="--members 1000000 --duration 300 --opening sql"):
+# var/loadtest/. See docs/PERFORMANCE.md.
+loadtest: $(PERF_STAMP)
+	$(BIN)/python -m loadtests $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

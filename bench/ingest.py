@@ -5,56 +5,30 @@ the same run: `psql \\copy` of the same file into a bare table of the same datab
     python -m bench.ingest [--sizes 100000,1000000] [--members 100000]
 
 Prints lines/s, the copy rate, their ratio, and the web worker's peak memory per size;
-writes bench/results/ingest.json. Needs PostgreSQL (BENCH_PG_ADMIN_URL).
+writes bench/results/ingest.json. Needs PostgreSQL (BENCH_PG_ADMIN_URL). `python -m bench`
+runs this and the settlement benchmark together and draws them.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-BIN = Path(sys.executable).parent
+from bench.common import (BIN, ROOT, create_database, descendants, drop_database, free_port,
+                          peak_rss_mb, spawn, stop, wait_for_port)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _create_database() -> tuple[str, str]:
-    name = f"settle_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return name, ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop_database(name: str) -> None:
-    admin = create_engine(ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _seed(url: str, members: int, workdir: Path) -> str:
-    """The US fixture tenant, its retailers and rules, `members` members; an uploader key."""
+def _seed(url: str, members: int, workdir: Path) -> tuple[str, int]:
+    """The US fixture tenant, its retailers and rules, `members` members; an uploader key
+    and the tenant id."""
     from settlement.access.service import create_key
     from settlement.catalog.service import parse_member_file, upsert_members, upsert_retailer
     from settlement.commissions.rules import RuleInput, create_rule
@@ -62,7 +36,6 @@ def _seed(url: str, members: int, workdir: Path) -> str:
     from settlement.migrate import upgrade
     from settlement.tenants.policy import load_policy
     from settlement.tenants.service import apply_policy
-    import datetime as dt
 
     upgrade(url)
     engine = make_engine(url)
@@ -84,52 +57,47 @@ def _seed(url: str, members: int, workdir: Path) -> str:
         assert not batch.errors, batch.errors[:3]
         upsert_members(session, tenant.id, "USD", batch, "bench")
         key = create_key(session, tenant.id, "uploader", "bench")
+        tenant_id = tenant.id
         session.commit()
     engine.dispose()
-    return key
+    members_csv.unlink()
+    return key, tenant_id
+
+
+def _psql(url: str, command: str) -> None:
+    subprocess.run(["psql", url.replace("postgresql+psycopg://", "postgresql://"), "-qc",
+                    command], check=True)
 
 
 def _raw_copy_rate(url: str, path: Path, lines: int) -> float:
-    psql_url = url.replace("postgresql+psycopg://", "postgresql://")
-    subprocess.run(["psql", psql_url, "-qc",
-                    "DROP TABLE IF EXISTS bare; CREATE TABLE bare (transaction_id text, "
-                    "order_id text, member text, retailer text, category text, event_date text, "
-                    "sale_amount text, commission_amount text, currency text, status text)"],
-                   check=True)
+    """The raw limit: `psql \\copy` of the same file into a bare table (text columns, no
+    index, no constraint), in the same database."""
+    _psql(url, "SET client_min_messages = warning; DROP TABLE IF EXISTS bare; CREATE TABLE bare (transaction_id text, "
+               "order_id text, member text, retailer text, category text, event_date text, "
+               "sale_amount text, commission_amount text, currency text, status text)")
     start = time.perf_counter()
-    subprocess.run(["psql", psql_url, "-qc",
-                    f"\\copy bare FROM '{path}' WITH (FORMAT csv, HEADER)"], check=True)
+    _psql(url, f"\\copy bare FROM '{path}' WITH (FORMAT csv, HEADER)")
     elapsed = time.perf_counter() - start
-    subprocess.run(["psql", psql_url, "-qc", "DROP TABLE bare"], check=True)
+    _psql(url, "DROP TABLE bare")
     return lines / elapsed
 
 
-def _start_web(url: str, port: int) -> subprocess.Popen:
+def _start_web(url: str, port: int, log: Path | None = None):
     env = {**os.environ, "SETTLE_DATABASE_URL": url, "SETTLE_LOG_LEVEL": "WARNING"}
     env.pop("SETTLE_REDIS_URL", None)  # the job runs in the request: upload-to-committed
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "--workers", "1", "--timeout", "1800",
-                             "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-                             "api:create_app()"], cwd=ROOT, env=env)
-    for _ in range(100):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("gunicorn did not start")
+    proc = spawn([str(BIN / "gunicorn"), "--workers", "1", "--timeout", "1800",
+                  "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+                  "api:create_app()"], env, log)
+    try:
+        wait_for_port(port, proc, what="gunicorn")
+    except BaseException:
+        stop([proc])
+        raise
+    return proc
 
 
 def _worker_pid(master: int) -> int:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return int(children[0])
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if row.startswith("VmHWM:"):
-            return int(row.split()[1]) / 1024
-    return float("nan")
+    return descendants(master)[0]
 
 
 def _upload(port: int, key: str, path: Path) -> tuple[float, dict]:
@@ -142,46 +110,60 @@ def _upload(port: int, key: str, path: Path) -> tuple[float, dict]:
         response = conn.getresponse()
         answer = json.loads(response.read())
     elapsed = time.perf_counter() - start
+    if response.status != 202:
+        raise RuntimeError(f"upload answered {response.status}: {answer}")
     conn.request("GET", f"/v1/reports/{answer['id']}", headers={"Authorization": f"Bearer {key}"})
     status = json.loads(conn.getresponse().read())
     conn.close()
     return elapsed, status
 
 
+def generate_report(path: Path, size: int, members: int) -> None:
+    subprocess.run([sys.executable, "-m", "fixtures.generate", "--lines", str(size),
+                    "--members", str(members), "--seed", str(size), "--prefix",
+                    f"b{size}-", "--out", str(path)], check=True, cwd=ROOT)
+
+
 def run(sizes: list[int], members: int) -> list[dict]:
+    """One fresh database for all sizes (each size its own transaction ids); per size: the
+    raw \\copy rate, then the upload through a fresh gunicorn."""
     workdir = ROOT / "var" / "bench"
     workdir.mkdir(parents=True, exist_ok=True)
-    name, url = _create_database()
+    name, url = create_database()
     results = []
     try:
-        key = _seed(url, members, workdir)
+        key, _ = _seed(url, members, workdir)
         for size in sizes:
             path = workdir / f"generic_{size}.csv"
-            subprocess.run([sys.executable, "-m", "fixtures.generate", "--lines", str(size),
-                            "--members", str(members), "--seed", str(size), "--prefix",
-                            f"b{size}-", "--out", str(path)], check=True, cwd=ROOT)
-            copy_rate = _raw_copy_rate(url, path, size)
-            port = _free_port()
-            web = _start_web(url, port)
+            generate_report(path, size, members)
             try:
-                elapsed, status = _upload(port, key, path)
-                peak = _peak_rss_mb(_worker_pid(web.pid))
+                # fresh statistics for each size, as autovacuum would give (this machine's
+                # PostgreSQL may run with autovacuum off)
+                _psql(url, "ANALYZE")
+                copy_rate = _raw_copy_rate(url, path, size)
+                port = free_port()
+                web = _start_web(url, port)
+                try:
+                    elapsed, status = _upload(port, key, path)
+                    peak = peak_rss_mb(_worker_pid(web.pid))
+                finally:
+                    stop([web], timeout=60)
+                rate = size / elapsed
+                row = {"lines": size, "seconds": round(elapsed, 2), "lines_per_s": round(rate),
+                       "copy_rows_per_s": round(copy_rate), "ratio": round(rate / copy_rate, 3),
+                       "copy_seconds": round(size / copy_rate, 2),
+                       "peak_rss_mb": round(peak, 1), "status": status["status"],
+                       "counts": status["counts"], "bytes": path.stat().st_size,
+                       "members": members}
             finally:
-                web.send_signal(signal.SIGTERM)
-                web.wait(timeout=60)
-            rate = size / elapsed
-            row = {"lines": size, "seconds": round(elapsed, 2), "lines_per_s": round(rate),
-                   "copy_rows_per_s": round(copy_rate), "ratio": round(rate / copy_rate, 3),
-                   "peak_rss_mb": round(peak, 1), "status": status["status"],
-                   "counts": status["counts"], "bytes": path.stat().st_size}
+                path.unlink(missing_ok=True)
             results.append(row)
-            print(f"{size:>9} lines  {elapsed:7.2f} s  {rate:>9,.0f} lines/s   "
+            print(f"  ingest {size:>9,} lines  {elapsed:7.2f} s  {rate:>9,.0f} lines/s   "
                   f"psql \\copy {copy_rate:>9,.0f} rows/s   ratio {rate / copy_rate:5.3f}   "
-                  f"peak RSS {peak:7.1f} MB   {status['status']} {status['counts']}",
-                  flush=True)
-            path.unlink()
+                  f"peak RSS {peak:7.1f} MB   {status['status']} "
+                  f"inserted {status['counts']['inserted']:,}", flush=True)
     finally:
-        _drop_database(name)
+        drop_database(name)
     return results
 
 

@@ -6,26 +6,33 @@ GROUP BY computing the same balances.
     python -m bench.settle [--members 1000000] [--workers 2]
 
 Prints members/s end to end, planning rate vs the GROUP BY rate, and phase times; writes
-bench/results/settle.json. Needs PostgreSQL and Redis.
+bench/results/settle.json. Needs PostgreSQL and Redis. Besides the GROUP BY (what planning
+must at least read), a second raw figure: the run's ledger legs (reserve, then pay: four
+postings per member) written as one INSERT ... SELECT, what executing must at least write.
+The rq workers' peak memory is sampled over their process trees (work horses included).
+`python -m bench` runs this and the ingestion benchmark together and draws them.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.ingest import ROOT, _create_database, _drop_database
+from bench.common import (ROOT, MemorySampler, clean_redis, create_database, drop_database,
+                          spawn, stop)
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+PAYOUT_DATE = dt.date(2026, 11, 15)
 
 
 def _seed(url: str, members: int) -> int:
@@ -78,7 +85,8 @@ def _seed(url: str, members: int) -> int:
     return t
 
 
-def _group_by_rate(url: str, tenant_id: int, members: int) -> float:
+def _raw_rates(url: str, tenant_id: int, members: int) -> tuple[float, float]:
+    """(GROUP BY members/s, raw ledger-write members/s), measured in this database."""
     from settlement.db import make_engine
     engine = make_engine(url)
     with engine.begin() as conn:
@@ -88,24 +96,35 @@ def _group_by_rate(url: str, tenant_id: int, members: int) -> float:
           SELECT member_id, sum(amount) AS available FROM postings
           WHERE tenant_id = :t AND account = 'available' AND member_id IS NOT NULL
           GROUP BY member_id"""), {"t": tenant_id})
-        elapsed = time.perf_counter() - start
+        group_by = time.perf_counter() - start
+        conn.execute(text("CREATE TEMP TABLE raw_postings (LIKE postings INCLUDING DEFAULTS INCLUDING IDENTITY)"))
+        start = time.perf_counter()
+        conn.execute(text("""
+          INSERT INTO raw_postings (tenant_id, entry_id, account, member_id, currency, amount)
+          SELECT :t, 1, leg.account, b.member_id, 'USD', leg.sign * b.available
+          FROM raw_balances b
+          CROSS JOIN (VALUES ('available', -1), ('reserved', 1), ('reserved', -1),
+                             ('paid', 1)) AS leg(account, sign)"""), {"t": tenant_id})
+        write = time.perf_counter() - start
     engine.dispose()
-    return members / elapsed
+    return members / group_by, members / write
 
 
 def _workers(n: int, env: dict, prefix: str) -> list[subprocess.Popen]:
-    return [subprocess.Popen([str(Path(sys.executable).parent / "rq"), "worker", "--url",
-                              REDIS_URL, "--worker-class", "rq.Worker", f"{prefix}payouts",
-                              "--name", f"{prefix}w{i}", "--quiet"], cwd=ROOT, env=env)
+    logs = ROOT / "var" / "bench" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return [spawn([str(Path(sys.executable).parent / "rq"), "worker", "--url",
+                   REDIS_URL, "--worker-class", "rq.Worker", f"{prefix}payouts",
+                   "--name", f"{prefix}w{i}", "--quiet"], env, logs / f"{prefix}w{i}.log")
             for i in range(n)]
 
 
-def _answer_partners(outbox: Path, stop: threading.Event) -> None:
+def _answer_partners(outbox: Path, stop_event: threading.Event) -> None:
     from settlement.payouts.sandbox.partners import respond, unanswered
-    while not stop.is_set():
+    while not stop_event.is_set():
         for folder, partner, key in unanswered(outbox):
             respond(folder, partner, key)
-        stop.wait(0.2)
+        stop_event.wait(0.2)
 
 
 def run(members: int, workers: int) -> dict:
@@ -117,17 +136,17 @@ def run(members: int, workers: int) -> dict:
     from settlement.runs import plan as runs
     from workers.queue import enqueue
 
-    name, url = _create_database()
+    name, url = create_database()
     workdir = ROOT / "var" / "bench" / f"settle-{uuid.uuid4().hex[:6]}"
     workdir.mkdir(parents=True)
     prefix = f"bench-{uuid.uuid4().hex[:6]}-"
     sandbox, paypal_url = serve(client_id="bench", client_secret="bench", polls_per_step=0)
     procs: list[subprocess.Popen] = []
-    stop = threading.Event()
+    stop_event = threading.Event()
     try:
-        print(f"seeding {members:,} members ...", flush=True)
+        print(f"  seeding {members:,} members ...", flush=True)
         tenant_id = _seed(url, members)
-        raw_rate = _group_by_rate(url, tenant_id, members)
+        raw_rate, raw_write_rate = _raw_rates(url, tenant_id, members)
         engine = make_engine(url)
         settings = Settings(database_url=url, redis_url=REDIS_URL, queue_prefix=prefix,
                             paypal_base_url=paypal_url, paypal_client_id="bench",
@@ -140,81 +159,87 @@ def run(members: int, workers: int) -> dict:
                "SETTLE_PAYOUT_MAX_POLLS": "600", "SETTLE_LOG_LEVEL": "WARNING",
                "PYTHONPATH": str(ROOT)}
         procs = _workers(workers, env, prefix)
-        start = time.perf_counter()
-        with tenant_session(engine, tenant_id) as session:
-            run_row = runs.plan_run(session, tenant_id, __import__("datetime").date(2026, 11, 15),
-                                    "bench:planner")
-            session.commit()
-            run_id = run_row.id
-        planned = time.perf_counter()
-        with tenant_session(engine, tenant_id) as session:
-            runs.approve_run(session, tenant_id, run_id, "bench:approver")
-            session.commit()
-        approved = time.perf_counter()
-        enqueue("execute_run", tenant_id, run_id, settings=settings, job_id=f"{prefix}exec-1")
-        answering = threading.Thread(target=_answer_partners, args=(workdir, stop), daemon=True)
-        answering.start()
-        collected = 0
-        while True:
+        sampler = MemorySampler({f"rq worker {i}": p.pid for i, p in enumerate(procs)})
+        with sampler:
+            start = time.perf_counter()
             with tenant_session(engine, tenant_id) as session:
-                status = runs.get_run(session, tenant_id, run_id).status
-                totals = runs.run_totals(session, tenant_id, run_id)
-                open_batches = session.execute(text(
-                    "SELECT count(*) FROM run_batches WHERE tenant_id = :t AND run_id = :r "
-                    "AND status <> 'completed'"), {"t": tenant_id, "r": run_id}).scalar_one()
-                busy = session.execute(text(
-                    "SELECT count(*) FROM run_batches WHERE tenant_id = :t AND run_id = :r "
-                    "AND status IN ('pending', 'submitting')"),
-                    {"t": tenant_id, "r": run_id}).scalar_one()
-            if status.startswith("completed"):
-                break
-            queue_idle = Redis.from_url(REDIS_URL).llen(f"rq:queue:{prefix}payouts") == 0
-            if open_batches and not busy and queue_idle and status == "executing":
-                # Points partners answer with files: collect them (what `settle run execute`
-                # does on a schedule in production).
-                collected += 1
-                enqueue("execute_run", tenant_id, run_id, settings=settings,
-                        job_id=f"{prefix}exec-{collected + 1}")
-            if time.perf_counter() - start > 3600:
-                raise RuntimeError("the run did not complete within an hour")
-            time.sleep(1.0)
-        done = time.perf_counter()
+                run_row = runs.plan_run(session, tenant_id, PAYOUT_DATE, "bench:planner")
+                session.commit()
+                run_id = run_row.id
+            planned = time.perf_counter()
+            with tenant_session(engine, tenant_id) as session:
+                runs.approve_run(session, tenant_id, run_id, "bench:approver")
+                session.commit()
+            approved = time.perf_counter()
+            enqueue("execute_run", tenant_id, run_id, settings=settings,
+                    job_id=f"{prefix}exec-1")
+            answering = threading.Thread(target=_answer_partners, args=(workdir, stop_event),
+                                         daemon=True)
+            answering.start()
+            collected = 0
+            while True:
+                with tenant_session(engine, tenant_id) as session:
+                    status = runs.get_run(session, tenant_id, run_id).status
+                    totals = runs.run_totals(session, tenant_id, run_id)
+                    open_batches = session.execute(text(
+                        "SELECT count(*) FROM run_batches WHERE tenant_id = :t AND run_id = :r "
+                        "AND status <> 'completed'"),
+                        {"t": tenant_id, "r": run_id}).scalar_one()
+                    busy = session.execute(text(
+                        "SELECT count(*) FROM run_batches WHERE tenant_id = :t AND run_id = :r "
+                        "AND status IN ('pending', 'submitting')"),
+                        {"t": tenant_id, "r": run_id}).scalar_one()
+                if status.startswith("completed"):
+                    break
+                queue_idle = Redis.from_url(REDIS_URL).llen(f"rq:queue:{prefix}payouts") == 0
+                if open_batches and not busy and queue_idle and status == "executing":
+                    # Points partners answer with files: collect them (what `settle run
+                    # execute` does on a schedule in production).
+                    collected += 1
+                    enqueue("execute_run", tenant_id, run_id, settings=settings,
+                            job_id=f"{prefix}exec-{collected + 1}")
+                if time.perf_counter() - start > 3600:
+                    raise RuntimeError("the run did not complete within an hour")
+                time.sleep(1.0)
+            done = time.perf_counter()
+        memory = sampler.result()
+        paid = totals["members"]
         result = {
             "members": members, "workers": workers,
-            "planned_items": totals["members"],
+            "planned_items": paid,
             "skipped": {k: v["members"] for k, v in totals["skipped"].items()},
             "plan_s": round(planned - start, 2), "approve_s": round(approved - planned, 2),
             "execute_s": round(done - approved, 2), "total_s": round(done - start, 2),
-            "members_per_s": round(totals["members"] / (done - start)),
+            "members_per_s": round(paid / (done - start)),
+            "execute_members_per_s": round(paid / (done - approved)),
             "plan_members_per_s": round(members / (planned - start)),
             "group_by_members_per_s": round(raw_rate),
+            "raw_write_members_per_s": round(raw_write_rate),
             "plan_ratio": round((members / (planned - start)) / raw_rate, 3),
+            "ratio": round((paid / (done - start)) / raw_write_rate, 4),
+            "collect_rounds": collected,
+            "peak_rss_mb": max(m["peak_process_mb"] for m in memory.values()),
+            "peak_workers_total_mb": round(sum(m["peak_tree_mb"] for m in memory.values()), 1),
             "status": status, "progress": totals["progress"],
-            "paypal_batches": len(json.loads(__import__("urllib.request").request.urlopen(
+            "paypal_batches": len(json.loads(urllib.request.urlopen(
                 f"{paypal_url}/_sandbox/batches").read()).get("batches", [])),
         }
-        print(f"{members:>9,} members  plan {result['plan_s']:6.2f} s "
-              f"({result['plan_members_per_s']:,}/s, GROUP BY {result['group_by_members_per_s']:,}/s,"
-              f" ratio {result['plan_ratio']})  approve {result['approve_s']:5.2f} s  "
+        print(f"  settle {members:>9,} members  plan {result['plan_s']:6.2f} s "
+              f"({result['plan_members_per_s']:,}/s, GROUP BY "
+              f"{result['group_by_members_per_s']:,}/s, ratio {result['plan_ratio']})  "
               f"execute {result['execute_s']:7.2f} s  end to end "
-              f"{result['members_per_s']:,} members/s  {status} {totals['progress']['by_status']}",
-              flush=True)
+              f"{result['members_per_s']:,} members/s (raw ledger write "
+              f"{result['raw_write_members_per_s']:,}/s)  peak RSS {result['peak_rss_mb']} MB  "
+              f"{status} {totals['progress']['by_status']}", flush=True)
         engine.dispose()
         return result
     finally:
-        stop.set()
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_event.set()
+        stop(procs, timeout=20)
         sandbox.shutdown()
-        redis = Redis.from_url(REDIS_URL)
-        for key in redis.scan_iter(f"*{prefix}*"):
-            redis.delete(key)
-        _drop_database(name)
+        clean_redis(REDIS_URL, prefix)
+        drop_database(name)
+        subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
 
 def main() -> None:
