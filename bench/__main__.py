@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
 
     started = time.perf_counter()
     data = {"measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine(), "code": code_version(), "sizes": sizes, "ingest_members": args.ingest_members,
+            "machine": machine(), "code": code_version(), "sizes": sizes,
+            "ingest_members": args.ingest_members,
             "workers": args.workers, "ingest": [], "settle": []}
     print(f"bench: sizes {', '.join(f'{s:,}' for s in sizes)} on "
           f"{data['machine'].get('cpus')} CPUs, PostgreSQL {data['machine'].get('postgresql')}",
@@ -93,7 +94,8 @@ def _summary(data: dict) -> None:
         print("\nsettlement       members    total s  members/s   plan/s  GROUP BY/s  "
               "raw write/s  peak MB")
         for r in data["settle"]:
-            print(f"            {r['members']:>11,} {r['total_s']:>10.2f} {r['members_per_s']:>10,} "
+            print(f"            {r['members']:>11,} {r['total_s']:>10.2f} "
+                  f"{r['members_per_s']:>10,} "
                   f"{r['plan_members_per_s']:>8,} {r['group_by_members_per_s']:>11,} "
                   f"{r['raw_write_members_per_s']:>12,} {r['peak_rss_mb']:>8.1f}")
     print(f"\n(bench took {data['elapsed_s']} s)")

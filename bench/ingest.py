@@ -72,7 +72,8 @@ def _psql(url: str, command: str) -> None:
 def _raw_copy_rate(url: str, path: Path, lines: int) -> float:
     """The raw limit: `psql \\copy` of the same file into a bare table (text columns, no
     index, no constraint), in the same database."""
-    _psql(url, "SET client_min_messages = warning; DROP TABLE IF EXISTS bare; CREATE TABLE bare (transaction_id text, "
+    _psql(url, "SET client_min_messages = warning; DROP TABLE IF EXISTS bare; "
+               "CREATE TABLE bare (transaction_id text, "
                "order_id text, member text, retailer text, category text, event_date text, "
                "sale_amount text, commission_amount text, currency text, status text)")
     start = time.perf_counter()

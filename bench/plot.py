@@ -18,7 +18,9 @@ def _axes_style(ax, title: str, xlabel: str, ylabel: str, logy: bool = True) -> 
     if logy:
         ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    # below the axes, so that no legend hides a point
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+              frameon=False)
 
 
 def _linear_reference(ax, xs: list[int], ys: list[float]) -> None:
@@ -50,7 +52,7 @@ def draw(data: dict, out: Path) -> list[Path]:
     ingest = data.get("ingest") or []
     if ingest:
         xs = [r["lines"] for r in ingest]
-        fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4.6))
+        fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 5.4))
         ours = [r["lines_per_s"] for r in ingest]
         raw = [r["copy_rows_per_s"] for r in ingest]
         a.plot(xs, raw, "s--", color="tab:gray", label="raw limit: psql \\copy (rows/s)")
@@ -81,7 +83,7 @@ def draw(data: dict, out: Path) -> list[Path]:
     settle = data.get("settle") or []
     if settle:
         xs = [r["members"] for r in settle]
-        fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4.6))
+        fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 5.4))
         e2e = [r["members_per_s"] for r in settle]
         plan = [r["plan_members_per_s"] for r in settle]
         a.plot(xs, [r["group_by_members_per_s"] for r in settle], "s--", color="tab:gray",

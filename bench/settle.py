@@ -97,7 +97,8 @@ def _raw_rates(url: str, tenant_id: int, members: int) -> tuple[float, float]:
           WHERE tenant_id = :t AND account = 'available' AND member_id IS NOT NULL
           GROUP BY member_id"""), {"t": tenant_id})
         group_by = time.perf_counter() - start
-        conn.execute(text("CREATE TEMP TABLE raw_postings (LIKE postings INCLUDING DEFAULTS INCLUDING IDENTITY)"))
+        conn.execute(text("CREATE TEMP TABLE raw_postings "
+                          "(LIKE postings INCLUDING DEFAULTS INCLUDING IDENTITY)"))
         start = time.perf_counter()
         conn.execute(text("""
           INSERT INTO raw_postings (tenant_id, entry_id, account, member_id, currency, amount)

@@ -9,10 +9,10 @@
    queue prefix; seeds both fixture tenants, `--members` US members and `--jp-members`
    Japanese ones from the fixture generator, and API keys;
 2. starts the Procfile's processes: gunicorn (`api:create_app()`, --web-workers x
-   --web-threads), `--rq-workers` x `rq worker --with-scheduler ... reports payouts`, and the
-   PayPal sandbox (`python -m settlement.payouts.sandbox.paypal`) as its own process; a
-   scheduler thread here plays the points partners (answers their transfer files) and the
-   periodic `settle run execute` that collects those answers;
+   --web-threads), `--rq-workers` x `rq worker --with-scheduler ...` on the Procfile's
+   queues, and the PayPal sandbox (`python -m settlement.payouts.sandbox.paypal`) as its
+   own process; a scheduler thread here plays the points partners (answers their
+   transfer files) and the periodic `settle run execute` that collects those answers;
 3. uploads the opening balances (one confirmed line per US member, as of before the
    2026-11-15 cut-off) through the API and waits until they are committed;
 4. runs locust headless (loadtests/locustfile.py) with --csv and --html into --out: the
@@ -268,6 +268,20 @@ class PgSampler(threading.Thread):
                          "statement": k[2]} for k, n in rows]}
 
 
+def procfile_queues() -> list[str]:
+    """The queues the Procfile's `worker` listens to, in its order (every queue of
+    workers.jobs.QUEUES if the Procfile does not say)."""
+    from workers.jobs import QUEUES
+    procfile = ROOT / "Procfile"
+    if procfile.exists():
+        for line in procfile.read_text().splitlines():
+            if line.startswith("worker:"):
+                named = [word for word in line.split() if word in QUEUES]
+                if named:
+                    return named
+    return list(QUEUES)
+
+
 def read_stats(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -359,7 +373,8 @@ def print_summary(s: dict) -> None:
               f"{run.get('execute_s', '-')} s after approval: "
               f"{run.get('members_per_s', '-')} members/s; {run.get('by_status')}")
     else:
-        print("settlement run: did not reach approval (plan still running, or --run-at past the end)")
+        print("settlement run: did not reach approval "
+              "(plan still running, or --run-at past the end)")
     print("peak memory (MB): " + ", ".join(
         f"{k} {v['peak_process_mb']:.0f} (tree {v['peak_tree_mb']:.0f})"
         for k, v in s.get("memory", {}).items()))
@@ -401,10 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rq-workers", type=int, default=2)
     parser.add_argument("--dequeue-strategy", default="default",
                         choices=("default", "round_robin", "random"),
-                        help="rq's: default takes `reports` before `payouts` (the Procfile)")
+                        help="rq's: default takes the queues in the Procfile's order")
     parser.add_argument("--payouts-first", type=int, default=0,
-                        help="how many of the rq workers listen to `payouts reports` instead "
-                             "of the Procfile's `reports payouts`")
+                        help="how many of the rq workers take `payouts` first instead of in "
+                             "the Procfile's order (reports, payouts, ...)")
     parser.add_argument("--analyze-every", type=float, default=None,
                         help="seconds between ANALYZE of the database (default 30 when the "
                              "server's autovacuum is off, else never; 0: never)")
@@ -459,11 +474,13 @@ def main(argv: list[str] | None = None) -> int:
                      "api:create_app()"],
                     env, out / "web.log")
         procs.append(web)
-        queues = [f"{prefix}reports", f"{prefix}payouts"]
+        queues = procfile_queues()
+        payouts_first = ["payouts"] + [q for q in queues if q != "payouts"]
         workers = [spawn([str(BIN / "rq"), "worker", "--with-scheduler", "--url", REDIS_URL,
                           "--name", f"{prefix}w{i}", "--dequeue-strategy",
                           args.dequeue_strategy,
-                          *(queues[::-1] if i < args.payouts_first else queues)],
+                          *(prefix + q for q in (payouts_first if i < args.payouts_first
+                                                 else queues))],
                          env, out / f"worker-{i}.log") for i in range(args.rq_workers)]
         procs.extend(workers)
         wait_for_port(paypal_port, paypal, what="PayPal sandbox")
