@@ -260,29 +260,9 @@ def test_a_body_over_the_upload_limit_answers_413_and_stores_nothing(db_url, mak
 # ---------------------------------------------------------------------------------------
 # The hostile corpus, through the API
 
-# file -> (line, field, code) of its one error; None: no error.
-LINE_CASES = {
-    "bom.csv": None,
-    "not_utf8.csv": (3, None, "invalid_utf8"),
-    "nul_byte.csv": (3, None, "nul_byte"),
-    "huge_field.csv": (3, None, "line_too_long"),
-    "exponent.csv": (3, "sale_amount", "invalid_amount"),
-    "nan.csv": (3, "commission_amount", "invalid_amount"),
-    "infinity.csv": (3, "sale_amount", "invalid_amount"),
-    "negative_zero.csv": (3, "commission_amount", "negative_zero"),
-    "thousands_separator.csv": (3, "sale_amount", "invalid_amount"),
-    "arabic_digits.csv": (3, "sale_amount", "invalid_amount"),
-    "too_many_decimals.csv": (3, "commission_amount", "too_many_decimals"),
-    "unknown_currency.csv": (3, "currency", "unknown_currency"),
-    "future_date.csv": (3, "event_date", "future_date"),
-    "not_a_date.csv": (3, "event_date", "invalid_date"),
-    "unknown_status.csv": (3, "status", "unknown_status"),
-    "negative_sale_positive_commission.csv": (3, "commission_amount", "sign_mismatch"),
-}
-FILE_CASES = {
-    "missing_column.csv": (1, "status", "missing_column"),
-    "unknown_column.csv": (1, "cashback_rate", "unknown_column"),
-}
+# The corpus's expected errors live beside the corpus (one table for both suites).
+from tests.formats.test_hostile_generic import FILE_CASES, LINE_CASES  # noqa: E402
+
 HOSTILE_MEMBERS = ("RR000101", "RR000102", "RR000103")
 
 
