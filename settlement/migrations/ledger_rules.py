@@ -4,9 +4,10 @@ PostgreSQL:
 - journal entries and postings are append-only (no UPDATE, DELETE or TRUNCATE);
 - a deferred constraint trigger on journal_entries checks, at commit, that each new entry
   has postings and that they sum to zero per currency;
-- a statement trigger on postings re-checks every entry a statement touched, so postings
-  added later to an old entry cannot unbalance it, and checks that those entries exist
-  (a foreign key checked per statement: a per-row key costs a trigger call per posting).
+- a statement trigger on postings checks that what each statement adds balances per entry
+  and currency, so postings added later to an old entry cannot unbalance it, and that
+  those entries exist (a foreign key checked per statement: a per-row key costs a trigger
+  call per posting).
 SQLite: the append-only rule as triggers; the zero-sum rule is checked in code
 (settlement.ledger.service.check_balanced) before every commit that posts.
 """
@@ -43,21 +44,25 @@ END $$;
 
 CREATE OR REPLACE FUNCTION settle_postings_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+  named record;
   bad record;
 BEGIN
-  -- The foreign key to journal_entries, checked once per statement instead of once per row.
-  SELECT n.entry_id INTO bad FROM (SELECT DISTINCT tenant_id, entry_id FROM new_postings) n
-   WHERE NOT EXISTS (SELECT 1 FROM journal_entries e
-                     WHERE e.tenant_id = n.tenant_id AND e.id = n.entry_id) LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'postings name journal entry % which does not exist', bad.entry_id
-      USING ERRCODE = 'foreign_key_violation';
-  END IF;
-  SELECT p.tenant_id, p.entry_id, p.currency, sum(p.amount) AS total INTO bad
-    FROM postings p
-    JOIN (SELECT DISTINCT tenant_id, entry_id FROM new_postings) t
-      ON t.tenant_id = p.tenant_id AND t.entry_id = p.entry_id
-   GROUP BY p.tenant_id, p.entry_id, p.currency HAVING sum(p.amount) <> 0 LIMIT 1;
+  -- The foreign key to journal_entries, checked once per entry a statement names instead of
+  -- once per row: one primary-key probe each, whatever the statistics say.
+  FOR named IN SELECT DISTINCT tenant_id, entry_id FROM new_postings LOOP
+    PERFORM 1 FROM journal_entries e WHERE e.tenant_id = named.tenant_id
+                                       AND e.id = named.entry_id;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'postings name journal entry % which does not exist', named.entry_id
+        USING ERRCODE = 'foreign_key_violation';
+    END IF;
+  END LOOP;
+  -- Every statement's postings must balance per entry and currency. Postings are
+  -- append-only and every entry starts at zero, so this keeps every entry's total at zero
+  -- without reading the entries' earlier postings (a read whose plan, on a table that grew
+  -- in this very transaction, the planner can get badly wrong).
+  SELECT n.entry_id, n.currency, sum(n.amount) AS total INTO bad FROM new_postings n
+   GROUP BY n.tenant_id, n.entry_id, n.currency HAVING sum(n.amount) <> 0 LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'journal entry % does not balance after this insert: % %',
       bad.entry_id, bad.total, bad.currency
@@ -107,3 +112,10 @@ def install_ledger_rules(bind) -> None:
         statements = _sqlite_statements()
     for statement in statements:
         bind.exec_driver_sql(statement)
+
+
+def replace_ledger_functions(bind) -> None:
+    """Install the current bodies of the rule functions (CREATE OR REPLACE) in a database
+    whose triggers already exist."""
+    if bind.dialect.name == "postgresql":
+        bind.exec_driver_sql(PG_FUNCTIONS.replace("%", "%%"))
