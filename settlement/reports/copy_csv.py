@@ -1,20 +1,22 @@
-"""The generic CSV report, parsed by PostgreSQL itself: the hot path of a clean file.
+"""The generic CSV report, the hot path of a clean file: checked a chunk at a time by one
+regular expression, and parsed and typed by PostgreSQL's COPY straight into `incoming`.
 
-The body goes through `COPY ... (FORMAT csv)` into a temporary table of text columns (the
-database's C parser, no Python per line), then ONE statement checks and converts every
-line into `incoming`. The check is the Python fast path's (formats/generic.py `_fast_path`),
-never looser: a file it cannot vouch for line by line is handed back, the savepoint is
-rolled back, and the Python parser takes the file and names every fault by line and field.
-
-What hands a file back: a body with a double quote anywhere (PostgreSQL and Python's csv
-read a quote inside an unquoted field differently), a header that is not plain, a line the
-COPY refuses (not UTF-8, NUL, wrong field count, blank line, mixed line endings), a record
-count that differs from the line count (a `\\.` line would end a COPY early), or any line
-the check refuses. So both paths accept exactly the same files into the same rows.
+The expression is the Python fast path's check (formats/generic.py `_fast_path`) written for
+whole lines, never looser; with the amounts' decimal points dropped, COPY reads minor units
+as integers. A body it cannot vouch for line by line is handed back: the
+savepoint is rolled back and the Python parser takes the file and names every fault by line
+and field. What hands a body back: a double quote anywhere (PostgreSQL and Python's csv read
+a quote inside an unquoted field differently), a header that is not plain, any line the
+expression does not match, a line COPY refuses (not UTF-8, a date that does not exist, mixed
+line endings), a record count that differs from the line count, an event after the report's
+date, or a negative sale with a positive commission. So both paths accept exactly the same
+files into the same rows.
 """
 from __future__ import annotations
 
 import csv
+import itertools
+import re
 from typing import Iterable, Iterator
 
 import psycopg
@@ -24,88 +26,58 @@ from sqlalchemy.orm import Session
 from settlement.reports.formats.base import MAX_ID_CHARS, STATUSES, ParseContext
 from settlement.reports.formats.fields import BOM
 from settlement.reports.formats.generic import COLUMNS
-from settlement.reports.staging import INCOMING_COLUMNS, create_incoming
+from settlement.reports.staging import create_incoming
 
-# The raw table's columns: the generic columns, suffixed so none is an SQL keyword.
-_RAW = {name: f"{name}_raw" for name in COLUMNS}
+# incoming's column for each generic column.
+_TARGET = {"transaction_id": "transaction_id", "order_id": "order_id", "member": "member",
+           "retailer": "retailer", "category": "category", "event_date": "event_date",
+           "sale_amount": "sale", "commission_amount": "commission", "currency": "currency",
+           "status": "status"}
+# Python strips whitespace from text fields: here their first and last characters must be
+# visible ASCII, so there is nothing to strip (and the length in bytes bounds the length in
+# characters). Interior bytes may be anything but the CSV's own; COPY checks the UTF-8.
+# Where amounts have decimals, no other field may hold a point: the amounts' points are
+# then dropped from the whole chunk at once, and COPY reads minor units as integers.
+_EDGE = rb'[!#-+\--~]'  # visible ASCII but the comma and the double quote
+_INNER = rb'[^,\r\n"\x00]'
+MAX_LINE_BYTES = 64 * 1024  # a longer line is the Python path's to report
 
 
 class _HandBack(Exception):
     """The body is not one this path vouches for: the Python parser takes it."""
 
 
-def _plain(column: str, max_chars: int, required: bool) -> str:
-    """A text field the Python path would take unchanged (it strips whitespace: here the
-    first and last characters must be visible ASCII, so there is nothing to strip)."""
-    empty = f"{column} IS NULL" if not required else "false"
-    return (f"({empty} OR (length({column}) <= {max_chars} "
-            f"AND {column} ~ '^[!-~](.*[!-~])?$'))")
+def _field(name: str, ctx: ParseContext) -> bytes:
+    """The expression one clean value of the column matches."""
+    edge, inner = _EDGE, _INNER
+    if ctx.digits:
+        edge, inner = edge.replace(rb"\--~", rb"\-/-~"), inner.replace(rb"\x00", rb"\x00.")
+    identifier = edge + rb"(?:" + inner + rb"{0,%d}" % (MAX_ID_CHARS - 2) + edge + rb")?"
+    if name in ("transaction_id", "retailer"):
+        return identifier
+    if name in ("order_id", "member"):
+        return rb"(?:" + identifier + rb")?"
+    if name == "category":  # lower-cased by PostgreSQL: ASCII only, so lower() is Python's
+        middle = rb"[ !#-+\--~]".replace(rb"\--~", rb"\-/-~" if ctx.digits else rb"\--~")
+        return rb"(?:" + edge + rb"(?:" + middle + rb"{0,98}" + edge + rb")?)?"
+    if name == "event_date":
+        return rb"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    if name in ("sale_amount", "commission_amount"):
+        # A minus sign only before a non-zero amount: "-0.00" is refused by the Python path.
+        # Exactly the currency's decimals, so that dropping the point gives minor units.
+        whole = rb"(?:-(?=[0-9.]*[1-9]))?[0-9]{1,12}"
+        return whole + (rb"\.[0-9]{%d}" % ctx.digits if ctx.digits else b"")
+    if name == "currency":
+        return re.escape(ctx.currency.encode())
+    if name == "status":
+        return rb"(?:" + b"|".join(s.encode() for s in STATUSES) + rb")"
+    raise ValueError(name)
 
 
-def _amount_ok(column: str, digits: int) -> str:
-    fraction = rf"(\.[0-9]{{{digits}}})?" if digits else ""
-    # "-0" and "-0.00" are refused by the Python path (a negative zero is a typo).
-    return (f"({column} ~ '^-?[0-9]{{1,12}}{fraction}$' "
-            f"AND {column} !~ '^-0+(\\.0+)?$')")
-
-
-def _amount_value(column: str, digits: int) -> str:
-    if not digits:
-        return f"CAST({column} AS BIGINT)"
-    return (f"CASE WHEN strpos({column}, '.') > 0 "
-            f"THEN CAST(replace({column}, '.', '') AS BIGINT) "
-            f"ELSE CAST({column} AS BIGINT) * {10 ** digits} END")
-
-
-def _date_ok(column: str) -> str:
-    """An ISO calendar date that exists (so that the cast below cannot fail)."""
-    year, month, day = (f"CAST(substr({column}, {start}, {n}) AS INTEGER)"
-                        for start, n in ((1, 4), (6, 2), (9, 2)))
-    leap = f"({year} % 4 = 0 AND ({year} % 100 <> 0 OR {year} % 400 = 0))"
-    return f"""({column} ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' AND {year} > 0
-      AND {month} BETWEEN 1 AND 12
-      AND {day} BETWEEN 1 AND CASE {month} WHEN 2 THEN CASE WHEN {leap} THEN 29 ELSE 28 END
-                                WHEN 4 THEN 30 WHEN 6 THEN 30 WHEN 9 THEN 30 WHEN 11 THEN 30
-                                ELSE 31 END)"""
-
-
-def _convert_sql(ctx: ParseContext) -> str:
-    """incoming's rows from raw_csv; a line the check refuses gets err_code 'hand_back'."""
-    r = _RAW
-    statuses = ", ".join(f"'{s}'" for s in STATUSES)
-    ok = " AND ".join([
-        _plain(r["transaction_id"], MAX_ID_CHARS, True),
-        _plain(r["order_id"], MAX_ID_CHARS, False),
-        _plain(r["member"], MAX_ID_CHARS, False),
-        _plain(r["retailer"], MAX_ID_CHARS, True),
-        # Lower-cased below: ASCII only, so PostgreSQL's lower() is Python's.
-        f"({r['category']} IS NULL OR (length({r['category']}) <= 100 "
-        f"AND {r['category']} ~ '^[!-~]([ -~]*[!-~])?$'))",
-        f"{r['status']} IN ({statuses})",
-        f"{r['currency']} = :currency",
-        f"{r['event_date']} IS NOT NULL", _date_ok(r["event_date"]),
-        f"{r['sale_amount']} IS NOT NULL", _amount_ok(r["sale_amount"], ctx.digits),
-        f"{r['commission_amount']} IS NOT NULL",
-        _amount_ok(r["commission_amount"], ctx.digits),
-    ])
-    sale, commission = (_amount_value(r["sale_amount"], ctx.digits),
-                        _amount_value(r["commission_amount"], ctx.digits))
-    return f"""
-      INSERT INTO incoming ({', '.join(INCOMING_COLUMNS)})
-      SELECT line, transaction_id, order_id, member, retailer, category, event_date, sale,
-             commission, currency, status, NULL, NULL,
-             CASE WHEN event_date IS NULL OR event_date > :latest OR (sale < 0 AND commission > 0)
-                  THEN 'hand_back' END, NULL
-      FROM (
-        SELECT line, {r['transaction_id']} AS transaction_id, {r['order_id']} AS order_id,
-               {r['member']} AS member, {r['retailer']} AS retailer,
-               coalesce(lower({r['category']}), '') AS category,
-               {r['currency']} AS currency, {r['status']} AS status,
-               CASE WHEN ok THEN CAST({r['event_date']} AS DATE) END AS event_date,
-               CASE WHEN ok THEN {sale} END AS sale,
-               CASE WHEN ok THEN {commission} END AS commission
-        FROM (SELECT *, {ok} AS ok FROM raw_csv) checked
-      ) converted"""
+def _line_expression(header: list[str], ctx: ParseContext) -> re.Pattern:
+    """The expression one whole clean line matches."""
+    fields = b",".join(_field(name, ctx) for name in header)
+    return re.compile(rb"^" + fields + rb"\r?\n", re.M)
 
 
 def _header(first_line: bytes) -> list[str] | None:
@@ -123,20 +95,20 @@ def _header(first_line: bytes) -> list[str] | None:
 
 
 class _Body:
-    """The chunks after the header line, counting the lines they hold."""
+    """The chunks after the header line, checked and rewritten line by line."""
 
-    def __init__(self, chunks: Iterable[bytes]):
+    def __init__(self, chunks: Iterable[bytes], digits: int):
         self._chunks = iter(chunks)
+        self._digits = digits
         self.header: list[str] | None = None
         self.lines = 0
-        self._last = b"\n"
 
     def open(self) -> bytes:
         """Read up to the end of the header line; the rest of that chunk is returned."""
         buffered = b""
         for chunk in self._chunks:
             buffered += chunk
-            if b"\n" in buffered or len(buffered) > 64 * 1024:
+            if b"\n" in buffered or len(buffered) > MAX_LINE_BYTES:
                 break
         if buffered.startswith(BOM):
             buffered = buffered[len(BOM):]
@@ -146,24 +118,31 @@ class _Body:
             raise _HandBack()
         return buffered[end + 1:]
 
-    def data(self, rest: bytes) -> Iterator[bytes]:
-        if rest:
-            yield self._counted(rest)
-        for chunk in self._chunks:
-            if chunk:
-                yield self._counted(chunk)
+    def rewritten(self, rest: bytes, ctx: ParseContext) -> Iterator[bytes]:
+        """The data lines with integer amounts, whole lines at a time."""
+        expression = _line_expression(self.header, ctx)
+        carry = b""
+        for chunk in itertools.chain([rest], self._chunks):
+            carry += chunk
+            cut = carry.rfind(b"\n") + 1
+            if cut:
+                yield self._rewrite(carry[:cut], expression)
+                carry = carry[cut:]
+            if len(carry) > MAX_LINE_BYTES:
+                raise _HandBack()
+        if carry:
+            yield self._rewrite(carry + b"\n", expression)
 
-    def _counted(self, chunk: bytes) -> bytes:
-        if b'"' in chunk:
+    def _rewrite(self, lines: bytes, expression: re.Pattern) -> bytes:
+        if b'"' in lines:
             raise _HandBack()
-        self.lines += chunk.count(b"\n")
-        self._last = chunk[-1:]
-        return chunk
-
-    @property
-    def records(self) -> int:
-        """How many records a COPY of the data must yield: one per line."""
-        return self.lines + (0 if self._last == b"\n" else 1)
+        # Each match is one whole line (anchored at a line start, ending with its newline):
+        # as many matches as lines means every line matched.
+        _, matched = expression.subn(b"", lines)
+        if matched != lines.count(b"\n"):
+            raise _HandBack()
+        self.lines += matched
+        return lines.replace(b".", b"") if self._digits else lines
 
 
 def stage_in_database(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> bool:
@@ -171,42 +150,39 @@ def stage_in_database(session: Session, chunks: Iterable[bytes], ctx: ParseConte
     when the body is not one this path vouches for; the caller then parses it in Python."""
     try:
         with session.begin_nested():
-            _copy_and_convert(session, chunks, ctx)
+            _copy(session, chunks, ctx)
     except _HandBack:
         return False
     return True
 
 
-def _copy_and_convert(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> None:
-    body = _Body(chunks)
+def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> None:
+    body = _Body(chunks, ctx.digits)
     rest = body.open()
     create_incoming(session)
-    session.execute(text("DROP TABLE IF EXISTS pg_temp.raw_csv"))
-    session.execute(text("DROP SEQUENCE IF EXISTS pg_temp.raw_csv_line"))
-    # Line 1 is the header; each record is one line (checked below), so its number is
-    # the order COPY reads it in.
-    session.execute(text("CREATE TEMP SEQUENCE raw_csv_line START 2 CACHE 10000"))
-    columns = ", ".join(f"{_RAW[name]} TEXT" for name in COLUMNS)
-    session.execute(text(f"CREATE TEMP TABLE raw_csv (line BIGINT NOT NULL DEFAULT "
-                         f"nextval('raw_csv_line'), {columns}) ON COMMIT DROP"))
+    # Line 1 is the header and each record is one line (checked below), so a line's
+    # number is the order COPY reads it in.
+    session.execute(text("DROP SEQUENCE IF EXISTS pg_temp.incoming_line"))
+    session.execute(text("CREATE TEMP SEQUENCE incoming_line START 2 CACHE 10000"))
+    session.execute(text("ALTER TABLE incoming ALTER COLUMN line "
+                         "SET DEFAULT nextval('incoming_line')"))
     cursor = session.connection().connection.driver_connection.cursor()
-    order = ", ".join(_RAW[name] for name in body.header)
+    columns = ", ".join(_TARGET[name] for name in body.header)
     try:
-        with cursor.copy(f"COPY raw_csv ({order}) FROM STDIN WITH (FORMAT csv)") as copy:
-            for chunk in body.data(rest):
-                copy.write(chunk)
+        with cursor.copy(f"COPY incoming ({columns}) FROM STDIN WITH "
+                         "(FORMAT csv, FORCE_NOT_NULL (category))") as copy:
+            for lines in body.rewritten(rest, ctx):
+                copy.write(lines)
         copied = cursor.rowcount
     except psycopg.errors.DataError as exc:
-        # Not UTF-8, a NUL byte, a wrong field count, a blank line: the line-by-line parser
-        # says which line and why.
+        # Not UTF-8, a date that does not exist, mixed line endings: the line-by-line
+        # parser says which line and why.
         raise _HandBack() from exc
-    if copied != body.records:
+    if copied != body.lines or session.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM incoming WHERE event_date > :latest "
+            "OR (sale < 0 AND commission > 0))"), {"latest": ctx.today}).scalar_one():
         raise _HandBack()
-    session.execute(text(_convert_sql(ctx)),
-                    {"currency": ctx.currency, "latest": ctx.today})
-    if session.execute(text("SELECT EXISTS (SELECT 1 FROM incoming "
-                            "WHERE err_code IS NOT NULL)")).scalar_one():
-        raise _HandBack()
-    session.execute(text("DROP TABLE raw_csv"))
-    session.execute(text("DROP SEQUENCE raw_csv_line"))
+    session.execute(text("UPDATE incoming SET category = lower(category) "
+                         "WHERE category ~ '[A-Z]'"))
+    session.execute(text("DROP SEQUENCE incoming_line CASCADE"))
     session.execute(text("ANALYZE incoming"))

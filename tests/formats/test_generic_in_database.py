@@ -114,6 +114,9 @@ def test_database_parser_hands_back_every_file_python_finds_fault_with(pg, path)
     "T-9,O-9,RR9,macys,Home,2026-10-01,1.00,0.10,USD,pending\r",  # mixed line endings
     "T-9,O-9,RR9,macys,Caf\u00e9,2026-10-01,1.00,0.10,USD,pending",  # non-ASCII category
     "T-9 ,O-9,RR9,macys,Home,2026-10-01,1.00,0.10,USD,pending",  # whitespace to strip
+    "T.9,O-9,RR9,macys,Home,2026-10-01,1.00,0.10,USD,pending",  # a point outside amounts
+    "T-9,O-9,RR9,macys,Home,2026-10-01,1,0.10,USD,pending",  # an amount without decimals
+    "T-9,O-9,RR9,macys,Home,2026-02-30,1.00,0.10,USD,pending",  # no such day
     "T-1,O-9,RR9,macys,Home,2026-10-01,1.00,0.10,USD,pending",  # a repeated id is fine
 ])
 def test_database_parser_hands_back_lines_only_python_can_explain(pg, line):
