@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,6 +67,17 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 def is_postgres(bind) -> bool:
     return bind.dialect.name == "postgresql"
+
+
+# Memory for one transaction's set-based statements over a million rows (a report's lines,
+# a run's members): their hash joins, aggregates and sorts stay in memory instead of
+# spilling to disk. Per transaction, not per server.
+BULK_WORK_MEM = "256MB"
+
+
+def use_bulk_memory(session: Session) -> None:
+    if is_postgres(session.bind):
+        session.execute(text(f"SET LOCAL work_mem = '{BULK_WORK_MEM}'"))
 
 
 # Row-level security (PostgreSQL): every transaction of a Session runs as the application

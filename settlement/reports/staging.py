@@ -10,6 +10,7 @@ from typing import Iterable, Iterator
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from settlement.db import use_bulk_memory
 from settlement.reports.formats.base import LineError, ParsedLine
 
 INCOMING_COLUMNS = ("line", "transaction_id", "order_id", "member", "retailer", "category",
@@ -23,16 +24,11 @@ _DDL = """(line BIGINT, transaction_id TEXT, order_id TEXT, member TEXT, retaile
 BATCH = 5000
 
 
-# Memory for one report's set-based statements (hash joins and aggregates over a million
-# lines stay in memory instead of spilling to disk). Per transaction, not per server.
-APPLY_WORK_MEM = "256MB"
-
-
 def create_incoming(session: Session) -> None:
     if session.bind.dialect.name == "postgresql":
         # (temp_buffers would help too, but PostgreSQL refuses to change it once a pooled
         # connection has used a temporary table.)
-        session.execute(text(f"SET LOCAL work_mem = '{APPLY_WORK_MEM}'"))
+        use_bulk_memory(session)
         session.execute(text("DROP TABLE IF EXISTS pg_temp.incoming"))
         session.execute(text(f"CREATE TEMP TABLE incoming {_DDL} ON COMMIT DROP"))
     else:

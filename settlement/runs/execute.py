@@ -100,7 +100,7 @@ def batch_lines(session: Session, batch: RunBatch) -> list[PayoutLine]:
              m.address_line1, m.address_line2, m.city, m.region, m.postal_code, m.country
       FROM run_items i JOIN members m ON m.tenant_id = i.tenant_id AND m.id = i.member_id
       WHERE i.tenant_id = :t AND i.batch_id = :b ORDER BY i.id"""),
-                           {"t": batch.tenant_id, "b": batch.id})
+                           {"t": batch.tenant_id, "b": batch.id}).all()
     currency, digits, slug = policy.currency, policy.minor_digits, tenant.slug
     return [PayoutLine(item_id=r[0], reference=f"{slug}-{r[1]}-{r[0]}", member=r[5],
                        amount=r[2], currency=currency, digits=digits, points=r[3],
@@ -113,6 +113,7 @@ def run_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adapte
     """The worker job for one batch: submit it (or find it, if a previous attempt's outcome
     is unknown), then poll until every item is final or `max_polls` is reached. Returns the
     batch's status; a batch left `submitted` is picked up again by a later run of the job."""
+    lines: list[PayoutLine] | None = None  # read once: a batch's items never change
     for attempt in range(max_polls + 1):
         with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
             batch = session.get(RunBatch, (tenant_id, batch_id))
@@ -121,7 +122,8 @@ def run_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adapte
             if batch.status == "completed":
                 return batch.status
             ctx = batch_context(session, batch, outbox_root)
-            lines = batch_lines(session, batch)
+            if lines is None:
+                lines = batch_lines(session, batch)
             status, provider_id = batch.status, batch.provider_batch_id
             submitted_at = batch.submitted_at
             if status == "pending":
