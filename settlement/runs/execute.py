@@ -53,7 +53,9 @@ def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
         _reserve(session, run)
         run.status, run.executed_at = "executing", dt.datetime.now(dt.timezone.utc)
         session.flush()
-        _complete_run_if_done(session, run_id, tenant_id)  # a run with nothing to pay
+    # A run with nothing to pay completes here, and so does one whose last batches were
+    # completed by workers that each saw the other's batch still open.
+    _complete_run_if_done(session, run_id, tenant_id)
     return list(session.scalars(select(RunBatch.id).where(
         RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id,
         RunBatch.status != "completed").order_by(RunBatch.id)))
@@ -289,6 +291,11 @@ def _post_moves(session: Session, batch: RunBatch, rows, account: str, memo: str
 
 def _complete_run_if_done(session: Session, run_id: int, tenant_id: int) -> None:
     p = {"t": tenant_id, "r": run_id}
+    # Two workers finishing the last two batches at once must not both read the other's as
+    # still open: the run's row serializes them, and the count below, a statement after
+    # the lock, sees the batch the other committed.
+    session.scalar(select(SettlementRun.id).where(
+        SettlementRun.tenant_id == tenant_id, SettlementRun.id == run_id).with_for_update())
     left = session.execute(text(
         "SELECT count(*) FROM run_batches WHERE tenant_id = :t AND run_id = :r "
         "AND status <> 'completed'"), p).scalar_one()

@@ -167,3 +167,28 @@ def test_execution_pays_each_member_once_and_returns_rejected_points_to_the_bala
             {"t": us.id}).scalar_one()
     assert paid_entries == 4  # check1, minimum, amex1, bilt-blue: once each
     assert ledger_problems(engine, us) == []
+
+
+def test_a_run_whose_last_batches_completed_concurrently_completes_on_the_next_execute(
+        engine, us, tmp_path):
+    """Two workers completing the last two batches at once could each count the other's
+    as open and leave the run `executing` for good; the next execute completes it."""
+    run_id, _ = _plan(engine, us)
+    with Session(engine) as session:
+        runs.approve_run(session, us.id, run_id, "key:2")
+        session.commit()
+    settings = Settings(database_url=str(engine.url), outbox_dir=str(tmp_path))
+    adapters = lambda method: adapter_for(method, settings)  # noqa: E731
+    execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
+    for folder in tmp_path.rglob("*-transfer-*.csv"):
+        partner, key = folder.name[:-4].split("-transfer-")
+        respond(folder.parent, partner, key)
+    execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
+    with Session(engine) as session:  # the state the race left behind
+        session.execute(text("UPDATE settlement_runs SET status = 'executing', "
+                             "completed_at = NULL WHERE tenant_id = :t AND id = :r"),
+                        {"t": us.id, "r": run_id})
+        session.commit()
+    assert execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0) == []
+    with Session(engine) as session:
+        assert runs.get_run(session, us.id, run_id).status == "completed_with_failures"
