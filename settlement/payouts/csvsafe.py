@@ -43,6 +43,7 @@ from settlement.money import format_amount
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 _NUMERIC = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z", re.ASCII)
+_FORMULA_FIRST = frozenset(FORMULA_PREFIXES)  # each prefix is one character
 
 
 class Numeric(str):
@@ -69,7 +70,10 @@ def numeric(value: int | Decimal | str) -> Numeric:
 
 def amount(minor: int, digits: int) -> Numeric:
     """Minor units as the major-unit decimal string ("-12.50"), a numeric cell."""
-    return Numeric(format_amount(minor, digits))
+    if type(minor) is not int:
+        raise ValueError(f"{minor!r} is not an amount in minor units")
+    # format_amount of an int is always a plain decimal: no need to check it again.
+    return str.__new__(Numeric, format_amount(minor, digits))
 
 
 def cell(value: Any) -> str:
@@ -79,6 +83,8 @@ def cell(value: Any) -> str:
     numbers and kept as they are; anything else is text, and text starting with a formula
     character gets a leading single quote. Applying it twice changes nothing more.
     """
+    if type(value) is str:  # the common case first: text
+        return "'" + value if value[:1] in _FORMULA_FIRST else value
     if value is None:
         return ""
     if isinstance(value, Numeric):

@@ -228,7 +228,14 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
       FROM outcomes o
       WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
         AND run_items.status NOT IN ('succeeded', 'failed')
-        AND o.status NOT IN ('succeeded', 'failed')"""), p)
+        AND o.status NOT IN ('succeeded', 'failed')
+        -- a poll that finds an item as it was rewrites nothing
+        AND (run_items.status <> CASE WHEN o.status = 'unclaimed' THEN 'unclaimed'
+                                      ELSE 'submitted' END
+             OR o.provider_item_id IS DISTINCT FROM run_items.provider_item_id
+                AND o.provider_item_id IS NOT NULL
+             OR o.provider_status IS DISTINCT FROM run_items.provider_status
+                AND o.provider_status IS NOT NULL)"""), p)
     moved = session.execute(text("""
       UPDATE run_items SET status = o.status, provider_item_id = o.provider_item_id,
                            provider_status = o.provider_status, failure_reason = o.reason
