@@ -183,6 +183,6 @@ def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> None:
             "OR (sale < 0 AND commission > 0))"), {"latest": ctx.today}).scalar_one():
         raise _HandBack()
     session.execute(text("UPDATE incoming SET category = lower(category) "
-                         "WHERE category ~ '[A-Z]'"))
+                         "WHERE category <> lower(category)"))
     session.execute(text("DROP SEQUENCE incoming_line CASCADE"))
     session.execute(text("ANALYZE incoming"))

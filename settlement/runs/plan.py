@@ -82,12 +82,29 @@ def _skip_sql(policy: TenantPolicy, bilt_rate: str) -> str:
 
 def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
              planned_by: str) -> SettlementRun:
-    tenant = session.get(Tenant, tenant_id)
+    # One planning at a time per tenant (the tenant's row is the lock), so that the check
+    # below cannot pass for two plans at once.
+    tenant = session.get(Tenant, tenant_id, with_for_update=True)
     policy = policy_of(tenant)
     if not is_payout_date(policy, payout_date):
         raise RunError(422, "not_a_payout_date",
                        f"{payout_date.isoformat()} is not a payout date of {tenant.slug} "
                        f"(payout dates: {', '.join(policy.payouts.dates)})")
+    same_date = session.scalar(select(SettlementRun.id).where(
+        SettlementRun.tenant_id == tenant_id, SettlementRun.payout_date == payout_date,
+        SettlementRun.status != "cancelled").limit(1))
+    if same_date is not None:
+        raise RunError(409, "run_exists",
+                       f"a run for {payout_date.isoformat()} exists already")
+    unreserved = session.scalar(select(SettlementRun).where(
+        SettlementRun.tenant_id == tenant_id,
+        SettlementRun.status.in_(("planned", "approved"))).limit(1))
+    if unreserved is not None:
+        # Its items are still in the members' available balances: a second plan would
+        # count the same money again. Executing (which reserves it) or cancelling frees it.
+        raise RunError(409, "run_in_flight",
+                       f"run {unreserved.id} for {unreserved.payout_date.isoformat()} is "
+                       f"{unreserved.status}; execute or cancel it before planning another")
     cutoff = cutoff_for(policy, payout_date)
     run = SettlementRun(tenant_id=tenant_id, payout_date=payout_date, cutoff_date=cutoff,
                         currency=policy.currency, status="planned", planned_by=planned_by)

@@ -112,6 +112,28 @@ def test_a_date_that_is_not_a_payout_date_and_a_second_run_are_refused(engine, u
     assert info.value.code == "run_exists"
 
 
+@pytest.mark.parametrize("first_status", ["planned", "approved"])
+def test_no_run_is_planned_while_another_has_not_reserved_its_money(engine, us, first_status):
+    """Two runs planned from the same balances would pay the same money twice: while one
+    is planned or approved (its items not yet reserved), planning any other date is
+    refused; once it executes (reserved) or is cancelled, the next date can be planned."""
+    run_id, _ = _plan(engine, us)
+    if first_status == "approved":
+        with Session(engine) as session:
+            runs.approve_run(session, us.id, run_id, "key:2")
+            session.commit()
+    with Session(engine) as session, pytest.raises(runs.RunError) as info:
+        runs.plan_run(session, us.id, dt.date(2027, 2, 15), "key:1")
+    assert (info.value.status, info.value.code) == (409, "run_in_flight")
+    with Session(engine) as session:
+        runs.cancel_run(session, us.id, run_id, "key:1") if first_status == "planned" else \
+            session.execute(text("UPDATE settlement_runs SET status = 'executing' "
+                                 "WHERE tenant_id = :t AND id = :r"), {"t": us.id, "r": run_id})
+        session.commit()
+    with Session(engine) as session:
+        assert runs.plan_run(session, us.id, dt.date(2027, 2, 15), "key:1").id != run_id
+
+
 def test_the_planner_cannot_approve_and_approval_binds_to_the_plan_hash(engine, us):
     run_id, _ = _plan(engine, us, by="key:1")
     with Session(engine) as session:

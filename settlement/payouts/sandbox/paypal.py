@@ -479,6 +479,9 @@ class _Batch:
     step: int = 0  # 0 PENDING, 1 PROCESSING, 2 done
     denied: bool = False
     time_completed: dt.datetime | None = None
+    # The items' total, summed once: a batch's items never change, and every page of
+    # every poll shows it.
+    totals: tuple[str, Decimal] | None = None
 
     @property
     def status(self) -> str:
@@ -959,11 +962,12 @@ class PayPalSandbox:
             out["time_closed"] = _iso(batch.time_completed)
         out["funding_source"] = "BALANCE"
         out["sender_batch_header"] = self._echo_header(batch)
-        currencies = {item.currency for item in batch.items}
-        if len(currencies) == 1:
-            currency = currencies.pop()
-            total = sum((Decimal(item.request["amount"]["value"]) for item in batch.items),
-                        Decimal(0))
+        if batch.totals is None:
+            currencies = {item.currency for item in batch.items}
+            batch.totals = (currencies.pop() if len(currencies) == 1 else "", sum(
+                (Decimal(item.request["amount"]["value"]) for item in batch.items), Decimal(0)))
+        currency, total = batch.totals
+        if currency:
             out["amount"] = {"currency": currency, "value": _format_amount(total, currency)}
             out["fees"] = {"currency": currency, "value": _format_amount(Decimal(0), currency)}
         return out
