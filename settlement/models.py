@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    JSON,
     LargeBinary,
     PrimaryKeyConstraint,
     String,
@@ -391,6 +392,11 @@ class RunBatch(Base):
     provider_batch_id: Mapped[str | None] = mapped_column(String(64))
     items: Mapped[int] = mapped_column(Integer)
     amount: Mapped[int] = mapped_column(BigInteger)
+    points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The batch's items by status ({"planned": 15000} at planning), recounted with every
+    # outcome recorded: a run's totals and progress are read from its batches, in time
+    # that does not grow with the run. None: planned before these counts existed.
+    status_counts: Mapped[dict | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

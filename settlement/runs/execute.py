@@ -190,10 +190,11 @@ def record_result(engine: Engine, tenant_id: int, batch_id: int, result: BatchRe
             batch.status, batch.last_error = "unknown", result.error
         session.flush()
         apply_outcomes(session, batch, result.outcomes)
-        open_items = session.execute(text(
-            "SELECT count(*) FROM run_items WHERE tenant_id = :t AND batch_id = :b "
-            "AND status NOT IN ('succeeded', 'failed')"),
-            {"t": tenant_id, "b": batch_id}).scalar_one()
+        counts = {status: int(n) for status, n in session.execute(text(
+            "SELECT status, count(*) FROM run_items WHERE tenant_id = :t AND batch_id = :b "
+            "GROUP BY status"), {"t": tenant_id, "b": batch_id})}
+        batch.status_counts = counts  # the run's progress, read from its batches
+        open_items = sum(n for status, n in counts.items() if status not in FINAL)
         if batch.status == "submitted" and open_items == 0:
             batch.status = "completed"
             session.flush()

@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from settlement.models import RunItem, SettlementRun, Tenant
+from settlement.models import RunBatch, RunItem, SettlementRun, Tenant
 from settlement.runs.calendar import cutoff_for, is_payout_date
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of
@@ -187,11 +187,15 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
     # file names derive from tenant, run, method and batch number.
     session.execute(text("""
       INSERT INTO run_batches (tenant_id, run_id, method, seq, status, idempotency_key, items,
-                               amount, attempts)
+                               amount, points, attempts)
       SELECT :t, :r, method, seq, 'pending',
              :slug || '-run' || CAST(:r AS TEXT) || '-' || method || '-' || CAST(seq AS TEXT),
-             count(*), sum(amount), 0
+             count(*), sum(amount), COALESCE(sum(points), 0), 0
       FROM payable GROUP BY method, seq"""), {**p, "slug": slug})
+    for batch in session.scalars(select(RunBatch).where(RunBatch.tenant_id == run.tenant_id,
+                                                        RunBatch.run_id == run.id)):
+        batch.status_counts = {"planned": batch.items}
+    session.flush()
     session.execute(text("""
       INSERT INTO run_items (tenant_id, run_id, member_id, method, amount, points, destination,
                              batch_id, status)
@@ -236,25 +240,45 @@ def plan_hash(session: Session, tenant_id: int, run_id: int) -> str:
 
 
 def run_totals(session: Session, tenant_id: int, run_id: int) -> dict:
+    """The plan's totals and the execution's progress, from the run's batches (a few rows
+    however many items); a run planned before batches kept counts is counted item by item."""
     p = {"t": tenant_id, "r": run_id}
-    by_method = {method: {"members": int(n), "amount": int(a or 0), "points": int(pts or 0)}
-                 for method, n, a, pts in session.execute(text(
-                     "SELECT method, count(*), sum(amount), sum(points) FROM run_items "
-                     "WHERE tenant_id = :t AND run_id = :r GROUP BY method"), p)}
+    batches = session.execute(select(RunBatch.method, RunBatch.items, RunBatch.amount,
+                                     RunBatch.points, RunBatch.status_counts).where(
+        RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id)).all()
+    if any(b.status_counts is None for b in batches):
+        by_method, progress = _totals_from_items(session, p)
+    else:
+        by_method, progress = {}, {}
+        for b in batches:
+            m = by_method.setdefault(b.method, {"members": 0, "amount": 0, "points": 0})
+            m["members"] += b.items
+            m["amount"] += b.amount
+            m["points"] += b.points
+            for status, n in b.status_counts.items():
+                progress[status] = progress.get(status, 0) + n
     skipped = {reason: {"members": int(n), "amount": int(a or 0)}
                for reason, n, a in session.execute(text(
                    "SELECT reason, count(*), sum(amount) FROM run_skips "
                    "WHERE tenant_id = :t AND run_id = :r GROUP BY reason"), p)}
-    progress = dict(session.execute(text(
-        "SELECT status, count(*) FROM run_items WHERE tenant_id = :t AND run_id = :r "
-        "GROUP BY status"), p).all())
     return {"members": sum(m["members"] for m in by_method.values()),
             "amount": sum(m["amount"] for m in by_method.values()),
             "by_method": by_method, "skipped": skipped,
             "progress": {"items": sum(progress.values()),
                          "done": int(progress.get("succeeded", 0)),
                          "failed": int(progress.get("failed", 0)),
-                         "by_status": {k: int(v) for k, v in progress.items()}}}
+                         "by_status": {k: int(v) for k, v in progress.items() if v}}}
+
+
+def _totals_from_items(session: Session, p: dict) -> tuple[dict, dict]:
+    by_method = {method: {"members": int(n), "amount": int(a or 0), "points": int(pts or 0)}
+                 for method, n, a, pts in session.execute(text(
+                     "SELECT method, count(*), sum(amount), sum(points) FROM run_items "
+                     "WHERE tenant_id = :t AND run_id = :r GROUP BY method"), p)}
+    progress = {status: int(n) for status, n in session.execute(text(
+        "SELECT status, count(*) FROM run_items WHERE tenant_id = :t AND run_id = :r "
+        "GROUP BY status"), p)}
+    return by_method, progress
 
 
 def get_run(session: Session, tenant_id: int, run_id: int) -> SettlementRun:

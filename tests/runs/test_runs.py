@@ -214,3 +214,33 @@ def test_a_run_whose_last_batches_completed_concurrently_completes_on_the_next_e
     assert execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0) == []
     with Session(engine) as session:
         assert runs.get_run(session, us.id, run_id).status == "completed_with_failures"
+
+
+def test_run_totals_read_from_batches_agree_with_the_items_at_every_step(engine, us, tmp_path):
+    """GET /v1/settlement-runs/{id} reads totals and progress from the batches' counts (in
+    time that does not grow with the run): after planning, each execution step and the
+    partners' answers, they are what counting the items gives."""
+    from settlement.runs.plan import _totals_from_items
+
+    def both(run_id):
+        with Session(engine) as session:
+            totals = runs.run_totals(session, us.id, run_id)
+            by_method, progress = _totals_from_items(session, {"t": us.id, "r": run_id})
+        assert totals["by_method"] == by_method
+        assert totals["progress"]["by_status"] == progress
+        return totals["progress"]["by_status"]
+
+    run_id, _ = _plan(engine, us)
+    assert set(both(run_id)) == {"planned"}
+    with Session(engine) as session:
+        runs.approve_run(session, us.id, run_id, "key:2")
+        session.commit()
+    settings = Settings(database_url=str(engine.url), outbox_dir=str(tmp_path))
+    adapters = lambda method: adapter_for(method, settings)  # noqa: E731
+    execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
+    assert both(run_id).get("submitted")  # the points transfers wait for their partners
+    for folder in tmp_path.rglob("*-transfer-*.csv"):
+        partner, key = folder.name[:-4].split("-transfer-")
+        respond(folder.parent, partner, key)
+    execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
+    assert set(both(run_id)) == {"succeeded", "failed"}
