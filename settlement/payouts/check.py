@@ -138,13 +138,14 @@ class CheckAdapter:
         self._check_ctx(ctx)
         payable, failed = self._split(lines)
         issue_date = ctx.payout_date.isoformat()
+        # (_split checked every number's range; the cells take them as the ints they are.)
         positive_pay = [
-            (self.account, numeric(self.check_number(ln)), issue_date,
+            (self.account, numeric(self.number_offset + ln.item_id), issue_date,
              amount(ln.amount, ln.digits), ln.address.name)
             for ln in payable
         ]
         checks = [
-            (numeric(self.check_number(ln)), ln.address.name, ln.address.line1,
+            (numeric(self.number_offset + ln.item_id), ln.address.name, ln.address.line1,
              ln.address.line2, ln.address.city, ln.address.region, ln.address.postal_code,
              ln.address.country, amount(ln.amount, ln.digits), ln.currency, self._memo(ln),
              issue_date)

@@ -60,7 +60,7 @@ def numeric(value: int | Decimal | str) -> Numeric:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
     if isinstance(value, int):
-        return Numeric(str(value))
+        return str.__new__(Numeric, str(value))  # an int's text is always a plain decimal
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value!r} is not a finite number")
