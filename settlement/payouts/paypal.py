@@ -489,11 +489,18 @@ class PayPalAdapter:
              lines: list[PayoutLine]) -> BatchResult:
         """Read the batch (every page) and report each line's item by its reference.
 
+        While the batch is PENDING or PROCESSING only its header is read (one small request
+        instead of a page per 1,000 items on every poll) and no outcome is reported yet.
+
         ``done`` when the batch status is final (SUCCESS, DENIED, CANCELED), every line was
         found and no item is PENDING or UNCLAIMED. A DENIED batch answers REFUSED (nothing
         was paid), anything else SUBMITTED. Transport trouble or an unexpected answer is
         reported in ``error`` with ``done=False`` and whatever outcomes were read already.
         """
+        status, problem = self._batch_status(provider_batch_id)
+        if problem is not None or status in ("PENDING", "PROCESSING"):
+            return BatchResult(state=SUBMITTED, provider_batch_id=provider_batch_id,
+                               outcomes=[], error=problem, done=False)
         by_ref = {line.reference: line for line in lines}
         found: dict[str, ItemOutcome] = {}
         problems: list[str] = []
@@ -538,6 +545,19 @@ class PayPalAdapter:
         state = REFUSED if batch_status == "DENIED" else SUBMITTED
         return BatchResult(state=state, provider_batch_id=provider_batch_id,
                            outcomes=outcomes, error="; ".join(problems) or None, done=done)
+
+    def _batch_status(self, provider_batch_id: str) -> tuple[str | None, str | None]:
+        """(the batch header's status, None), or (None, what went wrong)."""
+        batch_id = urllib.parse.quote(provider_batch_id, safe="")
+        try:
+            answer = self._get(f"{PAYOUTS_PATH}/{batch_id}?fields=batch_header")
+        except (_NotSent, _Lost) as exc:
+            return None, f"header: {exc}"
+        if answer.status != 200 or not isinstance(answer.body, dict):
+            return None, f"header: {_paypal_error_text(answer)}"
+        header = answer.body.get("batch_header")
+        status = header.get("batch_status") if isinstance(header, dict) else None
+        return (status if isinstance(status, str) else None), None
 
     @staticmethod
     def _read_item(item: Any, by_ref: dict[str, PayoutLine], found: dict[str, ItemOutcome],

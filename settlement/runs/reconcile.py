@@ -46,6 +46,12 @@ def reconcile_run(engine: Engine, tenant_id: int, run_id: int, adapter_for: Adap
         result = adapter_for(batch.method).poll(ctx, batch.provider_batch_id, lines)
         if result.error:
             found.append(Mismatch(batch.id, None, batch.status, "error", result.error))
+        elif not result.outcomes and not result.done:
+            # PayPal still processing the batch (its items are read once it is final), a
+            # partner that has not answered yet: nothing to compare item by item.
+            found.append(Mismatch(batch.id, None, batch.status, "processing",
+                                  "the provider has not finished this batch yet"))
+            continue
         theirs = {o.item_id: o for o in result.outcomes}
         for item_id, status in ours.items():
             outcome = theirs.get(item_id)

@@ -244,3 +244,4 @@ def test_run_totals_read_from_batches_agree_with_the_items_at_every_step(engine,
         respond(folder.parent, partner, key)
     execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
     assert set(both(run_id)) == {"succeeded", "failed"}
+
