@@ -410,13 +410,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format-mix", default="generic:35,cj:20,impact:15,awin:15,rakuten:15")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
-    parser.add_argument("--web-keep-alive", type=int, default=None,
-                        help="gunicorn --keep-alive seconds (default gunicorn's 2, as the "
-                             "Procfile runs it)")
+    parser.add_argument("--web-keep-alive", type=int, default=5,
+                        help="gunicorn --keep-alive seconds (5, as the Procfile runs it)")
     parser.add_argument("--rq-workers", type=int, default=2)
-    parser.add_argument("--dequeue-strategy", default="default",
+    parser.add_argument("--dequeue-strategy", default="round_robin",
                         choices=("default", "round_robin", "random"),
-                        help="rq's: default takes the queues in the Procfile's order")
+                        help="rq's (round_robin, as the Procfile runs it; default takes the "
+                             "queues in the order given)")
     parser.add_argument("--payouts-first", type=int, default=0,
                         help="how many of the rq workers take `payouts` first instead of in "
                              "the Procfile's order (reports, payouts, ...)")
