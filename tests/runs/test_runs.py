@@ -79,6 +79,23 @@ def _plan(engine, tenant, by="key:1"):
         return run.id, runs.run_totals(session, tenant.id, run.id)
 
 
+def _approve(engine, tenant, run_id):
+    with Session(engine) as session:
+        runs.approve_run(session, tenant.id, run_id, "key:2")
+        session.commit()
+
+
+def _adapters(engine, tmp_path):
+    settings = Settings(database_url=str(engine.url), outbox_dir=str(tmp_path))
+    return lambda method: adapter_for(method, settings)
+
+
+def _partners_answer(tmp_path):
+    for folder in tmp_path.rglob("*-transfer-*.csv"):
+        partner, key = folder.name[:-4].split("-transfer-")
+        respond(folder.parent, partner, key)
+
+
 def test_plan_pays_confirmed_balances_by_method_and_lists_every_skip_with_its_reason(engine, us):
     run_id, totals = _plan(engine, us)
     assert {m: (v["members"], v["amount"], v["points"]) for m, v in totals["by_method"].items()} == {
@@ -158,19 +175,14 @@ def test_a_cancelled_plan_frees_the_date_for_a_new_plan(engine, us):
 def test_execution_pays_each_member_once_and_returns_rejected_points_to_the_balance(
         engine, us, tmp_path):
     run_id, _ = _plan(engine, us)
-    with Session(engine) as session:
-        runs.approve_run(session, us.id, run_id, "key:2")
-        session.commit()
-    settings = Settings(database_url=str(engine.url), outbox_dir=str(tmp_path))
-    adapters = lambda method: adapter_for(method, settings)  # noqa: E731
+    _approve(engine, us, run_id)
+    adapters = _adapters(engine, tmp_path)
     batches = execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
     # Checks are issued at once; points wait for the partners' response files.
     assert balances(engine, us, "check1") == {"pending": 0, "available": 0, "reserved": 0,
                                               "paid": 1200}
     assert balances(engine, us, "bilt-closed")["reserved"] == 600
-    for folder in tmp_path.rglob("*-transfer-*.csv"):
-        partner, key = folder.name[:-4].split("-transfer-")
-        respond(folder.parent, partner, key)
+    _partners_answer(tmp_path)
     again = execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
     assert set(again) <= set(batches)
     for batch_id in batches:  # a replayed job changes nothing
@@ -196,15 +208,10 @@ def test_a_run_whose_last_batches_completed_concurrently_completes_on_the_next_e
     """Two workers completing the last two batches at once could each count the other's
     as open and leave the run `executing` for good; the next execute completes it."""
     run_id, _ = _plan(engine, us)
-    with Session(engine) as session:
-        runs.approve_run(session, us.id, run_id, "key:2")
-        session.commit()
-    settings = Settings(database_url=str(engine.url), outbox_dir=str(tmp_path))
-    adapters = lambda method: adapter_for(method, settings)  # noqa: E731
+    _approve(engine, us, run_id)
+    adapters = _adapters(engine, tmp_path)
     execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
-    for folder in tmp_path.rglob("*-transfer-*.csv"):
-        partner, key = folder.name[:-4].split("-transfer-")
-        respond(folder.parent, partner, key)
+    _partners_answer(tmp_path)
     execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
     with Session(engine) as session:  # the state the race left behind
         session.execute(text("UPDATE settlement_runs SET status = 'executing', "
@@ -232,16 +239,11 @@ def test_run_totals_read_from_batches_agree_with_the_items_at_every_step(engine,
 
     run_id, _ = _plan(engine, us)
     assert set(both(run_id)) == {"planned"}
-    with Session(engine) as session:
-        runs.approve_run(session, us.id, run_id, "key:2")
-        session.commit()
-    settings = Settings(database_url=str(engine.url), outbox_dir=str(tmp_path))
-    adapters = lambda method: adapter_for(method, settings)  # noqa: E731
+    _approve(engine, us, run_id)
+    adapters = _adapters(engine, tmp_path)
     execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
     assert both(run_id).get("submitted")  # the points transfers wait for their partners
-    for folder in tmp_path.rglob("*-transfer-*.csv"):
-        partner, key = folder.name[:-4].split("-transfer-")
-        respond(folder.parent, partner, key)
+    _partners_answer(tmp_path)
     execute_run(engine, us.id, run_id, adapters, str(tmp_path), max_polls=0)
     assert set(both(run_id)) == {"succeeded", "failed"}
 
