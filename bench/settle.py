@@ -127,11 +127,30 @@ def _workers(n: int, env: dict, prefix: str) -> list[subprocess.Popen]:
             for i in range(n)]
 
 
-def _answer_partners(outbox: Path, stop_event: threading.Event) -> None:
+def _answer_partners(outbox: Path, engine, tenant_id: int, settings,
+                     stop_event: threading.Event) -> None:
+    """The points partners answer each transfer file at once, and each answer is collected
+    as it lands (the batch's job enqueued again, as an inbox watcher would), once the batch
+    that wrote the file has recorded its submission."""
+    from settlement.db import tenant_session
     from settlement.payouts.sandbox.partners import respond, unanswered
+    from workers.queue import enqueue, run_batch_job_id
+
+    answered: set[str] = set()
     while not stop_event.is_set():
         for folder, partner, key in unanswered(outbox):
             respond(folder, partner, key)
+            answered.add(key)
+        if answered:
+            with tenant_session(engine, tenant_id) as session:
+                ready = session.execute(text(
+                    "SELECT id, idempotency_key FROM run_batches WHERE tenant_id = :t "
+                    "AND status = 'submitted' AND idempotency_key = ANY(:keys)"),
+                    {"t": tenant_id, "keys": sorted(answered)}).all()
+            for batch_id, key in ready:
+                enqueue("run_batch", tenant_id, batch_id, settings=settings,
+                        job_id=run_batch_job_id(settings, tenant_id, batch_id))
+                answered.discard(key)
         stop_event.wait(0.2)
 
 
@@ -181,8 +200,9 @@ def run(members: int, workers: int) -> dict:
             approved = time.perf_counter()
             enqueue("execute_run", tenant_id, run_id, settings=settings,
                     job_id=f"{prefix}exec-1")
-            answering = threading.Thread(target=_answer_partners, args=(workdir, stop_event),
-                                         daemon=True)
+            answering = threading.Thread(
+                target=_answer_partners, args=(workdir, engine, tenant_id, settings, stop_event),
+                daemon=True)
             answering.start()
             collected = 0
             while True:
@@ -202,8 +222,9 @@ def run(members: int, workers: int) -> dict:
                     break
                 queue_idle = Redis.from_url(REDIS_URL).llen(f"rq:queue:{prefix}payouts") == 0
                 if open_batches and not busy and queue_idle and status == "executing":
-                    # Points partners answer with files: collect them (what `settle run
-                    # execute` does on a schedule in production).
+                    # An answer the watcher could not hand over (its batch was still
+                    # recording): collect what is left (what `settle run execute` does on a
+                    # schedule in production).
                     collected += 1
                     enqueue("execute_run", tenant_id, run_id, settings=settings,
                             job_id=f"{prefix}exec-{collected + 1}")

@@ -11,8 +11,8 @@ import os
 import signal
 
 POINTS = (
-    "run.reserved",  # reservation and batches committed, no batch job queued yet
-    "batch.submitting",  # batch marked submitting and committed; the provider not called
+    "run.started",  # the run marked executing and committed; no batch job queued yet
+    "batch.submitting",  # batch reserved, marked submitting, committed; provider not called
     "batch.answered",  # the provider answered; nothing of it recorded yet
     "batch.recorded",  # the answer and its money committed; the job not finished
 )

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
+from settlement import failpoints
 from settlement.config import get_settings
 from settlement.db import get_engine
 from settlement.payouts.registry import adapter_for
@@ -35,8 +36,8 @@ def process_report(tenant_id: int, report_id: int) -> dict:
 
 
 def execute_run(tenant_id: int, run_id: int) -> dict:
-    """Reserve and cut the run into batches, then hand each batch to its own job (on rq) or
-    work them here (in-process)."""
+    """Start the run, then hand each batch to its own job (on rq) or work them here
+    (in-process); each batch reserves its items when it is submitted."""
     from workers.queue import enqueue, run_batch_job_id
     from settlement.db import tenant_session
 
@@ -45,6 +46,7 @@ def execute_run(tenant_id: int, run_id: int) -> dict:
     with tenant_session(_engine(), tenant_id) as session:
         batch_ids = runs.start_execution(session, tenant_id, run_id)
         session.commit()
+    failpoints.reach("run.started")
     log.info("run.executing", batches=len(batch_ids))
     failures = []
     for batch_id in batch_ids:

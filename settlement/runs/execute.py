@@ -1,11 +1,13 @@
 """Executing an approved run: reserve, batch, submit, record outcomes, complete.
 
 Crash safety rests on three rules:
-- every step is a transaction that can run again: reserving is one journal entry keyed by
-  the run; an item changes state once (a guarded UPDATE), and its money moves in the same
-  transaction;
-- a batch is marked `submitting` and committed BEFORE the provider is called, so a worker
-  that dies mid-call leaves a batch whose outcome is unknown, never one that looks unsent;
+- every step is a transaction that can run again: an item changes state once (a guarded
+  UPDATE), and its money moves in the same transaction;
+- a batch's money is reserved (one journal entry keyed by the batch) in the transaction that
+  marks it `submitting`, and that is committed BEFORE the provider is called: a worker that
+  dies mid-call leaves a batch whose outcome is unknown, never one that looks unsent, and
+  nothing is ever submitted unreserved. Reserving per batch, on the workers, spreads a
+  million members' reservation over them instead of one statement before any batch starts;
 - a batch in `submitting` or `unknown` is never submitted blindly again: the adapter's
   `find` asks the provider by the batch's idempotency key first.
 """
@@ -42,15 +44,14 @@ def _schema(session: Session) -> str:
 
 
 def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
-    """Reserve every planned amount and cut the items into batches. Returns the ids of the
-    batches still to finish; running it again on an executing run just returns them."""
+    """Mark an approved run executing. Returns the ids of the batches still to finish (each
+    reserves its own items when it is submitted); running it again just returns them."""
     run = get_run(session, tenant_id, run_id)
     if run.status in ("completed", "completed_with_failures"):
         return []
     if run.status not in ("approved", "executing"):
         raise RunError(409, "not_approved", f"run {run_id} is {run.status}; approve it first")
     if run.status == "approved":
-        _reserve(session, run)
         run.status, run.executed_at = "executing", dt.datetime.now(dt.timezone.utc)
         session.flush()
     # A run with nothing to pay completes here, and so does one whose last batches were
@@ -61,27 +62,27 @@ def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
         RunBatch.status != "completed").order_by(RunBatch.id)))
 
 
-def _reserve(session: Session, run: SettlementRun) -> None:
-    """available -> reserved for every item, as one entry for the run."""
-    key = f"run:{run.id}:reserve"
-    if existing_entry(session, run.tenant_id, key) is not None:
+def _reserve(session: Session, batch: RunBatch) -> None:
+    """available -> reserved for the batch's items, as one entry for the batch."""
+    t = batch.tenant_id
+    key = f"run:{batch.run_id}:batch:{batch.id}:reserve"
+    legacy = f"run:{batch.run_id}:reserve"  # runs that reserved everything at once
+    if not batch.amount or existing_entry(session, t, key) is not None \
+            or existing_entry(session, t, legacy) is not None:
         return
-    has_items = session.execute(text(
-        "SELECT count(*) FROM run_items WHERE tenant_id = :t AND run_id = :r AND amount <> 0"),
-        {"t": run.tenant_id, "r": run.id}).scalar_one()
-    if not has_items:
-        return
-    entry_id = open_entry(session, run.tenant_id, key, "run_reserve",
-                          f"run {run.id} ({run.payout_date.isoformat()}): reserved for payout")
+    run = session.get(SettlementRun, (t, batch.run_id))
+    entry_id = open_entry(session, t, key, "run_reserve",
+                          f"run {run.id} ({run.payout_date.isoformat()}) {batch.method} batch "
+                          f"{batch.seq}: reserved for payout")
     session.execute(text("""
       INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
       SELECT tenant_id, :e, 'available', member_id, :cur, -amount FROM run_items
-       WHERE tenant_id = :t AND run_id = :r AND amount <> 0
+       WHERE tenant_id = :t AND batch_id = :b AND amount <> 0
       UNION ALL
       SELECT tenant_id, :e, 'reserved', member_id, :cur, amount FROM run_items
-       WHERE tenant_id = :t AND run_id = :r AND amount <> 0"""),
-                    {"t": run.tenant_id, "r": run.id, "e": entry_id, "cur": run.currency})
-    check_balanced(session, run.tenant_id, entry_id)
+       WHERE tenant_id = :t AND batch_id = :b AND amount <> 0"""),
+                    {"t": t, "b": batch.id, "e": entry_id, "cur": run.currency})
+    check_balanced(session, t, entry_id)
 
 
 def batch_context(session: Session, batch: RunBatch, outbox_root: str) -> BatchContext:
@@ -118,7 +119,8 @@ def run_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adapte
     lines: list[PayoutLine] | None = None  # read once: a batch's items never change
     for attempt in range(max_polls + 1):
         with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
-            batch = session.get(RunBatch, (tenant_id, batch_id))
+            # Locked: two jobs of one batch must not both find it pending and submit it.
+            batch = session.get(RunBatch, (tenant_id, batch_id), with_for_update=True)
             if batch is None:
                 raise LookupError(f"no batch {batch_id}")
             if batch.status == "completed":
@@ -131,6 +133,7 @@ def run_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adapte
             if status == "pending":
                 batch.status, batch.attempts = "submitting", batch.attempts + 1
                 batch.submitted_at = dt.datetime.now(dt.timezone.utc)
+                _reserve(session, batch)
                 session.commit()
         adapter = adapter_for(ctx.method)
         if status == "pending":

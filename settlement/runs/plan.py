@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,15 +96,24 @@ def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
     if same_date is not None:
         raise RunError(409, "run_exists",
                        f"a run for {payout_date.isoformat()} exists already")
+    # A batch reserves its items when it is first submitted (attempts 0 -> 1, one
+    # transaction): a pending batch never attempted still has its money in the balances.
+    unsent_batch = select(RunBatch.id).where(
+        RunBatch.tenant_id == SettlementRun.tenant_id, RunBatch.run_id == SettlementRun.id,
+        RunBatch.status == "pending", RunBatch.attempts == 0).exists()
     unreserved = session.scalar(select(SettlementRun).where(
         SettlementRun.tenant_id == tenant_id,
-        SettlementRun.status.in_(("planned", "approved"))).limit(1))
+        or_(SettlementRun.status.in_(("planned", "approved")),
+            and_(SettlementRun.status == "executing", unsent_batch))).limit(1))
     if unreserved is not None:
         # Its items are still in the members' available balances: a second plan would
-        # count the same money again. Executing (which reserves it) or cancelling frees it.
+        # count the same money again. Submitting its batches (which reserves them) or
+        # cancelling it frees them.
+        state = unreserved.status + (" with batches not yet reserved"
+                                     if unreserved.status == "executing" else "")
         raise RunError(409, "run_in_flight",
                        f"run {unreserved.id} for {unreserved.payout_date.isoformat()} is "
-                       f"{unreserved.status}; execute or cancel it before planning another")
+                       f"{state}; execute or cancel it before planning another")
     cutoff = cutoff_for(policy, payout_date)
     run = SettlementRun(tenant_id=tenant_id, payout_date=payout_date, cutoff_date=cutoff,
                         currency=policy.currency, status="planned", planned_by=planned_by)

@@ -1,4 +1,4 @@
-"""A worker killed (SIGKILL) at each step of a batch's execution: the run resumes from the
+"""A worker killed (SIGKILL) at each step of a run's execution: the run resumes from the
 database with a fresh job and pays each member exactly once (see settlement/failpoints.py
 for the steps). Real PostgreSQL, Redis, rq workers and the PayPal sandbox."""
 from __future__ import annotations
@@ -12,11 +12,10 @@ from tests.faults import harness as h
 from tests.faults.test_run_faults import sandbox, scenario, workers  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-BATCH_POINTS = [p for p in POINTS if p.startswith("batch.")]
 
 
-@pytest.mark.parametrize("point", BATCH_POINTS)
-def test_a_worker_killed_at_each_step_of_a_batch_resumes_and_pays_each_member_once(
+@pytest.mark.parametrize("point", POINTS)
+def test_a_worker_killed_at_each_step_of_a_run_resumes_and_pays_each_member_once(
         point, scenario, sandbox, workers):  # noqa: F811
     scn = scenario
     h.sandbox_call(sandbox, "/_sandbox/config", {"polls_per_step": 0})

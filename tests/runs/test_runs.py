@@ -14,7 +14,7 @@ from settlement.config import Settings
 from settlement.payouts.registry import adapter_for
 from settlement.payouts.sandbox.partners import respond
 from settlement.runs import plan as runs
-from settlement.runs.execute import execute_run, run_batch
+from settlement.runs.execute import execute_run, run_batch, start_execution
 from tests.conftest import generic_csv
 from tests.domain.helpers import add_retailer, add_rule, balances, ingest, ledger_problems
 
@@ -129,24 +129,32 @@ def test_a_date_that_is_not_a_payout_date_and_a_second_run_are_refused(engine, u
     assert info.value.code == "run_exists"
 
 
-@pytest.mark.parametrize("first_status", ["planned", "approved"])
-def test_no_run_is_planned_while_another_has_not_reserved_its_money(engine, us, first_status):
+@pytest.mark.parametrize("first_status", ["planned", "approved", "executing"])
+def test_no_run_is_planned_while_another_has_not_reserved_its_money(engine, us, first_status,
+                                                                     tmp_path):
     """Two runs planned from the same balances would pay the same money twice: while one
-    is planned or approved (its items not yet reserved), planning any other date is
-    refused; once it executes (reserved) or is cancelled, the next date can be planned."""
+    is planned, approved, or executing with a batch not yet submitted (each batch reserves
+    its items when it is submitted), planning any other date is refused; once every batch
+    is reserved, or the plan is cancelled, the next date can be planned."""
     run_id, _ = _plan(engine, us)
-    if first_status == "approved":
+    if first_status != "planned":
+        _approve(engine, us, run_id)
+    if first_status == "executing":
         with Session(engine) as session:
-            runs.approve_run(session, us.id, run_id, "key:2")
+            start_execution(session, us.id, run_id)
             session.commit()
     with Session(engine) as session, pytest.raises(runs.RunError) as info:
         runs.plan_run(session, us.id, dt.date(2027, 2, 15), "key:1")
     assert (info.value.status, info.value.code) == (409, "run_in_flight")
-    with Session(engine) as session:
-        runs.cancel_run(session, us.id, run_id, "key:1") if first_status == "planned" else \
-            session.execute(text("UPDATE settlement_runs SET status = 'executing' "
-                                 "WHERE tenant_id = :t AND id = :r"), {"t": us.id, "r": run_id})
-        session.commit()
+    if first_status == "planned":
+        with Session(engine) as session:
+            runs.cancel_run(session, us.id, run_id, "key:1")
+            session.commit()
+    else:  # submitted, so reserved; the points partners have not answered yet
+        execute_run(engine, us.id, run_id, _adapters(engine, tmp_path), str(tmp_path),
+                    max_polls=0)
+        with Session(engine) as session:
+            assert runs.get_run(session, us.id, run_id).status == "executing"
     with Session(engine) as session:
         assert runs.plan_run(session, us.id, dt.date(2027, 2, 15), "key:1").id != run_id
 
