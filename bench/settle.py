@@ -30,6 +30,7 @@ from sqlalchemy import text
 
 from bench.common import (ROOT, MemorySampler, clean_redis, create_database, drop_database,
                           spawn, stop)
+from workers.worker import WORKER_CLASS
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 PAYOUT_DATE = dt.date(2026, 11, 15)
@@ -122,7 +123,7 @@ def _workers(n: int, env: dict, prefix: str) -> list[subprocess.Popen]:
     logs = ROOT / "var" / "bench" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     return [spawn([str(Path(sys.executable).parent / "rq"), "worker", "--url",
-                   REDIS_URL, "--worker-class", "rq.Worker", f"{prefix}payouts",
+                   REDIS_URL, "--worker-class", WORKER_CLASS, f"{prefix}payouts",
                    "--name", f"{prefix}w{i}", "--quiet"], env, logs / f"{prefix}w{i}.log")
             for i in range(n)]
 

@@ -46,6 +46,7 @@ from bench.common import (BIN, ROOT, MemorySampler, clean_redis, code_version,
                           wait_for_port)
 from loadtests.reports import opening_report
 from loadtests.seed import seed
+from workers.worker import WORKER_CLASS
 
 REDIS_URL = os.environ.get("LOADTEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 OPENING_AS_OF = "2026-11-10T18:00:00Z"
@@ -476,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         procs.append(web)
         queues = procfile_queues()
         payouts_first = ["payouts"] + [q for q in queues if q != "payouts"]
-        workers = [spawn([str(BIN / "rq"), "worker", "--with-scheduler", "--url", REDIS_URL,
+        workers = [spawn([str(BIN / "rq"), "worker", "--worker-class", WORKER_CLASS,
+                           "--with-scheduler", "--url", REDIS_URL,
                           "--name", f"{prefix}w{i}", "--dequeue-strategy",
                           args.dequeue_strategy,
                           *(prefix + q for q in (payouts_first if i < args.payouts_first

@@ -31,6 +31,7 @@ from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import apply_policy
 from tests.conftest import generic_csv, policy_document
 from tests.domain.helpers import add_retailer, add_rule, ingest
+from workers.worker import WORKER_CLASS
 
 ROOT = Path(__file__).parents[2]
 RQ = Path(sys.executable).parent / "rq"
@@ -364,7 +365,8 @@ class Workers:
         name = f"{self.settings.queue_prefix}worker-{n}-{uuid.uuid4().hex[:6]}"
         log = open(self.log_dir / f"worker-{n}.log", "wb")
         proc = subprocess.Popen(
-            [str(RQ), "worker", "--url", self.settings.redis_url, "--name", name, *args,
+            [str(RQ), "worker", "--worker-class", WORKER_CLASS, "--url", self.settings.redis_url,
+             "--name", name, *args,
              f"{self.settings.queue_prefix}payouts"],
             cwd=ROOT, env={**self.env(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
