@@ -30,7 +30,8 @@ from sqlalchemy import text
 
 from bench.common import (ROOT, MemorySampler, clean_redis, create_database, drop_database,
                           spawn, stop)
-from workers.worker import WORKER_CLASS
+from settlement.runtime import tune_gc_for_bulk_work
+from workers import WORKER_CLASS
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 PAYOUT_DATE = dt.date(2026, 11, 15)
@@ -164,6 +165,7 @@ def run(members: int, workers: int) -> dict:
     from settlement.runs import plan as runs
     from workers.queue import enqueue
 
+    tune_gc_for_bulk_work()  # this process hosts the PayPal sandbox, as its own main() does
     name, url = create_database()
     workdir = ROOT / "var" / "bench" / f"settle-{uuid.uuid4().hex[:6]}"
     workdir.mkdir(parents=True)

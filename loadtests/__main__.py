@@ -46,7 +46,7 @@ from bench.common import (BIN, ROOT, MemorySampler, clean_redis, code_version,
                           wait_for_port)
 from loadtests.reports import opening_report
 from loadtests.seed import seed
-from workers.worker import WORKER_CLASS
+from workers import WORKER_CLASS
 
 REDIS_URL = os.environ.get("LOADTEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 OPENING_AS_OF = "2026-11-10T18:00:00Z"

@@ -12,9 +12,9 @@ from __future__ import annotations
 from rq import Worker
 
 import workers.jobs  # noqa: F401  (loaded here, inherited by every work horse)
+from settlement.runtime import tune_gc_for_bulk_work
 
-
-WORKER_CLASS = "workers.worker.PreloadedWorker"  # for `rq worker --worker-class`
+tune_gc_for_bulk_work()  # after the imports: they are frozen with the rest
 
 
 class PreloadedWorker(Worker):

@@ -31,7 +31,7 @@ from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import apply_policy
 from tests.conftest import generic_csv, policy_document
 from tests.domain.helpers import add_retailer, add_rule, ingest
-from workers.worker import WORKER_CLASS
+from workers import WORKER_CLASS
 
 ROOT = Path(__file__).parents[2]
 RQ = Path(sys.executable).parent / "rq"

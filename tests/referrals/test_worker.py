@@ -16,7 +16,7 @@ from sqlalchemy import text
 from settlement.config import Settings
 from settlement.db import engine_for
 from tests.referrals.helpers import make_tenant, put_members, referrals, report, row
-from workers.worker import WORKER_CLASS
+from workers import WORKER_CLASS
 
 ROOT = Path(__file__).parents[2]
 RQ = Path(sys.executable).parent / "rq"
@@ -44,7 +44,8 @@ def run_worker(settings) -> None:
            "SETTLE_REDIS_URL": settings.redis_url, "SETTLE_QUEUE_PREFIX": settings.queue_prefix,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     result = subprocess.run(
-        [str(RQ), "worker", "--worker-class", WORKER_CLASS, "--burst", "--url", settings.redis_url,
+        [str(RQ), "worker", "--worker-class", WORKER_CLASS, "--burst",
+         "--url", settings.redis_url,
          "--name", f"{settings.queue_prefix}worker", f"{settings.queue_prefix}referrals"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -97,6 +97,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from settlement.runtime import tune_gc_for_bulk_work
+
 SPEC_PATH = (Path(__file__).resolve().parent.parent / "specs" / "paypal"
              / "payments_payouts_batch_v1.json")
 
@@ -1322,6 +1324,7 @@ def main(argv: list[str] | None = None) -> None:
         timeout_after_accept_seconds=args.timeout_after_accept_seconds,
         token_ttl_seconds=args.token_ttl_seconds, webhook_url=args.webhook_url))
     httpd = make_server(args.host, args.port, sandbox, threaded=True)
+    tune_gc_for_bulk_work()  # it keeps every batch's items: a million objects and more
     print(f"PayPal sandbox on http://{args.host}:{httpd.server_port} "
           f"(client id {args.client_id!r})", flush=True)
     try:
