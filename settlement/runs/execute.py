@@ -57,9 +57,23 @@ def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
     # A run with nothing to pay completes here, and so does one whose last batches were
     # completed by workers that each saw the other's batch still open.
     _complete_run_if_done(session, run_id, tenant_id)
-    return list(session.scalars(select(RunBatch.id).where(
+    return interleaved(session.execute(select(RunBatch.id, RunBatch.method).where(
         RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id,
-        RunBatch.status != "completed").order_by(RunBatch.id)))
+        RunBatch.status != "completed").order_by(RunBatch.id)).all())
+
+
+def interleaved(batches: list[tuple[int, str]]) -> list[int]:
+    """Batch ids (in planning order) with the methods spread evenly through the list, each
+    method's n-th batch at the (n + 1/2)/count point of the run. Workers taking them in this
+    order keep every method going at once: PayPal's batches wait on PayPal while the
+    others' files are written, instead of both workers waiting on one provider at a time."""
+    count: dict[str, int] = {}
+    place = []
+    for batch_id, method in batches:
+        count[method] = count.get(method, 0) + 1
+        place.append((count[method] - 0.5, method, batch_id))
+    return [batch_id for _, batch_id in sorted(
+        ((n / count[method], batch_id) for n, method, batch_id in place))]
 
 
 def _reserve(session: Session, batch: RunBatch) -> None:
@@ -312,9 +326,14 @@ def _complete_run_if_done(session: Session, run_id: int, tenant_id: int) -> None
         "AND status <> 'completed'"), p).scalar_one()
     if left:
         return
-    failed = session.execute(text(
-        "SELECT count(*) FROM run_items WHERE tenant_id = :t AND run_id = :r "
-        "AND status = 'failed'"), p).scalar_one()
+    counts = session.scalars(select(RunBatch.status_counts).where(
+        RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id)).all()
+    if all(c is not None for c in counts):  # each batch's, recounted as it completed
+        failed = sum(int(c.get("failed", 0)) for c in counts)
+    else:  # batches planned before their counts were kept
+        failed = session.execute(text(
+            "SELECT count(*) FROM run_items WHERE tenant_id = :t AND run_id = :r "
+            "AND status = 'failed'"), p).scalar_one()
     run = session.get(SettlementRun, (tenant_id, run_id))
     run.status = "completed_with_failures" if failed else "completed"
     run.completed_at = dt.datetime.now(dt.timezone.utc)
