@@ -109,19 +109,22 @@ def batch_context(session: Session, batch: RunBatch, outbox_root: str) -> BatchC
 
 
 def batch_lines(session: Session, batch: RunBatch) -> list[PayoutLine]:
-    """The batch's items as adapter lines (plain rows: no ORM objects for 50,000 items)."""
+    """The batch's items as adapter lines (plain rows: no ORM objects for 50,000 items).
+    Only checks are mailed: the other methods' lines carry no address."""
     tenant = session.get(Tenant, batch.tenant_id)
     policy = policy_of(tenant)
-    rows = session.execute(text("""
-      SELECT i.id, i.run_id, i.amount, i.points, i.destination, m.external_id, m.name,
-             m.address_line1, m.address_line2, m.city, m.region, m.postal_code, m.country
+    mailed = batch.method == "check"
+    address = ("m.name, m.address_line1, m.address_line2, m.city, m.region, m.postal_code, "
+               "m.country" if mailed else "NULL")
+    rows = session.execute(text(f"""
+      SELECT i.id, i.run_id, i.amount, i.points, i.destination, m.external_id, {address}
       FROM run_items i JOIN members m ON m.tenant_id = i.tenant_id AND m.id = i.member_id
       WHERE i.tenant_id = :t AND i.batch_id = :b ORDER BY i.id"""),
                            {"t": batch.tenant_id, "b": batch.id}).all()
     currency, digits, slug = policy.currency, policy.minor_digits, tenant.slug
     return [PayoutLine(item_id=r[0], reference=f"{slug}-{r[1]}-{r[0]}", member=r[5],
                        amount=r[2], currency=currency, digits=digits, points=r[3],
-                       destination=r[4], address=Address(*r[6:13]))
+                       destination=r[4], address=Address(*r[6:13]) if mailed else None)
             for r in rows]
 
 
@@ -263,8 +266,10 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
         AND o.status IN ('succeeded', 'failed')
       RETURNING run_items.id, run_items.member_id, run_items.amount, run_items.status"""),
                             p).all()
-    # Final outcomes went first, so this touches only the items still waiting.
-    if batch.status in ("submitted", "completed"):
+    # Final outcomes went first, so this touches only the items still waiting: none when
+    # the provider answered for every item (adapters answer only for the batch's lines).
+    answered = len({o.item_id for o in outcomes})
+    if batch.status in ("submitted", "completed") and answered < batch.items:
         session.execute(text(
             "UPDATE run_items SET status = 'submitted' WHERE tenant_id = :t AND batch_id = :b "
             "AND status = 'planned'"), p)
