@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 from settlement import failpoints
 from settlement.db import tenant_session
 from settlement.ledger.service import check_balanced, existing_entry, open_entry
-from settlement.models import Member, RunBatch, RunItem, SettlementRun, Tenant
+from settlement.models import RunBatch, RunItem, SettlementRun, Tenant
 from settlement.payouts.base import (FAILED, REFUSED, SUBMITTED, Address, BatchContext,
                                      BatchResult, ItemOutcome, PayoutAdapter, PayoutLine)
-from settlement.runs.plan import BATCH_SIZES, RunError, get_run  # noqa: F401 (re-exported)
+from settlement.runs.plan import RunError, get_run
 from settlement.tenants.service import policy_of
 
 # Providers worth polling while the job runs; points partners answer with a file days
