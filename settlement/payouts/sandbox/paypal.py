@@ -477,6 +477,18 @@ class _Item:
 
 
 @dataclass
+class _ItemEvent:
+    """An item's webhook event, rendered only when it is sent or read: a batch makes 15,000
+    of them, which with no webhook configured nobody may ever read. It keeps what the item
+    was at that moment (a later event, RETURNED after UNCLAIMED, changes the item)."""
+    event_type: str
+    summary: str
+    then: _Item  # a copy of the item as it was
+    base: str
+    now: dt.datetime
+
+
+@dataclass
 class _Batch:
     payout_batch_id: str
     sender_batch_id: str | None
@@ -546,7 +558,7 @@ class PayPalSandbox:
         self._unclaimed: dict[str, _Item] = {}
         self._faults: list[dict] = []
         self._applied_faults: list[dict] = []
-        self._events: list[dict] = []
+        self._events: list[dict] = []  # {"event": dict or _ItemEvent, "delivered", "error"}
         self._clock_offset = dt.timedelta(0)
 
     def reset(self) -> None:
@@ -854,7 +866,7 @@ class PayPalSandbox:
 
     # -- progress ----------------------------------------------------------------------
 
-    def _poll_locked(self, batch: _Batch, now: dt.datetime, base: str) -> list[dict]:
+    def _poll_locked(self, batch: _Batch, now: dt.datetime, base: str) -> list[dict | _ItemEvent]:
         if batch.denied or batch.step >= 2:
             return []
         batch.polls += 1
@@ -877,7 +889,7 @@ class PayPalSandbox:
         return events
 
     def _set_status_locked(self, item: _Item, status: str, now: dt.datetime,
-                           base: str) -> list[dict]:
+                           base: str) -> list[dict | _ItemEvent]:
         item.status = status
         item.time_processed = now
         if status in ("SUCCESS", "UNCLAIMED", "RETURNED", "ONHOLD") and not item.transaction_id:
@@ -892,11 +904,10 @@ class PayPalSandbox:
             self._unclaimed.pop(item.payout_item_id, None)
         if status in ITEM_EVENTS:
             event_type, summary = ITEM_EVENTS[status]
-            return [self._event(event_type, "payouts_item", summary,
-                                self._render_item(item, base, with_sender_batch_id=True), now)]
+            return [_ItemEvent(event_type, summary, copy.copy(item), base, now)]
         return []
 
-    def _deny_locked(self, batch: _Batch, now: dt.datetime, base: str) -> list[dict]:
+    def _deny_locked(self, batch: _Batch, now: dt.datetime, base: str) -> list[dict | _ItemEvent]:
         batch.denied = True
         batch.time_completed = now
         name, message = DENIED_ERROR
@@ -908,7 +919,7 @@ class PayPalSandbox:
         return [self._event("PAYMENT.PAYOUTSBATCH.DENIED", "batch",
                             "Payouts batch was denied.", self._batch_header(batch), now)]
 
-    def _expire_unclaimed_locked(self, now: dt.datetime, base: str) -> list[dict]:
+    def _expire_unclaimed_locked(self, now: dt.datetime, base: str) -> list[dict | _ItemEvent]:
         events = []
         for item in list(self._unclaimed.values()):
             if item.time_processed is not None and \
@@ -922,17 +933,25 @@ class PayPalSandbox:
                 "resource_type": resource_type, "event_type": event_type,
                 "summary": summary, "resource": resource}
 
-    def _deliver(self, events: list[dict]) -> None:
+    def _rendered(self, event: dict | _ItemEvent) -> dict:
+        if isinstance(event, dict):
+            return event
+        return self._event(event.event_type, "payouts_item", event.summary,
+                           self._render_item(event.then, event.base, with_sender_batch_id=True),
+                           event.now)
+
+    def _deliver(self, events: list) -> None:
         """Record, then POST each event to the webhook URL (best effort, synchronous)."""
         if not events:
             return
         url = self.config.webhook_url
-        if not url:  # recorded only: one lock for the lot (15,000 item events a batch)
+        if not url:  # recorded only, rendered when read: one lock for the lot
             with self._lock:
                 self._events.extend({"event": event, "delivered": None, "error": None}
                                     for event in events)
             return
         for event in events:
+            event = self._rendered(event)
             record = {"event": event, "delivered": None, "error": None}
             try:
                 req = urllib.request.Request(
@@ -1236,6 +1255,8 @@ class PayPalSandbox:
 
     def _on_sandbox_events(self, request: Request) -> Response:
         with self._lock:
+            for record in self._events:  # rendered once: an event's id never changes
+                record["event"] = self._rendered(record["event"])
             return _json_response(200, {"events": copy.deepcopy(self._events)})
 
     def _on_sandbox_config(self, request: Request) -> Response:
