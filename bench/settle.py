@@ -158,6 +158,7 @@ def _answer_partners(outbox: Path, engine, tenant_id: int, settings,
 
 def run(members: int, workers: int) -> dict:
     from redis import Redis
+    from rq.registry import StartedJobRegistry
 
     from settlement.config import Settings
     from settlement.db import make_engine, tenant_session
@@ -223,7 +224,11 @@ def run(members: int, workers: int) -> dict:
                         {"t": tenant_id, "r": run_id}).scalar_one()
                 if status.startswith("completed"):
                     break
-                queue_idle = Redis.from_url(REDIS_URL).llen(f"rq:queue:{prefix}payouts") == 0
+                # Idle: nothing queued and nothing running (a collection job in flight
+                # would make a resume here do its work twice).
+                redis = Redis.from_url(REDIS_URL)
+                queue_idle = redis.llen(f"rq:queue:{prefix}payouts") == 0 and StartedJobRegistry(
+                    f"{prefix}payouts", connection=redis).count == 0
                 if open_batches and not busy and queue_idle and status == "executing":
                     # An answer the watcher could not hand over (its batch was still
                     # recording): collect what is left (what `settle run execute` does on a
