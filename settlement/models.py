@@ -64,6 +64,7 @@ class ApiKey(Base):
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = _created()
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("prefix", name="uq_api_keys_prefix"),
@@ -179,6 +180,8 @@ class Report(Base):
     rejected: Mapped[int] = mapped_column(BigInteger, default=0)
     unattributed: Mapped[int] = mapped_column(BigInteger, default=0)
     entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Processing attempts begun; the watchdog fails a report whose jobs keep dying.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = _created()
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
