@@ -162,6 +162,52 @@ def _paypal_error_text(answer: _Answer) -> str:
     return text
 
 
+def _page_count(body: dict, expected_items: int, page_size: int) -> int:
+    """How many pages of a batch to read: PayPal's ``total_pages`` (asked for with
+    ``total_required=true``; ``total_page`` accepted too), else as many as our lines fill.
+    Never more than our lines could fill (plus one, for items we do not know of): a batch
+    of 15,000 items is 15 pages of 1,000, never 15,000 requests."""
+    most = max(1, -(-expected_items // page_size)) + 1
+    for name in ("total_pages", "total_page"):
+        value = body.get(name)
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+            return max(1, min(int(value), most))
+    return most - 1
+
+
+def _batch_ids_in(links: Any) -> list[tuple[str, str | None]]:
+    """(batch id, rel) of every link to a payout batch in a list of HATEOAS links."""
+    found = []
+    for link in links if isinstance(links, list) else []:
+        if not isinstance(link, dict) or not isinstance(link.get("href"), str):
+            continue
+        match = _BATCH_HREF.search(urllib.parse.urlsplit(link["href"]).path)
+        if match:
+            found.append((match.group(1), link.get("rel")))
+    return found
+
+
+def original_batch_id(body: Any) -> str | None:
+    """The original batch's id in PayPal's answer to a reused ``sender_batch_id``.
+
+    PayPal puts the link inside the SENDER_BATCH_ID detail (``details[].link``, a list of
+    links, which the document's ``error_details`` schema does not list) and leaves the
+    top-level ``links`` empty; the top level is read too, should PayPal ever move it. A
+    ``self`` link wins over any other rel."""
+    if not isinstance(body, dict):
+        return None
+    candidates: list[tuple[str, str | None]] = []
+    for detail in body.get("details") or []:
+        if isinstance(detail, dict):
+            candidates += _batch_ids_in(detail.get("link"))
+            candidates += _batch_ids_in(detail.get("links"))
+    candidates += _batch_ids_in(body.get("links"))
+    for batch_id, rel in candidates:
+        if rel == "self":
+            return batch_id
+    return candidates[0][0] if candidates else None
+
+
 # --------------------------------------------------------------------------------------
 # Webhooks
 
@@ -526,12 +572,9 @@ class PayPalAdapter:
             items = body.get("items") if isinstance(body.get("items"), list) else []
             for item in items:
                 self._read_item(item, by_ref, found, problems)
-            total_pages = body.get("total_pages")
-            if isinstance(total_pages, (int, Decimal)) and not isinstance(total_pages, bool):
-                last_page = page >= int(total_pages)
-            else:
-                last_page = len(items) < self.page_size
-            if last_page or not items or page >= MAX_ITEMS:
+            if page == 1:
+                last_page = _page_count(body, len(lines), self.page_size)
+            if page >= last_page or len(items) < self.page_size:
                 break
             page += 1
 
@@ -645,18 +688,12 @@ class PayPalAdapter:
 
     def _original(self, ctx: BatchContext, lines: list[PayoutLine],
                   answer: _Answer) -> BatchResult:
-        """The duplicate-sender_batch_id answer: the original batch is in its link. Only the
-        id is taken from the link; the batch is read from our own base URL (the bearer
-        token is never sent to a host named in an answer)."""
-        batch_id = None
-        for link in answer.body.get("links") or []:
-            if not isinstance(link, dict) or not isinstance(link.get("href"), str):
-                continue
-            match = _BATCH_HREF.search(urllib.parse.urlsplit(link["href"]).path)
-            if match:
-                batch_id = match.group(1)
-                if link.get("rel") == "self":
-                    break
+        """The duplicate-sender_batch_id answer: the original batch is linked from the
+        SENDER_BATCH_ID detail (``details[].link``; the top-level ``links`` is empty, see
+        ``specs/paypal/README.md``). Only the id is taken from the link; the batch is read
+        from our own base URL (the bearer token is never sent to a host named in an
+        answer)."""
+        batch_id = original_batch_id(answer.body)
         if batch_id is None:
             return BatchResult(state=UNKNOWN, error="PayPal has a batch with this "
                                "sender_batch_id but named no link to it: "

@@ -249,17 +249,20 @@ def test_more_than_15000_items_are_refused_with_validation_error(client):
     assert client.batches() == []
 
 
-def test_a_sender_batch_id_reused_within_30_days_is_refused_with_a_link_to_the_original(
-        client):
+def test_a_sender_batch_id_reused_within_30_days_is_refused_as_paypal_refuses_it(client):
+    """PayPal's shape (specs/paypal/README.md): the link to the original batch is inside
+    the SENDER_BATCH_ID detail, the top-level `links` is empty."""
     first = batch("a@example.com", sender_batch_id="run-2026-01-01-1")
     status, created = client.create(first)
     assert status == 201
     status, answer = client.create(batch("other@example.com", sender_batch_id="run-2026-01-01-1"))
     assert (status, answer["name"]) == (400, "USER_BUSINESS_ERROR")
     assert_matches(PAYOUTS, "post", 400, answer)
-    assert [(d["field"], d["location"]) for d in answer["details"]] == [("SENDER_BATCH_ID",
-                                                                          "body")]
-    [link] = answer["links"]
+    assert [(d["field"], d["location"], d["issue"]) for d in answer["details"]] == [
+        ("SENDER_BATCH_ID", "body", "Batch with given sender_batch_id already exists")]
+    assert answer["links"] == []
+    [link] = answer["details"][0]["link"]
+    assert (link["rel"], link["encType"]) == ("self", "application/json")
     assert link["method"] == "GET"
     batch_id = created["batch_header"]["payout_batch_id"]
     assert link["href"] == f"{client.base_url}{PAYOUTS}/{batch_id}"
@@ -422,7 +425,7 @@ def test_http_500_after_accept_records_the_batch_so_the_retry_finds_it_by_the_li
     status, answer = client.create(body)
     assert (status, answer["name"]) == (400, "USER_BUSINESS_ERROR")
     [recorded] = client.batches()
-    assert answer["links"][0]["href"].endswith(recorded["payout_batch_id"])
+    assert answer["details"][0]["link"][0]["href"].endswith(recorded["payout_batch_id"])
 
 
 def test_timeout_after_accept_leaves_a_recorded_batch_that_the_duplicate_link_finds(client):
@@ -434,7 +437,7 @@ def test_timeout_after_accept_leaves_a_recorded_batch_that_the_duplicate_link_fi
     [recorded] = client.batches()
     status, answer = client.create(body)
     assert (status, answer["name"]) == (400, "USER_BUSINESS_ERROR")
-    status, found = client.call("GET", answer["links"][0]["href"])
+    status, found = client.call("GET", answer["details"][0]["link"][0]["href"])
     assert status == 200
     assert found["batch_header"]["payout_batch_id"] == recorded["payout_batch_id"]
     assert len(found["items"]) == 2

@@ -17,8 +17,9 @@ What it does, in PayPal's own words where the OpenAPI document
   currency is one PayPal pays out in. Any violation refuses the WHOLE batch with
   ``400 VALIDATION_ERROR`` and ``details: [{field, location, issue}]``, the field named the
   way PayPal names it (``items[1].receiver``). A ``sender_batch_id`` used within 30 days is
-  refused with ``400 USER_BUSINESS_ERROR`` (detail field ``SENDER_BATCH_ID``) and a ``links``
-  entry (rel ``self``, GET) to the original batch. More than 15,000 items is a
+  refused with ``400 USER_BUSINESS_ERROR`` as PayPal refuses it: the detail (field
+  ``SENDER_BATCH_ID``) carries a ``link`` list with the original batch (rel ``self``, GET)
+  and the top-level ``links`` is empty. More than 15,000 items is a
   ``VALIDATION_ERROR``. A ``PayPal-Request-Id`` header seen within 30 days replays the
   stored answer of that request. Success is ``201`` with ``batch_header`` and ``links``.
 * ``GET /v1/payments/payouts/{payout_batch_id}`` (``page``, ``page_size``,
@@ -809,12 +810,16 @@ class PayPalSandbox:
             if sender_batch_id is not None:
                 for original in reversed(self._by_sender_batch_id.get(sender_batch_id, [])):
                     if now - original.time_created < DUPLICATE_WINDOW:
+                        # PayPal's exact shape (specs/paypal/README.md): the link to
+                        # the original batch sits inside the detail, not in `links`.
                         return paypal_error(
                             400, "USER_BUSINESS_ERROR", "User business error.",
                             details=[{"field": "SENDER_BATCH_ID", "location": "body",
                                       "issue": "Batch with given sender_batch_id already "
-                                               "exists", "value": sender_batch_id}],
-                            links=[self._batch_link(base, original.payout_batch_id)])
+                                               "exists",
+                                      "link": [self._batch_link(
+                                          base, original.payout_batch_id)]}],
+                            links=[])
             fault = self._take_fault("create", AFTER_ACCEPT_FAULTS)
             batch = self._record_batch(body, now, request_id)
             if fault is not None and fault["kind"] == "deny_batch":
