@@ -8,15 +8,44 @@ Crash safety rests on three rules:
   dies mid-call leaves a batch whose outcome is unknown, never one that looks unsent, and
   nothing is ever submitted unreserved. Reserving per batch, on the workers, spreads a
   million members' reservation over them instead of one statement before any batch starts;
-- a batch in `submitting` or `unknown` is never submitted blindly again: the adapter's
-  `find` asks the provider by the batch's idempotency key first.
+- a batch with a provider id is never sent again, only polled by that id; a batch without
+  one whose outcome is unknown is asked about (`find`, by the same idempotency key), never
+  sent blindly.
+
+The batch state machine (`run_batches.status`):
+
+    pending ──job──> submitting ──provider has it──> submitted ──all items final──> completed
+                        │  ▲                          ▲    │
+           answer lost  ▼  │ find: never got it       │    └─ poll: some items still open
+                      unknown ──find: has it (id)─────┘
+
+- `pending`: nothing reserved or sent. A job locks the row, marks it `submitting` and
+  reserves its items in one transaction, commits, then calls `submit`.
+- `submitting` / `unknown`: reserved; the provider may or may not have the batch, and we
+  hold no provider id (`submitting`: a worker died during the call; `unknown`: the call
+  ended without a verdict). A job calls `find` (PayPal: the same `sender_batch_id` again,
+  which PayPal answers with the original batch) and moves it to `submitted` with the id, or
+  back to `pending` when the provider certainly never had it.
+- `submitted`: the provider id is known. A job only polls it; trouble while polling leaves
+  it `submitted` (with `last_error`), never `unknown`: the id is never thrown away.
+- `completed`: every item succeeded or failed and its money moved.
+
+Who moves them: the batch job (`run_batch`), started by `execute_run`, by `settle run
+execute`, by `POST .../resume` and by the watchdog (`watch_runs`, every minute on the
+clock process). At most one job works a batch at a time: on PostgreSQL a job holds the
+batch's advisory lock while it works (`batch_hold`); a second job finds it held and leaves
+(`busy`), and a job whose worker died releases it with its connection, so the watchdog
+sees the batch free and resumes it. Even without the lock (SQLite, or a dropped
+connection), every move above is guarded and the provider's idempotency key makes a second
+submission a question, so two jobs on one batch never pay twice.
 """
 from __future__ import annotations
 
 import datetime as dt
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
@@ -128,11 +157,58 @@ def batch_lines(session: Session, batch: RunBatch) -> list[PayoutLine]:
             for r in rows]
 
 
+# Namespace of the batches' advisory locks (pg_try_advisory_lock(bigint)): the batch id in
+# the low 48 bits.
+_HOLD_NAMESPACE = 0x5E77 << 48
+BUSY = "busy"  # run_batch's answer when another live job holds the batch
+
+
+@contextmanager
+def batch_hold(engine: Engine, batch_id: int) -> Iterator[bool]:
+    """Hold the batch for this job: True if no other live job holds it. The lock is a
+    session-level advisory lock on a connection of its own (autocommit, so it is never
+    idle in a transaction) and goes when the job ends or its process dies. SQLite runs
+    jobs in-process, one at a time: always True."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = _HOLD_NAMESPACE | batch_id
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        try:
+            yield held
+        finally:
+            if held:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                except Exception:  # noqa: BLE001 - a dropped connection released it already
+                    conn.invalidate()
+
+
+def batch_is_held(engine: Engine, batch_id: int) -> bool:
+    """Whether a live job holds the batch now (PostgreSQL; False on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with batch_hold(engine, batch_id) as free:
+        return not free
+
+
 def run_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: AdapterFor,
               outbox_root: str, *, poll_interval: float = 0.5, max_polls: int = 20) -> str:
-    """The worker job for one batch: submit it (or find it, if a previous attempt's outcome
-    is unknown), then poll until every item is final or `max_polls` is reached. Returns the
-    batch's status; a batch left `submitted` is picked up again by a later run of the job."""
+    """The worker job for one batch: move it along the state machine of the module
+    docstring (submit a pending batch, find one whose outcome is unknown, poll one the
+    provider has) until every item is final or `max_polls` is reached. Returns the batch's
+    status (`busy` when another live job holds it); a batch left `submitted` or `unknown`
+    is picked up again by a later job (the watchdog's, every minute)."""
+    with batch_hold(engine, batch_id) as free:
+        if not free:
+            return BUSY
+        return _work_batch(engine, tenant_id, batch_id, adapter_for, outbox_root,
+                           poll_interval=poll_interval, max_polls=max_polls)
+
+
+def _work_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: AdapterFor,
+                outbox_root: str, *, poll_interval: float, max_polls: int) -> str:
     lines: list[PayoutLine] | None = None  # read once: a batch's items never change
     for attempt in range(max_polls + 1):
         with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
@@ -156,17 +232,20 @@ def run_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adapte
         if status == "pending":
             failpoints.reach("batch.submitting")
             result = adapter.submit(ctx, lines)
-        elif status in ("submitting", "unknown"):
+        elif provider_id is not None:
+            # The provider has it: ask it by its id, never send it again.
+            result = adapter.poll(ctx, provider_id, lines)
+        else:  # submitting or unknown, without an id
             if submitted_at and _age(submitted_at) > FIND_WINDOW:
                 # PayPal forgets a sender_batch_id after 30 days: asking by re-posting could
                 # then pay twice. An operator reconciles such a batch by hand.
+                _note_error(engine, tenant_id, batch_id, "unknown for over 29 days: PayPal "
+                            "no longer recognises the sender_batch_id; reconcile by hand")
                 return "unknown"
             result = adapter.find(ctx, lines)
             if result.state == REFUSED and not result.outcomes:
                 _set_status(engine, tenant_id, batch_id, "pending")  # it never got there
                 continue
-        else:
-            result = adapter.poll(ctx, provider_id, lines)
         failpoints.reach("batch.answered")
         final = record_result(engine, tenant_id, batch_id, result)
         failpoints.reach("batch.recorded")
@@ -189,14 +268,20 @@ def _set_status(engine: Engine, tenant_id: int, batch_id: int, status: str) -> N
         session.commit()
 
 
+def _note_error(engine: Engine, tenant_id: int, batch_id: int, error: str) -> None:
+    with tenant_session(engine, tenant_id) as session:
+        session.get(RunBatch, (tenant_id, batch_id)).last_error = error
+        session.commit()
+
+
 def record_result(engine: Engine, tenant_id: int, batch_id: int, result: BatchResult) -> str:
     """Store what the provider said, move the money of items that reached an outcome, and
     complete the batch (and the run) when nothing is left open."""
     with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
         batch = session.get(RunBatch, (tenant_id, batch_id))
+        batch.provider_batch_id = result.provider_batch_id or batch.provider_batch_id
         if result.state == SUBMITTED:
-            batch.status = "submitted"
-            batch.provider_batch_id = result.provider_batch_id or batch.provider_batch_id
+            batch.status, batch.last_error = "submitted", result.error
         elif result.state == REFUSED:
             batch.status = "submitted"
             batch.last_error = result.error
@@ -206,6 +291,9 @@ def record_result(engine: Engine, tenant_id: int, batch_id: int, result: BatchRe
                 for item_id in session.scalars(select(RunItem.id).where(
                     RunItem.tenant_id == tenant_id, RunItem.batch_id == batch_id))
                 if item_id not in known)
+        elif batch.provider_batch_id is not None:
+            # The provider has it (we know its id): no answer now is not "unknown".
+            batch.status, batch.last_error = "submitted", result.error
         else:
             batch.status, batch.last_error = "unknown", result.error
         session.flush()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from settlement.models import RunBatch, RunItem, SettlementRun, Tenant
 from settlement.runs.calendar import cutoff_for, is_payout_date
+from settlement.runs.lines import drop_lines, freeze_lines
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of
 
@@ -211,6 +212,7 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
       SELECT :t, :r, i.member_id, i.method, i.amount, i.points, i.destination, b.id, 'planned'
       FROM payable i JOIN run_batches b
         ON b.tenant_id = :t AND b.run_id = :r AND b.method = i.method AND b.seq = i.seq"""), p)
+    freeze_lines(session, run)
     session.execute(text(f"DROP TABLE IF EXISTS {schema}.plan"))
     session.execute(text(f"DROP TABLE IF EXISTS {schema}.payable"))
 
@@ -290,9 +292,15 @@ def _totals_from_items(session: Session, p: dict) -> tuple[dict, dict]:
     return by_method, progress
 
 
-def get_run(session: Session, tenant_id: int, run_id: int) -> SettlementRun:
-    run = session.scalar(select(SettlementRun).where(SettlementRun.tenant_id == tenant_id,
-                                                     SettlementRun.id == run_id))
+def get_run(session: Session, tenant_id: int, run_id: int, *,
+            lock: bool = False) -> SettlementRun:
+    """The run; `lock` takes its row for the transaction (status changes read the status
+    under the lock, so of two simultaneous approvals exactly one wins)."""
+    query = select(SettlementRun).where(SettlementRun.tenant_id == tenant_id,
+                                        SettlementRun.id == run_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    run = session.scalar(query)
     if run is None:
         raise RunError(404, "not_found", f"no settlement run {run_id}")
     return run
@@ -301,7 +309,7 @@ def get_run(session: Session, tenant_id: int, run_id: int) -> SettlementRun:
 def approve_run(session: Session, tenant_id: int, run_id: int, approver: str,
                 expected_hash: str | None = None) -> SettlementRun:
     """Four eyes: a principal other than the planner approves this exact plan."""
-    run = get_run(session, tenant_id, run_id)
+    run = get_run(session, tenant_id, run_id, lock=True)
     if run.status != "planned":
         raise RunError(409, "not_planned", f"run {run_id} is {run.status}, not planned")
     if approver == run.planned_by:
@@ -319,11 +327,12 @@ def approve_run(session: Session, tenant_id: int, run_id: int, approver: str,
 
 
 def cancel_run(session: Session, tenant_id: int, run_id: int, by: str) -> SettlementRun:
-    run = get_run(session, tenant_id, run_id)
+    run = get_run(session, tenant_id, run_id, lock=True)
     if run.status != "planned":
         raise RunError(409, "not_planned", f"only a planned run can be cancelled; "
                                            f"run {run_id} is {run.status}")
     run.status, run.cancelled_by = "cancelled", by
+    drop_lines(session, tenant_id, run_id)
     session.flush()
     return run
 
