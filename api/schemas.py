@@ -2,7 +2,7 @@
 Amounts are decimal strings in major units; the services parse them strictly."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates
 
 
 class Strict(Schema):
@@ -100,7 +100,17 @@ class ReportQuery(Schema):
         ["generic", "cj", "impact", "awin", "rakuten"]))
     source = fields.String(load_default=None, validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,31}$"))
     as_of = fields.AwareDateTime(load_default=None, metadata={
-        "description": "when the network produced the report (default: now)"})
+        "description": "when the network produced the report (default: now); from "
+                       "2000-01-01 to now"})
+
+    @validates("as_of")
+    def _as_of_window(self, value, **_kwargs):
+        import datetime as dt
+
+        from settlement.reports.service import as_of_problem
+        problem = as_of_problem(value, dt.datetime.now(dt.timezone.utc)) if value else None
+        if problem is not None:
+            raise ValidationError(problem.message)
 
 
 class LineErrorOut(Schema):

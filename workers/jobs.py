@@ -88,7 +88,49 @@ def sweep_referrals(tenant_id: int, as_of: str | None = None) -> dict:
     return result
 
 
+def watch_reports() -> dict:
+    """The reports' watchdog, run every minute by the clock: enqueue again every report
+    whose job died, fail those whose jobs keep dying. Safe to run at any time, again."""
+    from workers.queue import enqueue, report_job_id
+
+    log = job_logger()
+    settings = _settings()
+
+    def requeue(tenant_id: int, report_id: int) -> None:
+        enqueue("process_report", tenant_id, report_id, settings=settings,
+                job_id=report_job_id(settings, tenant_id, report_id))
+
+    watched = reports.requeue_stalled_reports(_engine(), requeue)
+    if watched.requeued or watched.abandoned:
+        log.info("reports.watched", requeued=len(watched.requeued),
+                 abandoned=len(watched.abandoned))
+    return {"requeued": watched.requeued, "abandoned": watched.abandoned}
+
+
+def watch_runs() -> dict:
+    """The runs' watchdog, run every minute by the clock: every approved or executing run
+    is started and each open batch that no live job holds gets its batch job again (see
+    settlement/runs/watchdog.py). Safe to run at any time, twice at once."""
+    from settlement.runs.watchdog import watch_runs as watch
+    from workers.queue import enqueue, run_batch_job_id
+
+    log = job_logger()
+    settings = _settings()
+
+    def resume(tenant_id: int, batch_id: int) -> None:
+        enqueue("run_batch", tenant_id, batch_id, settings=settings,
+                job_id=run_batch_job_id(settings, tenant_id, batch_id))
+
+    report = watch(_engine(), resume)
+    if report.resumed or report.failed:
+        log.info("runs.watched", runs=report.runs, resumed=report.resumed,
+                 held=report.held, failed=report.failed)
+    return report.as_dict()
+
+
 JOBS = {"process_report": (process_report, "reports"),
         "execute_run": (execute_run, "payouts"),
         "run_batch": (run_batch, "payouts"),
-        "sweep_referrals": (sweep_referrals, "referrals")}
+        "sweep_referrals": (sweep_referrals, "referrals"),
+        "watch_reports": (watch_reports, "reports"),
+        "watch_runs": (watch_runs, "payouts")}

@@ -119,6 +119,33 @@ def upload(query):
     return report_view(report, with_errors=False), 202
 
 
+@blp.route("/reports/<int:report_id>/retry", methods=["POST"])
+@requires("uploader")
+@blp.response(202, ReportOut)
+def retry_report(report_id):
+    """Run a failed report again (nothing of a failed report was applied): its errors are
+    cleared and it is queued. 409 for a report that is not failed. The same bytes uploaded
+    again answer `duplicate: true` with this report, whatever its status: retry is the way
+    to run it again."""
+    principal = current()
+    session = db()
+    try:
+        reports.retry(session, principal.tenant_id, report_id)
+    except LookupError:
+        raise Problem(404, "Not Found", f"no report {report_id}")
+    except reports.RetryRefused as exc:
+        session.rollback()
+        raise Problem(409, "Conflict", str(exc))
+    record("report.retried", "report", report_id)
+    session.commit()
+    settings = current_app.config["SETTLE"]
+    enqueue("process_report", principal.tenant_id, report_id, settings=settings,
+            job_id=report_job_id(settings, principal.tenant_id, report_id))
+    session.expire_all()
+    return report_view(session.get(Report, (principal.tenant_id, report_id)),
+                       with_errors=False)
+
+
 @blp.route("/reports/<int:report_id>")
 @requires("report_status")
 @blp.response(200, ReportOut)

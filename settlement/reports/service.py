@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import uuid
-from dataclasses import dataclass
-from typing import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from settlement.commissions.lifecycle import ApplyContext, apply_incoming, attach_unattributed
 from settlement.db import tenant_session
 from settlement.models import Report, ReportChunk, ReportError, Tenant
 from settlement.referrals.service import evaluate_referrals
+from settlement.reports import bounds
 from settlement.reports.formats import FORMATS, ParseContext, ReportFormatError, parser_for
 from settlement.reports.copy_csv import stage_in_database
 from settlement.reports.formats.base import LineError
@@ -32,7 +34,17 @@ from settlement.tenants.service import policy_of
 
 CHUNK_BYTES = 1 << 20
 AS_OF_SKEW = dt.timedelta(minutes=5)  # clocks of networks and ours may differ a little
+AS_OF_EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 MEDIA = ("csv", "json", "ndjson")
+FINAL = ("completed", "failed")
+# A report whose job died this many times is failed by the watchdog instead of retried:
+# something in it kills the worker (memory, a crash), and retrying forever helps nobody.
+MAX_ATTEMPTS = 4
+# How long a queued or processing report that no worker holds may wait for its job before
+# the watchdog enqueues it again (an upload commits a moment before it enqueues).
+STALLED_AFTER = dt.timedelta(minutes=1)
+FIELD_CHARS = 64  # report_errors.field
+log = logging.getLogger("settle.reports")
 
 
 class UploadTooLarge(Exception):
@@ -77,11 +89,9 @@ def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterab
                                        f"send text/csv, application/json or NDJSON")])
     source = source or fmt
     now = dt.datetime.now(dt.timezone.utc)
-    if as_of is not None and as_of > now + AS_OF_SKEW:
-        # A report from the future would admit future-dated lines and make every later
-        # report look stale.
-        raise UploadRefused([LineError(None, "as_of", "future_as_of",
-                                       f"as_of {as_of.isoformat()} is in the future")])
+    problem = as_of_problem(as_of, now) if as_of is not None else None
+    if problem is not None:
+        raise UploadRefused([problem])
     as_of = as_of or now
     report = Report(tenant_id=tenant_id, format=fmt, media=media, source=source,
                     sha256=f"receiving:{uuid.uuid4().hex}", size_bytes=0,
@@ -117,6 +127,23 @@ def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterab
     return Received(report.id, False)
 
 
+def as_of_problem(as_of: dt.datetime, now: dt.datetime) -> LineError | None:
+    """Why an as-of date-time cannot be taken, or None. The window is from AS_OF_EARLIEST
+    to now (plus a little clock skew); the checks never overflow near year 1 or 9999."""
+    if as_of.tzinfo is None:
+        return LineError(None, "as_of", "invalid_as_of", "as_of needs a UTC offset")
+    # Offsets are under a day: the year alone keeps the arithmetic below in range.
+    if as_of.year < AS_OF_EARLIEST.year or as_of < AS_OF_EARLIEST:
+        return LineError(None, "as_of", "as_of_out_of_range",
+                         f"as_of must be on or after {AS_OF_EARLIEST.date().isoformat()}")
+    if as_of.year > now.year + 1 or as_of > now + AS_OF_SKEW:
+        # A report from the future would admit future-dated lines and make every later
+        # report look stale.
+        return LineError(None, "as_of", "future_as_of",
+                         f"as_of {as_of.isoformat()} is in the future")
+    return None
+
+
 def _same_content(session: Session, tenant_id: int, source: str, sha: str) -> int | None:
     return session.scalar(select(Report.id).where(
         Report.tenant_id == tenant_id, Report.source == source, Report.sha256 == sha))
@@ -141,22 +168,32 @@ def process(engine: Engine, tenant_id: int, report_id: int) -> Report:
     """The worker job: parse and apply a stored report once. Safe to run again."""
     with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
         report = _lock_report(session, tenant_id, report_id)
-        if report.status in ("completed", "failed"):
+        if report.status in FINAL:
             return report
         session.execute(update(Report).where(Report.tenant_id == tenant_id,
                                              Report.id == report_id)
-                        .values(status="processing"))
+                        .values(status="processing", attempts=Report.attempts + 1))
         session.commit()
     try:
         with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
             report = _lock_report(session, tenant_id, report_id)
-            if report.status in ("completed", "failed"):
+            if report.status in FINAL:
                 return report
             _apply(session, engine, report)
             session.commit()
             return report
     except ReportFormatError as exc:
         return _fail(engine, tenant_id, report_id, exc.errors)
+    except OperationalError:
+        raise  # the database went away: the job is retried, or the watchdog enqueues it
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the report must end
+        # Nothing was applied (the transaction rolled back); the uploader reads why, and
+        # may retry once the cause is fixed. The details stay in the log.
+        log.exception("report %s of tenant %s failed", report_id, tenant_id)
+        return _fail(engine, tenant_id, report_id, [LineError(
+            None, None, "processing_failed",
+            f"the report could not be processed ({type(exc).__name__}); nothing of it was "
+            f"applied. POST /v1/reports/{report_id}/retry runs it again")])
 
 
 def _lock_report(session: Session, tenant_id: int, report_id: int) -> Report:
@@ -180,15 +217,17 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
     latest = (as_of.astimezone(dt.timezone.utc) + dt.timedelta(hours=14)).date()
     parse_ctx = ParseContext(policy.currency, policy.minor_digits, latest)
     parser = parser_for(report.format, report.media)
-    if not _stage_in_database(session, engine, report, parse_ctx):
-        stage(session, parser(_chunks(engine, report.tenant_id, report.id), parse_ctx))
+    if not (_stage_in_database(session, engine, report, parse_ctx)
+            and not bounds.staged_outside(session)):
+        stage(session, bounds.checked(
+            parser(_chunks(engine, report.tenant_id, report.id), parse_ctx), report.format))
     parse_errors = take_parse_errors(session, report.tenant_id, report.id)
     ctx = ApplyContext(
         tenant_id=report.tenant_id, report_id=report.id, fmt=report.format,
         source=report.source, currency=policy.currency, rounding=policy.rounding,
         as_of_us=_epoch_us(as_of),
         today=local_today, whole_or_nothing=policy.report_errors == "whole",
-        first_error_seq=parse_errors)
+        first_error_seq=parse_errors, digits=policy.minor_digits)
     result = apply_incoming(session, ctx, parse_errors)
     if result.applied:
         attached = attach_unattributed(session, report.tenant_id, policy.currency,
@@ -240,15 +279,83 @@ def _fail(engine: Engine, tenant_id: int, report_id: int, errors: list[LineError
     """A file that cannot be read at all: record why, apply nothing."""
     with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
         report = _lock_report(session, tenant_id, report_id)
+        if report.status in FINAL:
+            return report  # another job ended it meanwhile (the watchdog's race)
+        session.execute(ReportError.__table__.delete().where(
+            ReportError.tenant_id == tenant_id, ReportError.report_id == report_id))
         session.execute(ReportError.__table__.insert(), [
             {"tenant_id": tenant_id, "report_id": report_id, "seq": i + 1, "line": e.line,
-             "field": e.field, "code": e.code, "message": e.message}
+             "field": _clip(e.field), "code": e.code, "message": e.message}
             for i, e in enumerate(errors)])
         report.status = "failed"
         report.rejected = 0
         report.finished_at = func.now()
         session.commit()
         return report
+
+
+def _clip(name: str | None) -> str | None:
+    """A field name as report_errors holds it: a header of a file that is not CSV (a tab-
+    separated one) can be one long name, which the message quotes in full anyway."""
+    if name is None or len(name) <= FIELD_CHARS:
+        return name
+    return name[:FIELD_CHARS - 1] + "\u2026"
+
+
+class RetryRefused(Exception):
+    pass
+
+
+def retry(session: Session, tenant_id: int, report_id: int) -> Report:
+    """Put a failed report back in the queue (nothing of it was applied), its errors
+    cleared. The caller commits, then enqueues `process`."""
+    report = _lock_report(session, tenant_id, report_id)
+    if report.status != "failed" or report.entry_id is not None:
+        raise RetryRefused(f"report {report_id} is {report.status}; only a failed report "
+                           "can be retried")
+    session.execute(ReportError.__table__.delete().where(
+        ReportError.tenant_id == tenant_id, ReportError.report_id == report_id))
+    for count in ("lines", "inserted", "updated", "unchanged", "stale", "rejected",
+                  "unattributed"):
+        setattr(report, count, 0)
+    report.status, report.attempts, report.finished_at = "queued", 0, None
+    session.flush()
+    return report
+
+
+@dataclass
+class Watched:
+    requeued: list[tuple[int, int]] = field(default_factory=list)  # (tenant id, report id)
+    abandoned: list[tuple[int, int]] = field(default_factory=list)
+
+
+def requeue_stalled_reports(engine: Engine, requeue: Callable[[int, int], None], *,
+                            stalled_after: dt.timedelta = STALLED_AFTER,
+                            max_attempts: int = MAX_ATTEMPTS) -> Watched:
+    """The watchdog: every report left queued or processing by a job that died is given to
+    `requeue(tenant_id, report_id)` again, or failed after `max_attempts` attempts. Safe to
+    run at any time, as often as wanted: a report a worker is applying is locked (on
+    PostgreSQL) and skipped, and `process` applies a report once however often it runs."""
+    cutoff = dt.datetime.now(dt.timezone.utc) - stalled_after
+    watched = Watched()
+    with tenant_session(engine) as session:
+        query = select(Report.tenant_id, Report.id, Report.attempts).where(
+            Report.status.in_(("queued", "processing")), Report.created_at < cutoff)
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for tenant_id, report_id, attempts in session.execute(query).all():
+            target = watched.abandoned if attempts >= max_attempts else watched.requeued
+            target.append((tenant_id, report_id))
+        session.rollback()  # the locks: process() takes the report's lock itself
+    for tenant_id, report_id in watched.abandoned:
+        _fail(engine, tenant_id, report_id, [LineError(
+            None, None, "processing_abandoned",
+            f"the report's processing died {max_attempts} times (the worker was stopped "
+            "or ran out of memory); nothing of it was applied. "
+            f"POST /v1/reports/{report_id}/retry runs it again")])
+    for tenant_id, report_id in watched.requeued:
+        requeue(tenant_id, report_id)
+    return watched
 
 
 def report_errors(session: Session, tenant_id: int, report_id: int,
