@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -93,6 +94,8 @@ class Retailer(Base):
     slug: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     category: Mapped[str | None] = mapped_column(String(100))
+    # Overrides the network's holding period (policy `networks.X.confirm_after_days`).
+    confirm_after_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = _created()
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
@@ -166,7 +169,7 @@ class Report(Base):
     id: Mapped[int] = _id()
     format: Mapped[str] = mapped_column(String(16))
     media: Mapped[str] = mapped_column(String(8))
-    source: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(80))  # network reports: the network account
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))  # queued|processing|completed|failed
@@ -179,6 +182,7 @@ class Report(Base):
     stale: Mapped[int] = mapped_column(BigInteger, default=0)
     rejected: Mapped[int] = mapped_column(BigInteger, default=0)
     unattributed: Mapped[int] = mapped_column(BigInteger, default=0)
+    unmatched: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     entry_id: Mapped[int | None] = mapped_column(BigInteger)
     # Processing attempts begun; the watchdog fails a report whose jobs keep dying.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -220,7 +224,7 @@ class Commission(Base):
     __tablename__ = "commissions"
     tenant_id: Mapped[int] = mapped_column(Integer)
     id: Mapped[int] = _id()
-    source: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(80))  # network reports: the network account
     transaction_id: Mapped[str] = mapped_column(String(128))
     order_id: Mapped[str | None] = mapped_column(String(128))
     original_transaction_id: Mapped[str | None] = mapped_column(String(128))
@@ -229,8 +233,12 @@ class Commission(Base):
     retailer_id: Mapped[int] = mapped_column(BigInteger)
     category: Mapped[str | None] = mapped_column(String(100))
     event_date: Mapped[dt.date] = mapped_column(Date)
-    sale_amount: Mapped[int] = mapped_column(BigInteger)
-    commission_amount: Mapped[int] = mapped_column(BigInteger)
+    sale_amount: Mapped[int] = mapped_column(BigInteger)  # minor units, rounded once
+    commission_amount: Mapped[int] = mapped_column(BigInteger)  # minor units, rounded once
+    # As the network stated them, in ten-thousandths of the major unit (networks send up to
+    # 4 decimals); the share is computed from these.
+    sale_precise: Mapped[int] = mapped_column(BigInteger)
+    commission_precise: Mapped[int] = mapped_column(BigInteger)
     share_amount: Mapped[int] = mapped_column(BigInteger)
     margin_amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
@@ -243,6 +251,11 @@ class Commission(Base):
     line: Mapped[int] = mapped_column(BigInteger)
     entry_id: Mapped[int | None] = mapped_column(BigInteger)  # None: it carried no money
     confirmed_on: Mapped[dt.date | None] = mapped_column(Date)  # in the tenant's timezone
+    # A line the network sent without a status confirms on this date unless reversed first.
+    confirm_after: Mapped[dt.date | None] = mapped_column(Date)
+    # A correction whose original was never seen: it carries no money until that arrives.
+    awaiting_original: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                    server_default=false())
     version: Mapped[int] = mapped_column(Integer, default=1)
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
@@ -378,6 +391,28 @@ class RunSkip(Base):
     reason: Mapped[str] = mapped_column(String(32))
     amount: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "run_id", "member_id"),)
+
+
+class RunItemLine(Base):
+    """What an item pays, frozen at planning (settlement/runs/lines.py): a commission or a
+    referral bonus at its amount then, or a correction of one an earlier run paid."""
+
+    __tablename__ = "run_item_lines"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    item_id: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(24))
+    # commission|referral_bonus|commission_correction|bonus_correction
+    ref_id: Mapped[int] = mapped_column(BigInteger)  # the commission's or the bonus's id
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    confirmed_on: Mapped[dt.date | None] = mapped_column(Date)
+    earlier_run_id: Mapped[int | None] = mapped_column(BigInteger)  # corrections: who paid it
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "run_id", "item_id", "kind", "ref_id"),
+        Index("ix_run_item_lines_ref", "tenant_id", "ref_id"),
+    )
 
 
 class RunBatch(Base):

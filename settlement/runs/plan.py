@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from settlement.models import RunBatch, RunItem, SettlementRun, Tenant
+from settlement.runs.batches import item_counts
 from settlement.runs.calendar import cutoff_for, is_payout_date
 from settlement.runs.lines import drop_lines, freeze_lines
 from settlement.tenants.policy import TenantPolicy
@@ -255,7 +256,8 @@ def run_totals(session: Session, tenant_id: int, run_id: int) -> dict:
     however many items); a run planned before batches kept counts is counted item by item."""
     p = {"t": tenant_id, "r": run_id}
     batches = session.execute(select(RunBatch.method, RunBatch.items, RunBatch.amount,
-                                     RunBatch.points, RunBatch.status_counts).where(
+                                     RunBatch.points, RunBatch.status_counts,
+                                     RunBatch.status).where(
         RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id)).all()
     if any(b.status_counts is None for b in batches):
         by_method, progress = _totals_from_items(session, p)
@@ -266,7 +268,7 @@ def run_totals(session: Session, tenant_id: int, run_id: int) -> dict:
             m["members"] += b.items
             m["amount"] += b.amount
             m["points"] += b.points
-            for status, n in b.status_counts.items():
+            for status, n in item_counts(b.status, b.status_counts).items():
                 progress[status] = progress.get(status, 0) + n
     skipped = {reason: {"members": int(n), "amount": int(a or 0)}
                for reason, n, a in session.execute(text(

@@ -463,11 +463,23 @@ def test_an_items_cursor_beyond_64_bits_answers_400_not_500(settled):
 # The report
 
 
-def report_rows(settled) -> list[dict]:
+def report_rows(settled, kind: str = "items") -> list[dict]:
+    """The report's item rows, or (kind="skipped") its skipped section."""
     response = settled.get("/report.csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
-    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True), newline="")))
+    rows = csv.DictReader(io.StringIO(response.get_data(as_text=True), newline=""))
+    return [r for r in rows if (r["row_kind"] == "skipped") == (kind == "skipped")]
+
+
+def test_report_lists_every_skipped_member_with_reason_and_amount_in_csv_and_json(settled):
+    skipped = [(r["member"], r["skip_reason"], r["skipped_amount"], r["cash_back"])
+               for r in report_rows(settled, "skipped")]
+    assert sorted(skipped) == [("homeless", "no_mailing_address", "9.90", ""),
+                               ("pp-nomail", "missing_destination", "8.00", ""),
+                               ("small", "below_minimum", "3.00", "")]
+    document = settled.get("/report.json").get_json()
+    assert [(s["member"], s["reason"], s["amount"], "") for s in document["skipped"]] == skipped
 
 
 def test_report_csv_ties_each_item_amount_to_the_cash_back_of_its_rows(settled):
