@@ -18,6 +18,10 @@ CURRENCY_MINOR_DIGITS: dict[str, int] = {
 _AMOUNT = re.compile(r"(-?)([0-9]{1,12})(?:\.([0-9]+))?\Z", re.ASCII)
 
 PPM = 1_000_000
+# Networks state sale and commission with up to 4 decimals in every currency (CJ 3, Rakuten
+# Advertising and Impact 4). Those amounts are kept in ten-thousandths of the major unit
+# ("network units"); only a computed share or a ledger amount is rounded to minor units.
+NETWORK_DIGITS = 4
 ROUNDING_MODES = ("half_even", "half_up", "down")
 _DECIMAL_ROUNDING = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP, "down": ROUND_DOWN}
 
@@ -66,6 +70,29 @@ def parse_amount(text: str, digits: int) -> int:
     return value
 
 
+def parse_network_amount(text: str) -> int:
+    """A network's amount ("7.781") in ten-thousandths of the major unit (77810)."""
+    return parse_amount(text, NETWORK_DIGITS)
+
+
+def network_scale(digits: int) -> int:
+    """Network units per minor unit of a currency with `digits` minor digits."""
+    if not 0 <= digits <= NETWORK_DIGITS:
+        raise ValueError(f"a currency with {digits} minor digits is finer than network amounts")
+    return 10 ** (NETWORK_DIGITS - digits)
+
+
+def round_div(numerator: int, divisor: int, mode: str = "half_even") -> int:
+    """numerator / divisor rounded once with the tenant's rounding mode, exactly."""
+    q = Decimal(numerator) / Decimal(divisor)
+    return int(q.quantize(Decimal(1), rounding=_DECIMAL_ROUNDING[mode]))
+
+
+def network_to_minor(units: int, digits: int, mode: str = "half_even") -> int:
+    """A network amount rounded once to the currency's minor units."""
+    return round_div(units, network_scale(digits), mode)
+
+
 def format_amount(minor: int, digits: int) -> str:
     """Minor units back to the API's major-unit decimal string."""
     if digits == 0:
@@ -93,10 +120,10 @@ def format_rate_ppm(ppm: int) -> str:
     return text or "0"
 
 
-def apply_rate(amount: int, ppm: int, mode: str = "half_even") -> int:
-    """round(amount * ppm / 1e6) with the tenant's rounding mode, in exact integers."""
-    q = Decimal(amount * ppm) / Decimal(PPM)
-    return int(q.quantize(Decimal(1), rounding=_DECIMAL_ROUNDING[mode]))
+def apply_rate(amount: int, ppm: int, mode: str = "half_even", scale: int = 1) -> int:
+    """round(amount * ppm / 1e6 / scale) with the tenant's rounding mode, in exact integers;
+    `scale` (network_scale) gives a share in minor units of a network amount."""
+    return round_div(amount * ppm, PPM * scale, mode)
 
 
 def allocate(total: int, weights: list[int]) -> list[int]:

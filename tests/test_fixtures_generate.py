@@ -17,7 +17,7 @@ import pytest
 
 from fixtures import generate, make_members, make_reports
 from fixtures.common import REPORT_COLUMNS, TENANTS
-from settlement.money import apply_rate, parse_amount, parse_rate_ppm
+from settlement.money import apply_rate, network_scale, parse_amount, parse_rate_ppm
 from settlement.reports.formats import LineError, ParseContext, ParsedLine, parser_for
 from settlement.reports.formats.generic import COLUMNS as GENERIC_COLUMNS
 from settlement.tenants.policy import load_policy
@@ -458,7 +458,7 @@ def _share(rules: list[dict], line, digits: int) -> int:
         amount = parse_amount(rule["amount"], digits)
         return amount if line.commission_amount > 0 else -amount if line.commission_amount else 0
     base = line.sale_amount if rule["kind"] == "percent_of_sale" else line.commission_amount
-    return apply_rate(base, parse_rate_ppm(rule["rate"]), "half_even")
+    return apply_rate(base, parse_rate_ppm(rule["rate"]), "half_even", network_scale(digits))
 
 
 def _replay(tenant: str) -> tuple[dict, dict]:

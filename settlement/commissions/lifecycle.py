@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from settlement.commissions.rules import best_rule_sql, share_sql
+from settlement.commissions.rules import best_rule_sql, round_div_sql, share_sql
+from settlement.money import network_scale
 from settlement.ledger.service import check_balanced, existing_entry, open_entry
 
 # Outcomes that refuse a line, with the field at fault and the message an integration
@@ -50,6 +51,7 @@ class ApplyContext:
     today: dt.date  # the as-of date in the tenant's timezone (confirmed_on)
     whole_or_nothing: bool = False
     first_error_seq: int = 0
+    digits: int = 2  # the currency's minor digits: network units per minor unit follow
 
 
 @dataclass
@@ -91,12 +93,22 @@ def classify(session: Session, ctx: ApplyContext) -> None:
                                 f"i.event_date FROM incoming i {join.replace('LEFT ', '')}", p)
     _temp(session, "line_rules", best_rule_sql(), p)
     rule_id = "CASE WHEN c.id IS NULL THEN lr.rule_id ELSE c.rule_id END"
+    # Lines carry the network's amounts (network units); the ledger's are minor units, each
+    # rounded once by the tenant's rule, and the share is rounded once from the precise
+    # amounts. margin = rounded commission - share, so the sub-cent remainder of every line
+    # is the portal's margin and each entry still sums to zero.
+    scale = network_scale(ctx.digits)
+
+    def minor(units: str) -> str:
+        return round_div_sql(units, scale, ctx.rounding)
     _temp(session, "applied", f"""
       SELECT x.*, x.commission - x.share AS margin,
              CASE WHEN x.existing_id IS NULL THEN x.member_id ELSE x.old_member_id END AS owner
       FROM (
         SELECT i.line, i.transaction_id, i.order_id, i.member, i.category, i.event_date,
-               i.sale, i.commission, i.status, i.original_txn,
+               i.sale AS sale_precise, i.commission AS commission_precise,
+               {minor('i.sale')} AS sale, {minor('i.commission')} AS commission,
+               i.status, i.original_txn,
                {retailer_id} AS retailer_id, m.id AS member_id,
                c.id AS existing_id, c.status AS old_status, c.share_amount AS old_share,
                c.margin_amount AS old_margin, c.commission_amount AS old_commission,
@@ -105,15 +117,16 @@ def classify(session: Session, ctx: ApplyContext) -> None:
                     WHEN {retailer_id} IS NULL THEN 'unknown_retailer'
                     WHEN c.id IS NULL THEN 'inserted'
                     WHEN c.as_of_us > :as_of THEN 'stale'
-                    WHEN c.status = i.status AND c.sale_amount = i.sale
-                         AND c.commission_amount = i.commission THEN 'unchanged'
+                    WHEN c.status = i.status AND c.sale_precise = i.sale
+                         AND c.commission_precise = i.commission THEN 'unchanged'
                     WHEN c.member_external_id IS DISTINCT FROM i.member THEN 'member_changed'
                     WHEN c.retailer_id <> {retailer_id} THEN 'retailer_changed'
                     WHEN c.status = 'reversed' THEN 'reinstated'
                     WHEN c.status = 'confirmed' AND i.status = 'pending' THEN 'unconfirmed'
                     ELSE 'updated' END AS outcome,
                {rule_id} AS rule_id,
-               {share_sql('sr', 'i.sale', 'i.commission', 'i.category', ctx.rounding)} AS share
+               {share_sql('sr', 'i.sale', 'i.commission', 'i.category', ctx.rounding, scale)}
+                 AS share
         FROM incoming i
         LEFT JOIN dupes d ON d.transaction_id = i.transaction_id
         {join}
@@ -204,10 +217,12 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None)
     session.execute(text("""
       INSERT INTO commissions (tenant_id, source, transaction_id, order_id,
         original_transaction_id, member_external_id, member_id, retailer_id, category,
-        event_date, sale_amount, commission_amount, share_amount, margin_amount, currency,
+        event_date, sale_amount, commission_amount, sale_precise, commission_precise,
+        share_amount, margin_amount, currency,
         status, rule_id, as_of_us, report_id, line, entry_id, confirmed_on, version)
       SELECT :t, :source, transaction_id, order_id, original_txn, member, member_id,
-        retailer_id, NULLIF(category, ''), event_date, sale, commission, share, margin, :cur,
+        retailer_id, NULLIF(category, ''), event_date, sale, commission, sale_precise,
+        commission_precise, share, margin, :cur,
         status, rule_id, :as_of, :r, line, :e,
         CASE WHEN status = 'confirmed' THEN :today END, 1
       FROM applied WHERE outcome = 'inserted'"""), p)
@@ -219,7 +234,9 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None)
       FROM applied WHERE outcome = 'updated'"""), p)
     session.execute(text("""
       UPDATE commissions SET status = a.status, sale_amount = a.sale,
-        commission_amount = a.commission, share_amount = a.share, margin_amount = a.margin,
+        commission_amount = a.commission, sale_precise = a.sale_precise,
+        commission_precise = a.commission_precise, share_amount = a.share,
+        margin_amount = a.margin,
         order_id = COALESCE(a.order_id, commissions.order_id), as_of_us = :as_of,
         version = commissions.version + 1,
         confirmed_on = CASE WHEN a.status = 'confirmed' AND commissions.status <> 'confirmed'

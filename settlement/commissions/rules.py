@@ -121,24 +121,28 @@ def round_div_sql(n: str, d: int, mode: str) -> str:
     raise ValueError(f"unknown rounding mode {mode}")
 
 
-def rate_sql(amount: str, ppm: str, mode: str) -> str:
-    """round(amount * ppm / 1e6) without overflowing 64 bits: the whole millions of the
-    amount are multiplied exactly, only the rest is rounded (same sign, so rounding the rest
-    rounds the whole)."""
-    whole = f"(({amount}) / {PPM})"
-    rest = f"(({amount}) - ({amount}) / {PPM} * {PPM})"
-    return f"({whole} * ({ppm}) + {round_div_sql(f'{rest} * ({ppm})', PPM, mode)})"
+def rate_sql(amount: str, ppm: str, mode: str, scale: int = 1) -> str:
+    """round(amount * ppm / 1e6 / scale) without overflowing 64 bits: the whole multiples of
+    the divisor in the amount are multiplied exactly, only the rest is rounded (same sign, so
+    rounding the rest rounds the whole). `scale` turns network units into minor units, so
+    that a share is rounded once, from the network's precise amount."""
+    divisor = PPM * scale
+    whole = f"(({amount}) / {divisor})"
+    rest = f"(({amount}) - ({amount}) / {divisor} * {divisor})"
+    return f"({whole} * ({ppm}) + {round_div_sql(f'{rest} * ({ppm})', divisor, mode)})"
 
 
-def share_sql(rule: str, sale: str, commission: str, category: str, mode: str) -> str:
-    """The member's share of one line under rule alias `rule` (NULL rule: nothing)."""
+def share_sql(rule: str, sale: str, commission: str, category: str, mode: str,
+              scale: int = 1) -> str:
+    """The member's share of one line under rule alias `rule` (NULL rule: nothing), in minor
+    units; `sale` and `commission` are network units, `scale` of them to a minor unit."""
     return f"""(CASE
       WHEN {rule}.id IS NULL THEN 0
       WHEN {rule}.category_only AND ({category} IS NULL OR {category} <> {rule}.category) THEN 0
       WHEN {rule}.kind = 'fixed' THEN CASE WHEN {commission} < 0 THEN -{rule}.amount
                                          WHEN {commission} = 0 THEN 0 ELSE {rule}.amount END
-      WHEN {rule}.kind = 'percent_of_sale' THEN {rate_sql(sale, f'{rule}.rate_ppm', mode)}
-      ELSE {rate_sql(commission, f'{rule}.rate_ppm', mode)}
+      WHEN {rule}.kind = 'percent_of_sale' THEN {rate_sql(sale, f'{rule}.rate_ppm', mode, scale)}
+      ELSE {rate_sql(commission, f'{rule}.rate_ppm', mode, scale)}
     END)"""
 
 

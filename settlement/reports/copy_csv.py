@@ -23,16 +23,19 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from settlement.money import network_scale
 from settlement.reports.formats.base import MAX_ID_CHARS, STATUSES, ParseContext
 from settlement.reports.formats.fields import BOM
 from settlement.reports.formats.generic import COLUMNS
 from settlement.reports.staging import create_incoming
 
 # incoming's column for each generic column.
+# The amounts are read in minor units; `incoming` computes their network units (see
+# staging.create_incoming).
 _TARGET = {"transaction_id": "transaction_id", "order_id": "order_id", "member": "member",
            "retailer": "retailer", "category": "category", "event_date": "event_date",
-           "sale_amount": "sale", "commission_amount": "commission", "currency": "currency",
-           "status": "status"}
+           "sale_amount": "sale_minor", "commission_amount": "commission_minor",
+           "currency": "currency", "status": "status"}
 # Python strips whitespace from text fields: here their first and last characters must be
 # visible ASCII, so there is nothing to strip (and the length in bytes bounds the length in
 # characters). Interior bytes may be anything but the CSV's own; COPY checks the UTF-8.
@@ -64,7 +67,8 @@ def _field(name: str, ctx: ParseContext) -> bytes:
         return rb"[0-9]{4}-[0-9]{2}-[0-9]{2}"
     if name in ("sale_amount", "commission_amount"):
         # A minus sign only before a non-zero amount: "-0.00" is refused by the Python path.
-        # Exactly the currency's decimals, so that dropping the point gives minor units.
+        # Exactly the currency's decimals, so that dropping the point gives minor units;
+        # a network's finer amounts (up to 4 decimals) are the Python path's.
         whole = rb"(?:-(?=[0-9.]*[1-9]))?[0-9]{1,12}"
         return whole + (rb"\.[0-9]{%d}" % ctx.digits if ctx.digits else b"")
     if name == "currency":
@@ -159,7 +163,7 @@ def stage_in_database(session: Session, chunks: Iterable[bytes], ctx: ParseConte
 def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> None:
     body = _Body(chunks, ctx.digits)
     rest = body.open()
-    create_incoming(session)
+    create_incoming(session, minor_scale=network_scale(ctx.digits))
     # Line 1 is the header and each record is one line (checked below), so a line's
     # number is the order COPY reads it in.
     session.execute(text("DROP SEQUENCE IF EXISTS pg_temp.incoming_line"))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from settlement.db import use_bulk_memory
 from settlement.reports.formats.base import LineError, ParsedLine
 
+# `sale` and `commission` are network units (ten-thousandths of the major unit, as parsed).
 INCOMING_COLUMNS = ("line", "transaction_id", "order_id", "member", "retailer", "category",
                     "event_date", "sale", "commission", "currency", "status", "original_txn",
                     "err_field", "err_code", "err_message")
@@ -24,13 +25,26 @@ _DDL = """(line BIGINT, transaction_id TEXT, order_id TEXT, member TEXT, retaile
 BATCH = 5000
 
 
-def create_incoming(session: Session) -> None:
+def _minor_ddl(minor_scale: int) -> str:
+    minor = "sale_minor BIGINT, commission_minor BIGINT, "
+    computed = (f"sale BIGINT GENERATED ALWAYS AS (sale_minor * {minor_scale}) STORED, "
+                f"commission BIGINT GENERATED ALWAYS AS (commission_minor * {minor_scale}) "
+                "STORED")
+    return _DDL.replace("sale BIGINT, commission BIGINT", minor + computed)
+
+
+def create_incoming(session: Session, minor_scale: int | None = None) -> None:
+    """`minor_scale` (PostgreSQL only): the amounts are written in the currency's minor units
+    to `sale_minor` and `commission_minor`, and `sale` and `commission` are computed from
+    them in network units (minor units times `minor_scale`) as each row is stored, which
+    costs nothing like a second pass."""
     if session.bind.dialect.name == "postgresql":
         # (temp_buffers would help too, but PostgreSQL refuses to change it once a pooled
         # connection has used a temporary table.)
         use_bulk_memory(session)
         session.execute(text("DROP TABLE IF EXISTS pg_temp.incoming"))
-        session.execute(text(f"CREATE TEMP TABLE incoming {_DDL} ON COMMIT DROP"))
+        ddl = _DDL if minor_scale is None else _minor_ddl(int(minor_scale))
+        session.execute(text(f"CREATE TEMP TABLE incoming {ddl} ON COMMIT DROP"))
     else:
         session.execute(text("DROP TABLE IF EXISTS temp.incoming"))
         session.execute(text(f"CREATE TEMP TABLE incoming {_DDL}"))

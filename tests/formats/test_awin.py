@@ -65,7 +65,7 @@ def test_awin_is_registered_for_json_and_ndjson():
 def test_awin_transaction_maps_every_field_to_the_parsed_line():
     assert only_line(one(txn())) == ParsedLine(
         1, "2819450031", "HCOM-72231904", "RR000562", "6220", None,
-        datetime.date(2026, 6, 8), 61200, 2448, "USD", "confirmed", None)
+        datetime.date(2026, 6, 8), 6120000, 244800, "USD", "confirmed", None)
 
 
 @pytest.mark.parametrize("word,status", [
@@ -83,24 +83,24 @@ def test_awin_unknown_commission_status_is_an_error_naming_line_and_field(word):
     assert codes(results) == {(2, "commissionStatus", "unknown_status")}
 
 
-@pytest.mark.parametrize("literal,minor", [
-    ("12.5", 1250), ("0.1", 10), ("612", 61200), ("612.0", 61200), ("24.48", 2448),
-    ("1234567.89", 123456789), ("0.30000000000000000", 30),
+@pytest.mark.parametrize("literal,units", [
+    ("12.5", 125000), ("0.1", 1000), ("612", 6120000), ("612.0", 6120000), ("24.48", 244800),
+    ("1234567.89", 12345678900), ("0.30000000000000000", 3000), ("0.3995", 3995),
 ])
-def test_awin_json_number_amount_is_parsed_exactly_without_float(literal, minor):
+def test_awin_json_number_amount_is_parsed_exactly_without_float(literal, units):
     rec = txn(commissionAmount={"amount": RAW, "currency": "USD"})
-    assert only_line(one(rec, raw=literal)).commission_amount == minor
+    assert only_line(one(rec, raw=literal)).commission_amount == units
 
 
 def test_awin_string_amount_is_accepted_too():
     rec = txn(saleAmount={"amount": "612.00", "currency": "USD"})
-    assert only_line(one(rec)).sale_amount == 61200
+    assert only_line(one(rec)).sale_amount == 6120000
 
 
 @pytest.mark.parametrize("raw,code", [
     ("1e3", "invalid_amount"), ("1.5E1", "invalid_amount"), ('"NaN"', "invalid_amount"),
     ('"Infinity"', "invalid_amount"), ('"1,234.56"', "invalid_amount"),
-    ('"١٢٣"', "invalid_amount"), ("12.345", "too_many_decimals"),
+    ('"١٢٣"', "invalid_amount"), ("12.34567", "too_many_decimals"),
     ("24.480000000000001", "too_many_decimals"), ('"-0"', "negative_zero"),
     ("null", "missing_field"), ("false", "invalid_amount"), ('{"value": 1}', "invalid_amount"),
 ])
@@ -161,7 +161,7 @@ def test_awin_unknown_member_still_parses():
 def test_awin_amended_flag_is_informational():
     old = {"amount": 918, "currency": "USD"}
     line = only_line(one(txn(amended=True, amendReason="Partial return", oldSaleAmount=old)))
-    assert line.sale_amount == 61200
+    assert line.sale_amount == 6120000
     assert isinstance(only_line(one(txn(amended="maybe"))), ParsedLine)
 
 

@@ -64,7 +64,7 @@ def test_cj_is_registered_for_json_and_ndjson():
 def test_cj_record_maps_every_field_to_the_parsed_line():
     line = only_line(one(record(category="Apparel")))
     assert line == ParsedLine(1, "3179263458", "MCY-88213405", "RR000017", "4518721", "apparel",
-                              datetime.date(2026, 6, 3), 12999, 520, "USD", "confirmed", None)
+                              datetime.date(2026, 6, 3), 1299900, 52000, "USD", "confirmed", None)
 
 
 @pytest.mark.parametrize("action", ["locked", "closed"])
@@ -118,7 +118,7 @@ def test_cj_correction_record_points_at_its_original_and_keeps_its_own_id():
     line = only_line(one(rec))
     assert line.transaction_id == "3187734401"
     assert line.original_transaction_id == "3179263458"
-    assert (line.sale_amount, line.commission_amount) == (-2999, -120)
+    assert (line.sale_amount, line.commission_amount) == (-299900, -12000)
 
 
 def test_cj_correction_without_original_action_id_is_an_error():
@@ -157,7 +157,7 @@ def test_cj_original_flag_must_be_a_boolean(value):
 
 def test_cj_negative_amounts_are_accepted():
     line = only_line(one(record(saleAmountUsd="-129.99", pubCommissionAmountUsd="-5.20")))
-    assert (line.sale_amount, line.commission_amount) == (-12999, -520)
+    assert (line.sale_amount, line.commission_amount) == (-1299900, -52000)
 
 
 def test_cj_negative_sale_with_positive_commission_is_refused_naming_the_commission_field():
@@ -165,13 +165,14 @@ def test_cj_negative_sale_with_positive_commission_is_refused_naming_the_commiss
         (1, "pubCommissionAmountUsd", "sign_mismatch")}
 
 
-@pytest.mark.parametrize("literal,minor", [
-    ("129.99", 12999), ("0.1", 10), ("1234567890.07", 123456789007), ("12", 1200),
-    ("12.50", 1250), ("-3.30", -330), ("12.500", 1250),
+@pytest.mark.parametrize("literal,units", [
+    ("129.99", 1299900), ("0.1", 1000), ("1234567890.07", 12345678900700), ("12", 120000),
+    ("12.50", 125000), ("-3.30", -33000), ("12.500", 125000), ("7.781", 77810),
+    ("-51.826", -518260), ("12.00000", 120000),
 ])
-def test_cj_json_number_amount_is_parsed_exactly_without_float(literal, minor):
+def test_cj_json_number_amount_is_parsed_exactly_without_float(literal, units):
     line = only_line(one(record(pubCommissionAmountUsd=RAW), raw=literal))
-    assert line.commission_amount == minor
+    assert line.commission_amount == units
 
 
 @pytest.mark.parametrize("raw,code", [
@@ -179,7 +180,7 @@ def test_cj_json_number_amount_is_parsed_exactly_without_float(literal, minor):
     ('"NaN"', "invalid_amount"), ('"Infinity"', "invalid_amount"),
     ('"-Infinity"', "invalid_amount"), ('"1,234.56"', "invalid_amount"),
     ('"\\u0661\\u0662\\u0663"', "invalid_amount"), ('"١٢٣"', "invalid_amount"),
-    ('"12.345"', "too_many_decimals"), ("12.345", "too_many_decimals"),
+    ('"12.34567"', "too_many_decimals"), ("12.34561", "too_many_decimals"),
     ('"-0.00"', "negative_zero"), ('"-0"', "negative_zero"), ('"12."', "invalid_amount"),
     ('".5"', "invalid_amount"), ('"+5"', "invalid_amount"), ('"$5.00"', "invalid_amount"),
     ("true", "invalid_amount"), ("null", "missing_field"), ('""', "missing_field"),
@@ -323,11 +324,11 @@ def test_cj_any_field_values_give_a_line_or_errors_never_an_exception(changes):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.decimals(min_value=-10**9, max_value=10**9, places=2, allow_nan=False))
-def test_cj_decimal_amount_text_parses_to_exact_cents(value):
-    text = f"{value:.2f}"
+@given(st.decimals(min_value=-10**9, max_value=10**9, places=3, allow_nan=False))
+def test_cj_decimal_amount_text_parses_to_exact_ten_thousandths(value):
+    text = f"{value:.3f}"
     if text.startswith("-") and value == 0:
         return
     rec = record(saleAmountUsd="0.00", pubCommissionAmountUsd=RAW)
     line = only_line(one(rec, raw=text))
-    assert line.commission_amount == int(value * 100)
+    assert line.commission_amount == int(value * 10_000)

@@ -105,6 +105,13 @@ def test_database_parser_hands_back_every_file_python_finds_fault_with(pg, path)
         assert database == python
 
 
+def test_network_precision_amounts_are_python_s_to_stage_in_ten_thousandths(pg):
+    lines = _clean_lines(3) + ["T-9,O-9,RR9,macys,Home,2026-10-01,194.53,7.781,USD,pending"]
+    database, python = _both(pg, ("\n".join([HEADER] + lines) + "\n").encode())
+    assert database is None
+    assert [(row[7], row[8]) for row in python][-1] == (1945300, 77810)
+
+
 @pytest.mark.parametrize("line", [
     'T-9,O-9,RR9,macys,"Home, Garden",2026-10-01,1.00,0.10,USD,pending',  # quotes
     "\\.",                                   # the COPY end-of-data marker
@@ -133,6 +140,7 @@ def test_database_parser_hands_back_lines_only_python_can_explain(pg, line):
 
 _value = st.one_of(
     st.sampled_from(["10.00", "-1.50", "0.00", "-0.00", "-0", "1e3", "10.5", "10.001", "007.50",
+                     "7.781", "0.3995", "-51.826", "1.00000", "1.00001", "-0.0000",
                      "1234567890123.00", "123456789012", "2026-10-01", "2026-02-29",
                      "2024-02-29", "2026-13-01", "0000-01-01", "2026-W40-1", "20261001",
                      "2027-01-01", "2026-11-24", "2026-11-25", "usd", "USD", "JPY", "pending",

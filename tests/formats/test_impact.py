@@ -63,7 +63,7 @@ def test_impact_is_registered_for_csv_json_and_ndjson():
 def test_impact_action_maps_every_field_to_the_parsed_line():
     assert only_line(one(action())) == ParsedLine(
         1, "7721.4309.1182034", "SEPH-40021877", "RR000121", "7721", None,
-        datetime.date(2026, 6, 6), 8600, 430, "USD", "confirmed", None)
+        datetime.date(2026, 6, 6), 860000, 43000, "USD", "confirmed", None)
 
 
 @pytest.mark.parametrize("state,status", [
@@ -84,9 +84,9 @@ def test_impact_unknown_state_is_an_error_naming_line_and_field(state):
 def test_impact_amounts_are_the_absolute_values_and_deltas_are_ignored():
     line = only_line(one(action(Amount="60.00", Payout="3.00", DeltaAmount="-26.00",
                                 DeltaPayout="-1.30")))
-    assert (line.sale_amount, line.commission_amount) == (6000, 300)
+    assert (line.sale_amount, line.commission_amount) == (600000, 30000)
     line = only_line(one(action(DeltaAmount="garbage", DeltaPayout=None)))
-    assert (line.sale_amount, line.commission_amount) == (8600, 430)
+    assert (line.sale_amount, line.commission_amount) == (860000, 43000)
 
 
 def test_impact_category_and_action_tracker_name_are_ignored():
@@ -94,17 +94,18 @@ def test_impact_category_and_action_tracker_name_are_ignored():
     assert line.category is None
 
 
-@pytest.mark.parametrize("literal,minor", [("86", 8600), ("86.5", 8650), ("0.07", 7),
-                                           ("999999999999.99", 99999999999999)])
-def test_impact_json_number_amount_is_parsed_exactly_without_float(literal, minor):
-    assert only_line(one(action(Amount=RAW), raw=literal)).sale_amount == minor
+@pytest.mark.parametrize("literal,units", [("86", 860000), ("86.5", 865000), ("0.07", 700),
+                                           ("999999999999.99", 9999999999999900),
+                                           ("32252.1922", 322521922)])
+def test_impact_json_number_amount_is_parsed_exactly_without_float(literal, units):
+    assert only_line(one(action(Amount=RAW), raw=literal)).sale_amount == units
 
 
 @pytest.mark.parametrize("raw,code", [
     ("1e3", "invalid_amount"), ('"1e3"', "invalid_amount"), ('"NaN"', "invalid_amount"),
     ('"Infinity"', "invalid_amount"), ('"1,234.56"', "invalid_amount"),
-    ('"١٢٣"', "invalid_amount"), ('"4.305"', "too_many_decimals"),
-    ("4.305", "too_many_decimals"), ('"-0.00"', "negative_zero"), ('""', "missing_field"),
+    ('"١٢٣"', "invalid_amount"), ('"4.30512"', "too_many_decimals"),
+    ("4.30501", "too_many_decimals"), ('"-0.00"', "negative_zero"), ('""', "missing_field"),
 ])
 def test_impact_hostile_payout_is_rejected_naming_line_and_field(raw, code):
     results = run(body([action(), action(Payout=RAW)], raw))
@@ -170,7 +171,7 @@ GOOD_ROW = ("7721.4309.1182034,SEPH-40021877,RR000121,7721,2026-06-06T11:32:08-0
 def test_impact_csv_uses_the_same_column_names():
     results = run(csv_body(GOOD_ROW), "csv")
     assert results == [ParsedLine(2, "7721.4309.1182034", "SEPH-40021877", "RR000121", "7721",
-                                  None, datetime.date(2026, 6, 6), 8600, 430, "USD",
+                                  None, datetime.date(2026, 6, 6), 860000, 43000, "USD",
                                   "confirmed", None)]
 
 

@@ -54,6 +54,10 @@ def codes(results) -> set[tuple]:
     return {(e.line, e.field, e.code) for e in results if isinstance(e, LineError)}
 
 
+YEN = 10_000  # network units (ten-thousandths of the major unit) per yen
+CENT = 100  # and per cent
+
+
 def only_line(results) -> ParsedLine:
     assert len(results) == 1 and isinstance(results[0], ParsedLine), results
     return results[0]
@@ -68,7 +72,7 @@ def test_rakuten_is_registered_for_csv_only():
 def test_rakuten_sale_line_maps_to_a_pending_line_with_a_derived_id():
     assert only_line(run(csv_text([row()]))) == ParsedLine(
         2, "245117-20260604-0012045521|SM-TS-001-M|sale", "245117-20260604-0012045521",
-        "HP000012", "43245", None, datetime.date(2026, 6, 4), 3980, 159, "JPY", "pending",
+        "HP000012", "43245", None, datetime.date(2026, 6, 4), 3980 * YEN, 159 * YEN, "JPY", "pending",
         None)
 
 
@@ -97,21 +101,22 @@ def test_rakuten_negative_sku_line_is_an_adjustment_with_its_own_id_and_negative
     line = only_line(run(csv_text([row(SKU="COUPON-500", Sales="-500",
                                        **{"Total Commission": "-20"})])))
     assert line.transaction_id == "245117-20260604-0012045521|COUPON-500|adjustment|2026-06-05"
-    assert (line.sale_amount, line.commission_amount, line.status) == (-500, -20, "pending")
+    assert (line.sale_amount, line.commission_amount, line.status) == (-500 * YEN, -20 * YEN,
+                                                                   "pending")
 
 
 def test_rakuten_us_style_return_with_negative_items_and_amounts_is_an_adjustment():
     line = only_line(run(csv_text([row(Sales="-3980", **{"# of Items": "-1",
                                                          "Total Commission": "-159"})])))
     assert line.transaction_id.endswith("|adjustment|2026-06-05")
-    assert (line.sale_amount, line.commission_amount) == (-3980, -159)
+    assert (line.sale_amount, line.commission_amount) == (-3980 * YEN, -159 * YEN)
 
 
 def test_rakuten_positive_deduction_line_is_a_cancellation_with_negated_amounts():
     results = run(csv_text([row(), row(**{"# of Items": "-1", "Process Date": "2026/06/20"})]))
     sale, cancel = lines(results)
     assert cancel.transaction_id == "245117-20260604-0012045521|SM-TS-001-M|deduction|2026-06-20"
-    assert (cancel.sale_amount, cancel.commission_amount) == (-3980, -159)
+    assert (cancel.sale_amount, cancel.commission_amount) == (-3980 * YEN, -159 * YEN)
     assert sale.sale_amount + cancel.sale_amount == 0
     assert sale.commission_amount + cancel.commission_amount == 0
     assert cancel.status == "pending"
@@ -171,20 +176,23 @@ def test_rakuten_empty_u1_means_no_member_and_unknown_members_parse():
     assert only_line(run(csv_text([row(**{"Member ID (U1)": "HP999999"})]))).member == "HP999999"
 
 
-def test_rakuten_jpy_has_no_minor_digits():
-    assert only_line(run(csv_text([row(Sales="1980.00")]))).sale_amount == 1980
-    assert codes(run(csv_text([row(Sales="1980.5")]))) == {(2, "Sales", "too_many_decimals")}
+def test_rakuten_jpy_amounts_keep_up_to_four_decimals_though_yen_has_no_minor_digits():
+    assert only_line(run(csv_text([row(Sales="1980.00")]))).sale_amount == 1980 * YEN
+    assert only_line(run(csv_text([row(Sales="1980.5")]))).sale_amount == 19805000
+    assert codes(run(csv_text([row(Sales="1980.00001")]))) == {
+        (2, "Sales", "too_many_decimals")}
 
 
-def test_rakuten_usd_report_uses_cents():
-    line = only_line(run(csv_text([row(Sales="39.80", **{"Total Commission": "1.59"})]), US))
-    assert (line.sale_amount, line.commission_amount, line.currency) == (3980, 159, "USD")
+def test_rakuten_usd_report_keeps_sub_cent_commission():
+    line = only_line(run(csv_text([row(Sales="39.80", **{"Total Commission": "0.3995"})]), US))
+    assert (line.sale_amount, line.commission_amount, line.currency) == (3980 * CENT, 3995,
+                                                                         "USD")
 
 
 @pytest.mark.parametrize("value,code", [
     ("1e3", "invalid_amount"), ("NaN", "invalid_amount"), ("Infinity", "invalid_amount"),
     ("1,980", "invalid_amount"), ("١٢٣", "invalid_amount"), ("１９８０", "invalid_amount"),
-    ("¥1980", "invalid_amount"), ("-0", "negative_zero"), ("159.4", "too_many_decimals"),
+    ("¥1980", "invalid_amount"), ("-0", "negative_zero"), ("159.40001", "too_many_decimals"),
     ("", "missing_field"),
 ])
 def test_rakuten_hostile_commission_is_rejected_naming_line_and_field(value, code):
@@ -257,7 +265,7 @@ def test_rakuten_header_is_tolerant_of_case_and_whitespace():
     r = row()
     r["Some Other Column"] = "ignored"
     line = only_line(run(csv_text([r], COLUMNS + ["Some Other Column"], header)))
-    assert (line.member, line.retailer, line.sale_amount) == ("HP000012", "43245", 3980)
+    assert (line.member, line.retailer, line.sale_amount) == ("HP000012", "43245", 3980 * YEN)
 
 
 def test_rakuten_missing_required_column_is_a_format_error_naming_it():

@@ -26,8 +26,8 @@ class ParsedLine(NamedTuple):
     retailer: str  # generic: retailer slug; networks: the network's advertiser id
     category: str | None
     event_date: dt.date
-    sale_amount: int  # minor units
-    commission_amount: int  # minor units
+    sale_amount: int  # network units: ten-thousandths of the major unit (money.NETWORK_DIGITS)
+    commission_amount: int  # network units, like sale_amount
     currency: str
     status: str  # one of STATUSES
     original_transaction_id: str | None = None  # correction records (CJ) point at their original

@@ -24,7 +24,6 @@ one record per line. Fields we read (every other field is ignored):
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Iterable, Iterator
 
 from settlement.reports.formats import fields as f
@@ -33,7 +32,6 @@ from settlement.reports.formats.base import LineError, ParseContext, ParsedLine
 
 ENVELOPES = (("data", "publisherCommissions", "records"), ("records",))
 CURRENCY = "USD"
-DIGITS = 2
 ACTION_STATUSES = {s: s for s in ("new", "extended", "locked", "closed")}
 VALIDATION_STATUSES = {s: s for s in ("pending", "accepted", "declined", "automated")}
 
@@ -68,15 +66,14 @@ def _original(line: int, get, txn: str | None, errors: list) -> str | None:
 
 def check(line: int, get, ctx: ParseContext) -> ParsedLine | list[LineError]:
     errors: list[LineError] = []
-    usd = replace(ctx, digits=DIGITS)
     txn = f.identifier(get("commissionId"), line, "commissionId", errors)
     order = f.identifier(get("orderId"), line, "orderId", errors, required=False)
     member = f.identifier(get("shopperId"), line, "shopperId", errors, required=False)
     retailer = f.identifier(get("advertiserId"), line, "advertiserId", errors)
     category = f.text(get("category"), line, "category", errors, required=False, max_chars=100)
     event_date = f.date(get("eventDate"), line, "eventDate", ctx, errors)
-    sale = f.amount(get("saleAmountUsd"), line, "saleAmountUsd", usd, errors)
-    commission = f.amount(get("pubCommissionAmountUsd"), line, "pubCommissionAmountUsd", usd,
+    sale = f.amount(get("saleAmountUsd"), line, "saleAmountUsd", ctx, errors)
+    commission = f.amount(get("pubCommissionAmountUsd"), line, "pubCommissionAmountUsd", ctx,
                           errors)
     _currency(line, ctx, errors)
     action = f.status(get("actionStatus"), line, "actionStatus", ACTION_STATUSES, errors)

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Callable, Iterable, Iterator
 
-from settlement.money import CURRENCY_MINOR_DIGITS, AmountError, parse_amount
+from settlement.money import CURRENCY_MINOR_DIGITS, AmountError, parse_network_amount
 from settlement.reports.formats.base import (
     MAX_FIELD_CHARS,
     MAX_ID_CHARS,
@@ -55,6 +55,8 @@ def identifier(value, line: int, field: str, errors: list, *, required: bool = T
 
 
 def amount(value, line: int, field: str, ctx: ParseContext, errors: list) -> int | None:
+    """A network amount in ten-thousandths of the major unit: networks send up to 4
+    decimals whatever the currency's minor digits (money.NETWORK_DIGITS)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         errors.append(LineError(line, field, "missing_field", f"{field} is empty"))
         return None
@@ -64,7 +66,7 @@ def amount(value, line: int, field: str, ctx: ParseContext, errors: list) -> int
                                 f"{field} must be a decimal string like 12.34"))
         return None
     try:
-        return parse_amount(value.strip(), ctx.digits)
+        return parse_network_amount(value.strip())
     except AmountError as exc:
         errors.append(LineError(line, field, exc.code, f"{field}: {exc.message}"))
         return None

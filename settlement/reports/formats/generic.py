@@ -9,6 +9,7 @@ import datetime as dt
 import re
 from typing import Iterable, Iterator
 
+from settlement.money import NETWORK_DIGITS
 from settlement.reports.formats import fields as f
 from settlement.reports.formats.base import (
     MAX_ID_CHARS,
@@ -75,10 +76,9 @@ def _fast_path(header: dict[str, int], ctx: ParseContext):
         return None
     (i_txn, i_order, i_member, i_retailer, i_category, i_date, i_sale, i_commission,
      i_currency, i_status) = (header[c] for c in COLUMNS)
-    digits = ctx.digits
-    scale = 10 ** digits
-    amount = re.compile(r"-?[0-9]{1,12}" + (rf"\.[0-9]{{{digits}}}" if digits else "") + r"\Z"
-                        + ("|-?[0-9]{1,12}\\Z" if digits else ""), re.ASCII).match
+    amount = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]{1,%d})?\Z" % NETWORK_DIGITS, re.ASCII).match
+    # Ten-thousandths per unit of the last decimal written, by how many decimals there are.
+    scale_of = [10 ** (NETWORK_DIGITS - n) for n in range(NETWORK_DIGITS + 1)]
     statuses = f.GENERIC_STATUSES
     currency = ctx.currency
     today = ctx.today
@@ -87,7 +87,11 @@ def _fast_path(header: dict[str, int], ctx: ParseContext):
     def money(text: str) -> int | None:
         if amount(text) is None:
             return None
-        value = int(text.replace(".", "")) if "." in text else int(text) * scale
+        point = text.find(".")
+        if point < 0:
+            value = int(text) * scale_of[0]
+        else:
+            value = int(text[:point] + text[point + 1:]) * scale_of[len(text) - point - 1]
         if value == 0 and text[0] == "-":
             return None
         return value
