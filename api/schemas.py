@@ -98,7 +98,14 @@ class ReportQuery(Schema):
 
     format = fields.String(load_default="generic", validate=validate.OneOf(
         ["generic", "cj", "impact", "awin", "rakuten"]))
-    source = fields.String(load_default=None, validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,31}$"))
+    source = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[A-Za-z0-9._-]{1,64}$"), metadata={
+        "description": "network formats: the network account the report belongs to, one of "
+                       "the tenant's `networks.<format>.accounts` (default: the only one; a "
+                       "network without declared accounts has one, named after it); the "
+                       "same transaction of the same account is one commission, and any "
+                       "other value answers 422 naming the accounts. generic: the sender's "
+                       "own label (default `generic`), part of each line's identity"})
     as_of = fields.AwareDateTime(load_default=None, metadata={
         "description": "when the network produced the report (default: now); from "
                        "2000-01-01 to now"})

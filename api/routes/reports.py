@@ -15,6 +15,7 @@ from workers.queue import enqueue, report_job_id
 
 blp = Blueprint("reports", __name__, description="Commission reports from networks")
 STREAM_CHUNK = 1 << 20
+_TITLES = {400: "Bad Request", 415: "Unsupported Media Type", 422: "Unprocessable Entity"}
 MAX_ERRORS_SHOWN = 1000
 
 
@@ -103,7 +104,7 @@ def upload(query):
         raise Problem(413, "Payload Too Large", f"a report is at most {exc.limit} bytes")
     except reports.UploadRefused as exc:
         session.rollback()
-        raise Problem(400, "Bad Request", str(exc), exc.errors)
+        raise Problem(exc.status, _TITLES[exc.status], str(exc), exc.errors)
     if received.duplicate:
         session.rollback()
         report = session.get(Report, (principal.tenant_id, received.report_id))

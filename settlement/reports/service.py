@@ -54,9 +54,13 @@ class UploadTooLarge(Exception):
 
 
 class UploadRefused(Exception):
-    def __init__(self, errors: list[LineError]):
+    """`status`: the HTTP status that says why (400 unreadable, 422 well-formed but not
+    acceptable, 415 a media type the format cannot read)."""
+
+    def __init__(self, errors: list[LineError], status: int = 400):
         super().__init__("; ".join(e.message for e in errors))
         self.errors = errors
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterab
     if media not in MEDIA:
         raise UploadRefused([LineError(None, "content-type", "unsupported_media",
                                        f"send text/csv, application/json or NDJSON")])
-    source = source or fmt
+    source = _source_key(session, tenant_id, fmt, source)
     now = dt.datetime.now(dt.timezone.utc)
     problem = as_of_problem(as_of, now) if as_of is not None else None
     if problem is not None:
@@ -142,6 +146,31 @@ def as_of_problem(as_of: dt.datetime, now: dt.datetime) -> LineError | None:
         return LineError(None, "as_of", "future_as_of",
                          f"as_of {as_of.isoformat()} is in the future")
     return None
+
+
+def _source_key(session: Session, tenant_id: int, fmt: str, source: str | None) -> str:
+    """What a report's lines are identified under. A network report's `source` is one of the
+    tenant's accounts of that network (policy `networks.X.accounts`; default: the only one),
+    so the same transaction is one commission whatever label it was sent under; the one
+    implicit account of a network without declared accounts is the network's name, which
+    is also its key. A generic report's source is the sender's own label."""
+    if fmt == "generic":
+        return source or fmt
+    accounts = policy_of(session.get(Tenant, tenant_id)).network_accounts(fmt)
+    if source is None and len(accounts) == 1:
+        source = accounts[0]
+    if source not in accounts:
+        said = "no source" if source is None else f"source {source[:80]!r}"
+        raise UploadRefused([LineError(None, "source", "unknown_account",
+                                       f"{said} is not a {fmt} account of this tenant; "
+                                       f"one of: {', '.join(accounts)}")], status=422)
+    return source_key(fmt, source)
+
+
+def source_key(fmt: str, account: str) -> str:
+    """A network account's key: the implicit account is the network's name alone (as every
+    report was keyed before accounts were declared), others are "network:account"."""
+    return fmt if account == fmt else f"{fmt}:{account}"
 
 
 def _same_content(session: Session, tenant_id: int, source: str, sha: str) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -119,6 +120,45 @@ class Points(_Strict):
     expire_after_days: int | None = Field(default=None, gt=0)
 
 
+NETWORKS = ("cj", "impact", "awin", "rakuten")
+# Where each network carries the member's id when the portal puts it in a sub-id of its
+# own choosing; the first is the default.
+MEMBER_FIELDS = {
+    "cj": ("shopperId",),
+    "impact": ("SubId1", "SubId2", "SubId3", "SharedId"),
+    "awin": ("clickRef", "clickRef2", "clickRef3", "clickRef4", "clickRef5", "clickRef6"),
+    "rakuten": ("u1",),
+}
+MAX_HOLD_DAYS = 730
+
+
+class Network(_Strict):
+    """How a tenant deals with one network (docs/NETWORKS.md)."""
+
+    # The network accounts whose reports the tenant receives (a CJ CID, an Impact account
+    # SID, an Awin publisher id, a Rakuten SID); none declared: the one implicit account
+    # named after the network. A transaction's identity is (network account, its id).
+    accounts: tuple[str, ...] = Field(default=(), max_length=100)
+    # A line the network sends without a status confirms this many days after its event
+    # date unless a later report reverses it; unset: it stays pending until a status comes.
+    confirm_after_days: int | None = Field(default=None, ge=0, le=MAX_HOLD_DAYS)
+    member_field: str | None = None
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_ids(cls, accounts: tuple[str, ...]) -> tuple[str, ...]:
+        for account in accounts:
+            if not ACCOUNT_ID.fullmatch(account):
+                raise ValueError(f"account {account[:80]!r} is not 1 to 64 letters, digits, "
+                                 "dots, dashes or underscores")
+        if len(set(accounts)) != len(accounts):
+            raise ValueError("an account is declared twice")
+        return accounts
+
+
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
+
+
 class TenantPolicy(_Strict):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     name: str = Field(min_length=1, max_length=200)
@@ -131,6 +171,7 @@ class TenantPolicy(_Strict):
     payouts: Payouts
     referrals: tuple[ReferralTerms, ...] = ()
     points: Points = Points()
+    networks: dict[Literal["cj", "impact", "awin", "rakuten"], Network] = {}
 
     @field_validator("currency")
     @classmethod
@@ -154,6 +195,25 @@ class TenantPolicy(_Strict):
         if mode not in ROUNDING_MODES:
             raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}")
         return mode
+
+    @model_validator(mode="after")
+    def _member_fields_exist(self) -> "TenantPolicy":
+        for name, network in self.networks.items():
+            known = MEMBER_FIELDS[name]
+            if network.member_field is not None and network.member_field not in known:
+                raise ValueError(f"networks.{name}.member_field must be one of "
+                                 f"{', '.join(known)}")
+        return self
+
+    def network(self, name: str) -> Network:
+        return self.networks.get(name) or Network()
+
+    def network_accounts(self, name: str) -> tuple[str, ...]:
+        """The declared accounts of a network, or its one implicit account (its name)."""
+        return self.network(name).accounts or (name,)
+
+    def member_field(self, name: str) -> str:
+        return self.network(name).member_field or MEMBER_FIELDS[name][0]
 
     @model_validator(mode="after")
     def _amounts_fit_currency(self) -> "TenantPolicy":
