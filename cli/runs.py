@@ -15,6 +15,7 @@ from settlement.db import get_engine, session_scope, set_tenant
 from settlement.money import format_amount
 from settlement.payouts.registry import adapter_for
 from settlement.runs import plan as runs
+from settlement.runs.batches import batch_views
 from settlement.runs.reconcile import reconcile_run
 from settlement.tenants.service import TenantNotFound, policy_of, tenant_by_slug
 from workers.queue import enqueue, run_job_id
@@ -46,7 +47,9 @@ def _show(session, tenant, run_id: int) -> dict:
                                      for m, v in totals["by_method"].items()}},
             "skipped": {r: {**v, "amount": money(v["amount"])}
                         for r, v in totals["skipped"].items()},
-            "progress": totals["progress"]}
+            "progress": totals["progress"],
+            "batches": [{**b, "amount": money(b["amount"])}
+                        for b in batch_views(session, tenant.id, run_id)]}
 
 
 def _fail(exc: runs.RunError):

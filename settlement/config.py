@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     check_number_offset: int = 0  # keeps our check numbers clear of the account's others
     payout_poll_seconds: float = 2.0  # between polls of a provider's batch
     payout_max_polls: int = 30  # then the batch job ends; `settle run execute` resumes
+    watchdog_seconds: int = 60  # the clock's watchdogs (runs, reports) run this often
     max_upload_bytes: int = 512 * 1024 * 1024  # a larger body answers 413
     log_level: str = "INFO"
 

@@ -14,6 +14,7 @@ from api.errors import Problem
 from api.tenancy import tenant_policy
 from settlement.money import format_amount
 from settlement.runs import plan as runs
+from settlement.runs.batches import batch_views
 from settlement.runs.report import report_csv_rows, report_json
 from workers.queue import enqueue, run_job_id
 
@@ -57,6 +58,10 @@ def run_view(run) -> dict:
         "skipped": {r: {"members": v["members"], "amount": money(v["amount"])}
                     for r, v in totals["skipped"].items()},
         "progress": totals["progress"],
+        # Each batch as the provider and our jobs left it: what to look at when a run
+        # does not finish (a provider id, an error, attempts).
+        "batches": [{**b, "amount": money(b["amount"])}
+                    for b in batch_views(db(), run.tenant_id, run.id)],
     }
 
 
@@ -109,6 +114,32 @@ def approve(body, run_id):
         log.exception("run %s: execution after approval failed; resume it", run_id)
     db().expire_all()
     return run_view(runs.get_run(db(), current().tenant_id, run_id)), 202
+
+
+@blp.route("/settlement-runs/<int:run_id>/resume", methods=["POST"])
+@requires("operator")
+def resume(run_id):
+    """Work an approved or executing run's open batches again (what the watchdog does every
+    minute): a pending batch is submitted, one whose outcome is unknown is asked about,
+    one the provider has is polled. Safe to call at any time, twice."""
+    tenant_id = current().tenant_id
+    try:
+        run = runs.get_run(db(), tenant_id, run_id)
+    except runs.RunError as exc:
+        raise _problem(exc)
+    if run.status not in ("approved", "executing"):
+        raise _problem(runs.RunError(409, "not_executing",
+                                     f"run {run_id} is {run.status}: nothing to resume"))
+    record("run.resumed", "settlement_run", run_id)
+    db().commit()
+    settings = current_app.config["SETTLE"]
+    try:
+        enqueue("execute_run", tenant_id, run_id, settings=settings,
+                job_id=run_job_id(settings, tenant_id, run_id))
+    except Exception:  # noqa: BLE001 - in-process: what failed stays open for the next resume
+        log.exception("run %s: resume failed part-way", run_id)
+    db().expire_all()
+    return run_view(runs.get_run(db(), tenant_id, run_id)), 202
 
 
 @blp.route("/settlement-runs/<int:run_id>/cancel", methods=["POST"])

@@ -234,6 +234,7 @@ def _work_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adap
             result = adapter.submit(ctx, lines)
         elif provider_id is not None:
             # The provider has it: ask it by its id, never send it again.
+            failpoints.reach("batch.polling")
             result = adapter.poll(ctx, provider_id, lines)
         else:  # submitting or unknown, without an id
             if submitted_at and _age(submitted_at) > FIND_WINDOW:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from settlement.db import tenant_session
 from settlement.models import RunBatch, RunItem
 from settlement.payouts.base import FAILED, PENDING, SUCCEEDED, UNCLAIMED
+from settlement.runs.batches import next_step
 from settlement.runs.execute import AdapterFor, batch_context, batch_lines
 
 OURS_FOR = {SUCCEEDED: "succeeded", FAILED: "failed", UNCLAIMED: "unclaimed",
@@ -38,14 +39,22 @@ def reconcile_run(engine: Engine, tenant_id: int, run_id: int, adapter_for: Adap
     for batch, ctx, lines, ours in work:
         if batch.status in ("pending",):
             continue
-        if batch.status in ("submitting", "unknown") or not batch.provider_batch_id:
-            found.append(Mismatch(batch.id, None, batch.status, "?",
-                                  "submission outcome unknown: run `settle run execute` to ask "
-                                  "the provider"))
+        if not batch.provider_batch_id:
+            # Asking PayPal means sending the same sender_batch_id again (it has no look-up
+            # by it): a side effect reconcile, which only reads, leaves to the batch job.
+            found.append(Mismatch(
+                batch.id, None, batch.status, "not asked",
+                "no provider id: whether the provider has this batch is not known"
+                + (f" (last error: {batch.last_error})" if batch.last_error else "")
+                + "; the next batch job (the watchdog's within a minute, or `settle run "
+                  "execute`) will " + next_step(batch.status, None)))
             continue
         result = adapter_for(batch.method).poll(ctx, batch.provider_batch_id, lines)
         if result.error:
-            found.append(Mismatch(batch.id, None, batch.status, "error", result.error))
+            found.append(Mismatch(batch.id, None, batch.status, "error",
+                                  f"{result.error}; the batch keeps its provider id "
+                                  f"{batch.provider_batch_id} and the next batch job will "
+                                  + next_step(batch.status, batch.provider_batch_id)))
         elif not result.outcomes and not result.done:
             # PayPal still processing the batch (its items are read once it is final), a
             # partner that has not answered yet: nothing to compare item by item.

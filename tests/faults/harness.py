@@ -157,10 +157,11 @@ class Scenario:
         return engine_for(self.pg_url)
 
 
-def make_scenario(pg_url: str, members: int = 30, failing: int = 2) -> Scenario:
+def make_scenario(pg_url: str, members: int = 30, failing: int = 2,
+                  approve: bool = True) -> Scenario:
     """A USD tenant with `members` PayPal members with confirmed balances (the last
-    `failing` of them with `+fail` addresses, which the sandbox fails), planned and
-    approved by two principals for PAYOUT."""
+    `failing` of them with `+fail` addresses, which the sandbox fails), planned and (unless
+    `approve` is false) approved by two principals for PAYOUT."""
     engine = engine_for(pg_url)
     slug = f"t-{uuid.uuid4().hex[:10]}"
     policy = TenantPolicy.model_validate(policy_document(slug))
@@ -199,8 +200,9 @@ def make_scenario(pg_url: str, members: int = 30, failing: int = 2) -> Scenario:
         run = runs.plan_run(session, tenant_id, PAYOUT, "key:planner")
         session.commit()
         run_id = run.id
-        runs.approve_run(session, tenant_id, run_id, "key:approver")
-        session.commit()
+        if approve:
+            runs.approve_run(session, tenant_id, run_id, "key:approver")
+            session.commit()
     scn = Scenario(pg_url, tenant_id, slug, run_id, emails, fail, member_balances(pg_url,
                                                                                   tenant_id))
     with engine.connect() as conn:

@@ -1,0 +1,50 @@
+"""What an operator sees of a run's batches: state, provider id, item counts by state,
+attempts and the last error, for `GET /v1/settlement-runs/{id}` and `settle run show`."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from settlement.models import RunBatch
+
+FINAL_ITEM_STATES = ("succeeded", "failed")
+# A batch in these states has no provider id: whether the provider has its items is not
+# known, so its open items are `unknown`, not `planned` or `submitted`.
+UNCERTAIN_BATCH_STATES = ("submitting", "unknown")
+
+
+def item_counts(batch_status: str, counts: dict | None) -> dict[str, int]:
+    """The batch's items by state as an operator should read them."""
+    counts = {k: int(v) for k, v in (counts or {}).items() if v}
+    if batch_status not in UNCERTAIN_BATCH_STATES:
+        return counts
+    out = {k: v for k, v in counts.items() if k in FINAL_ITEM_STATES}
+    open_items = sum(v for k, v in counts.items() if k not in FINAL_ITEM_STATES)
+    if open_items:
+        out["unknown"] = open_items
+    return out
+
+
+def next_step(status: str, provider_batch_id: str | None) -> str:
+    """What the next batch job (the watchdog's, within a minute) does with the batch."""
+    if status == "completed":
+        return "nothing: every item is final"
+    if status == "pending":
+        return "submit it (reserving its items first)"
+    if provider_batch_id is not None:
+        return f"poll it by the provider's id {provider_batch_id}"
+    return ("ask the provider whether it has it, by its idempotency key (PayPal: the same "
+            "sender_batch_id again, which PayPal answers with the original batch, paying "
+            "at most once); submit it only if the provider never got it")
+
+
+def batch_views(session: Session, tenant_id: int, run_id: int) -> list[dict]:
+    batches = session.scalars(select(RunBatch).where(
+        RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id).order_by(RunBatch.id))
+    return [{"id": b.id, "method": b.method, "seq": b.seq, "status": b.status,
+             "idempotency_key": b.idempotency_key, "provider_batch_id": b.provider_batch_id,
+             "items": b.items, "amount": b.amount,
+             "counts": item_counts(b.status, b.status_counts), "attempts": b.attempts,
+             "last_error": b.last_error, "next": next_step(b.status, b.provider_batch_id),
+             "submitted_at": b.submitted_at.isoformat() if b.submitted_at else None}
+            for b in batches]

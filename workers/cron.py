@@ -1,0 +1,40 @@
+"""The clock: the recurring jobs, run by rq's own cron scheduler (the Procfile's `clock:`
+line, `rq cron workers.cron`). Each entry enqueues a job of `workers.jobs.JOBS` on its own
+queue (under this deployment's queue prefix); the workers run it like any other job.
+
+Every job here is idempotent and safe to run twice at once (two clock processes, or a run
+that overlaps the next), so a second clock during a deploy does no harm. `ttl` drops a
+tick that waited in its queue longer than its interval: the next tick does the same work.
+"""
+from __future__ import annotations
+
+from rq import cron
+
+from settlement.config import get_settings
+from workers.jobs import JOBS, QUEUES
+
+
+
+def schedule(settings) -> dict[str, dict]:
+    """job name -> when (`interval` seconds, or a `cron` expression in UTC)."""
+    watchdog = {"interval": settings.watchdog_seconds}  # SETTLE_WATCHDOG_SECONDS, 60
+    return {
+        "watch_runs": watchdog,  # no approved run waits for a person
+        "watch_reports": watchdog,  # no report stays `processing` for good
+    }
+
+
+def register_all() -> list[dict]:
+    settings = get_settings()
+    registered = []
+    for name, when in schedule(settings).items():
+        func, queue_name = JOBS[name]
+        timeout, _ = QUEUES[queue_name]
+        registered.append(cron.register(
+            func, settings.queue_prefix + queue_name, job_timeout=timeout,
+            name=settings.queue_prefix + name,
+            ttl=when.get("interval") or 3600, **when))
+    return registered
+
+
+register_all()
