@@ -209,7 +209,10 @@ def settled(db_url, make_tenant, paypal, tmp_path_factory, _flows) -> Settled:
     for folder, partner, key in answered:
         respond(folder, partner, key)
     flow.seen["answered"] = sorted(partner for _, partner, _ in answered)
-    flow.execute_again()
+    # The operator resumes over HTTP (what the clock's watchdog does every minute).
+    resumed = api.client.post(f"/v1/settlement-runs/{planned['id']}/resume",
+                              headers=api.h("operator"))
+    flow.seen["resume"] = (resumed.status_code, resumed.get_json())
     flow.final = api.run(planned["id"])
     flow.balances = flow.balances_now()
     _flows[db_url] = flow
@@ -545,3 +548,39 @@ def test_report_json_matches_report_csv(settled):
                         if c["status"] == "confirmed")
         assert confirmed + cents(item["adjustment"]) == cents(item["amount"]), item["member"]
     assert {i["member"] for i in report["items"]} == set(SUCCEEDED) | set(FAILED)
+
+
+def test_resume_over_http_answers_202_and_collects_the_partners_answers(settled):
+    status, body = settled.seen["resume"]
+    assert status == 202
+    assert body["status"] == "completed_with_failures"
+    assert {b["method"]: b["status"] for b in body["batches"]} == {
+        "paypal": "completed", "check": "completed", "amex_mr": "completed",
+        "bilt": "completed"}
+
+
+def test_a_run_lists_each_batch_with_provider_id_state_item_counts_attempts_and_next_step(
+        settled):
+    waiting = {b["method"]: b for b in settled.after_resume_unanswered["batches"]}
+    assert set(waiting) == {"paypal", "check", "amex_mr", "bilt"}
+    paypal = waiting["paypal"]
+    assert paypal["status"] == "completed" and paypal["provider_batch_id"]
+    assert paypal["counts"] == {"succeeded": 2, "failed": 1} and paypal["attempts"] == 1
+    assert paypal["amount"] == "29.50" and paypal["last_error"] is None
+    # The partners have not answered: their files' batches wait, polled by file name.
+    for method in ("amex_mr", "bilt"):
+        assert waiting[method]["status"] == "submitted"
+        assert waiting[method]["next"].startswith("poll it by the provider's id")
+        assert set(waiting[method]["counts"]) == {"submitted"}
+
+
+def test_resume_of_a_run_that_is_not_approved_or_executing_answers_409(api_for):
+    api = payable_tenant(api_for())
+    planned = api.plan(PAYOUT).get_json()
+    answer = api.client.post(f"/v1/settlement-runs/{planned['id']}/resume",
+                             headers=api.h("operator"))
+    assert answer.status_code == 409 and answer.mimetype == PROBLEM
+    assert answer.get_json()["errors"][0]["code"] == "not_executing"
+    denied = api.client.post(f"/v1/settlement-runs/{planned['id']}/resume",
+                             headers=api.h("uploader"))
+    assert denied.status_code == 403
