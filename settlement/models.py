@@ -409,10 +409,8 @@ class RunItemLine(Base):
     status: Mapped[str] = mapped_column(String(16))
     confirmed_on: Mapped[dt.date | None] = mapped_column(Date)
     earlier_run_id: Mapped[int | None] = mapped_column(BigInteger)  # corrections: who paid it
-    __table_args__ = (
-        PrimaryKeyConstraint("tenant_id", "run_id", "item_id", "kind", "ref_id"),
-        Index("ix_run_item_lines_ref", "tenant_id", "ref_id"),
-    )
+    # No other index: planning reads a tenant's lines whole (one scan), reports by run.
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "run_id", "item_id", "kind", "ref_id"),)
 
 
 class RunBatch(Base):

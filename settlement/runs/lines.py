@@ -32,11 +32,16 @@ _SOURCES = (("commission", "commission_correction", "commissions", "confirmed", 
 
 def freeze_lines(session: Session, run: SettlementRun) -> None:
     p = {"t": run.tenant_id, "r": run.id, "cutoff": run.cutoff_date}
+    _temp(session, "line_items", "SELECT id AS item_id, member_id FROM run_items "
+                                 "WHERE tenant_id = :t AND run_id = :r", p, "member_id")
     for kind, correction, table, live, amount in _SOURCES:
-        session.execute(text(_PAID.format(kind=kind, table=table, live=live, amount=amount,
-                                          unpaid=_UNPAID)), p)
-        session.execute(text(_CORRECTIONS.format(kind=kind, correction=correction, table=table,
-                                                 live=live, amount=amount, unpaid=_UNPAID)), p)
+        names = {"kind": kind, "correction": correction, "table": table, "live": live,
+                 "amount": amount, "unpaid": _UNPAID}
+        _temp(session, "line_netted", _NETTED.format(**names), p, "ref_id")
+        session.execute(text(_PAID.format(**names)), p)
+        session.execute(text(_CORRECTIONS.format(**names)), p)
+        _drop(session, "line_netted")
+    _drop(session, "line_items")
 
 
 def drop_lines(session: Session, tenant_id: int, run_id: int) -> None:
@@ -45,37 +50,52 @@ def drop_lines(session: Session, tenant_id: int, run_id: int) -> None:
                     {"t": tenant_id, "r": run_id})
 
 
+def _temp(session: Session, name: str, select_sql: str, params: dict, key: str) -> None:
+    """A temporary table, indexed on `key` and (PostgreSQL) analyzed: each statement below
+    reaches it by index or hash, never by rescanning a table it believes empty."""
+    pg = session.bind.dialect.name == "postgresql"
+    _drop(session, name)
+    session.execute(text(f"CREATE TEMP TABLE {name}{' ON COMMIT DROP' if pg else ''} AS "
+                         f"{select_sql}"), params)
+    session.execute(text(f"CREATE INDEX {name}_key ON {name} ({key})"))
+    if pg:
+        session.execute(text(f"ANALYZE {name}"))
+
+
+def _drop(session: Session, name: str) -> None:
+    schema = "pg_temp" if session.bind.dialect.name == "postgresql" else "temp"
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.{name}"))
+
+
+# What the items still standing have paid of each commission (or bonus) so far: its paid
+# row plus earlier corrections, and the run that paid it.
+_NETTED = """
+  SELECT l.ref_id, max(CASE WHEN l.kind = '{kind}' THEN l.run_id END) AS paid_run,
+         CAST(sum(l.amount) AS BIGINT) AS netted
+  FROM run_item_lines l
+  JOIN run_items paid ON paid.tenant_id = l.tenant_id AND paid.id = l.item_id
+  WHERE l.tenant_id = :t AND l.run_id <> :r AND l.kind IN ('{kind}', '{correction}')
+    AND paid.status NOT IN ({unpaid})
+  GROUP BY l.ref_id"""
+
 _PAID = """
   INSERT INTO run_item_lines (tenant_id, run_id, item_id, member_id, kind, ref_id, amount,
                               status, confirmed_on)
-  SELECT i.tenant_id, i.run_id, i.id, i.member_id, '{kind}', s.id, s.{amount}, s.status,
-         s.confirmed_on
-  FROM run_items i
-  JOIN {table} s ON s.tenant_id = i.tenant_id AND s.member_id = i.member_id
-  WHERE i.tenant_id = :t AND i.run_id = :r AND s.status = '{live}'
-    AND s.confirmed_on <= :cutoff AND s.{amount} <> 0
-    AND NOT EXISTS (
-      SELECT 1 FROM run_item_lines l
-      JOIN run_items paid ON paid.tenant_id = l.tenant_id AND paid.id = l.item_id
-      WHERE l.tenant_id = :t AND l.ref_id = s.id AND l.kind = '{kind}'
-        AND paid.status NOT IN ({unpaid}))"""
+  SELECT :t, :r, i.item_id, i.member_id, '{kind}', s.id, s.{amount}, s.status, s.confirmed_on
+  FROM line_items i
+  JOIN {table} s ON s.tenant_id = :t AND s.member_id = i.member_id
+  LEFT JOIN line_netted n ON n.ref_id = s.id
+  WHERE s.status = '{live}' AND s.confirmed_on <= :cutoff AND s.{amount} <> 0
+    AND n.paid_run IS NULL"""
 
-# netted: what the items still standing have paid of each source so far (its paid row
-# plus earlier corrections); the difference from what it is worth now is this run's row.
 _CORRECTIONS = """
   INSERT INTO run_item_lines (tenant_id, run_id, item_id, member_id, kind, ref_id, amount,
                               status, confirmed_on, earlier_run_id)
-  SELECT i.tenant_id, i.run_id, i.id, i.member_id, '{correction}', n.ref_id,
+  SELECT :t, :r, i.item_id, i.member_id, '{correction}', n.ref_id,
          CASE WHEN s.status = '{live}' THEN s.{amount} ELSE 0 END - n.netted, s.status,
          s.confirmed_on, n.paid_run
-  FROM (SELECT l.ref_id, max(CASE WHEN l.kind = '{kind}' THEN l.run_id END) AS paid_run,
-               CAST(sum(l.amount) AS BIGINT) AS netted
-        FROM run_item_lines l
-        JOIN run_items paid ON paid.tenant_id = l.tenant_id AND paid.id = l.item_id
-        WHERE l.tenant_id = :t AND l.run_id <> :r AND l.kind IN ('{kind}', '{correction}')
-          AND paid.status NOT IN ({unpaid})
-        GROUP BY l.ref_id) n
+  FROM line_netted n
   JOIN {table} s ON s.tenant_id = :t AND s.id = n.ref_id
-  JOIN run_items i ON i.tenant_id = :t AND i.run_id = :r AND i.member_id = s.member_id
+  JOIN line_items i ON i.member_id = s.member_id
   WHERE n.paid_run IS NOT NULL
     AND CASE WHEN s.status = '{live}' THEN s.{amount} ELSE 0 END <> n.netted"""

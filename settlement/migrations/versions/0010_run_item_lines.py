@@ -31,7 +31,6 @@ def upgrade() -> None:
         sa.Column('confirmed_on', sa.Date(), nullable=True),
         sa.Column('earlier_run_id', sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint('tenant_id', 'run_id', 'item_id', 'kind', 'ref_id'))
-    op.create_index('ix_run_item_lines_ref', 'run_item_lines', ['tenant_id', 'ref_id'])
     # Runs planned before: their commission rows as the report read them then (confirmed
     # in the span since the member's previous paid cut-off), frozen from today's state.
     op.execute("""
@@ -53,5 +52,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index('ix_run_item_lines_ref', table_name='run_item_lines')
     op.drop_table('run_item_lines')
