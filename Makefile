@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PERF_STAMP := $(VENV)/.perf-installed
 
-.PHONY: demo test bench loadtest clean
+.PHONY: demo test faults bench loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# The payday fault cases at 20,000 PayPal members (two PayPal batches), nobody acting after
+# approval; each case's time lands in var/faults/payday.jsonl (make test runs them at 40).
+FAULTS_MEMBERS ?= 20000
+faults: $(STAMP)
+	rm -f var/faults/payday.jsonl
+	FAULTS_MEMBERS=$(FAULTS_MEMBERS) $(BIN)/pytest -q tests/faults/test_payday_faults.py
+	@cat var/faults/payday.jsonl
 
 $(PERF_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,perf]'

@@ -37,6 +37,8 @@ def supervise(argv: list[str], *, sleep: Callable[[float], None] = time.sleep,
         started = time.monotonic()
         state["child"] = subprocess.Popen(argv)
         code = state["child"].wait()
+        if code < 0:  # ended by a signal: the shell's 128 + N
+            code = 128 - code
         if state["stopping"]:
             return code
         if time.monotonic() - started >= STEADY_AFTER:
