@@ -264,6 +264,9 @@ class Commission(Base):
         Index("ix_commissions_unattributed", "tenant_id", "member_external_id",
               sqlite_where=text("member_id IS NULL"),
               postgresql_where=text("member_id IS NULL")),
+        Index("ix_commissions_held", "tenant_id", "confirm_after",
+              sqlite_where=text("status = 'pending' AND confirm_after IS NOT NULL"),
+              postgresql_where=text("status = 'pending' AND confirm_after IS NOT NULL")),
     )
 
 

@@ -128,9 +128,25 @@ def watch_runs() -> dict:
     return report.as_dict()
 
 
+def confirm_held(as_of: str | None = None, tenant: str | None = None) -> dict:
+    """Confirm the lines whose holding period is over (settlement/commissions/holds.py), run
+    daily by the clock: every tenant (or the one named by slug), at today's date in its
+    time zone or at `as_of` (an ISO date). Safe to run at any time, again."""
+    import datetime as dt
+
+    from settlement.commissions.holds import confirm_held_for_tenants
+
+    on = dt.date.fromisoformat(as_of) if as_of else None
+    confirmed = confirm_held_for_tenants(_engine(), tenant, on)
+    if any(confirmed.values()):
+        job_logger().info("commissions.hold_ended", confirmed=confirmed)
+    return {"confirmed": confirmed}
+
+
 JOBS = {"process_report": (process_report, "reports"),
         "execute_run": (execute_run, "payouts"),
         "run_batch": (run_batch, "payouts"),
         "sweep_referrals": (sweep_referrals, "referrals"),
         "watch_reports": (watch_reports, "reports"),
-        "watch_runs": (watch_runs, "payouts")}
+        "watch_runs": (watch_runs, "payouts"),
+        "confirm_held": (confirm_held, "reports")}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from settlement.commissions.holds import resolve_holds
 from settlement.commissions.rules import best_rule_sql, round_div_sql, share_sql
 from settlement.money import network_scale
 from settlement.ledger.service import check_balanced, existing_entry, open_entry
@@ -52,6 +53,7 @@ class ApplyContext:
     whole_or_nothing: bool = False
     first_error_seq: int = 0
     digits: int = 2  # the currency's minor digits: network units per minor unit follow
+    hold_days: int | None = None  # the network's holding period (policy), for unstated lines
 
 
 @dataclass
@@ -108,7 +110,7 @@ def classify(session: Session, ctx: ApplyContext) -> None:
         SELECT i.line, i.transaction_id, i.order_id, i.member, i.category, i.event_date,
                i.sale AS sale_precise, i.commission AS commission_precise,
                {minor('i.sale')} AS sale, {minor('i.commission')} AS commission,
-               i.status, i.original_txn,
+               i.status, i.original_txn, i.confirm_after,
                {retailer_id} AS retailer_id, m.id AS member_id,
                c.id AS existing_id, c.status AS old_status, c.share_amount AS old_share,
                c.margin_amount AS old_margin, c.commission_amount AS old_commission,
@@ -219,12 +221,13 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None)
         original_transaction_id, member_external_id, member_id, retailer_id, category,
         event_date, sale_amount, commission_amount, sale_precise, commission_precise,
         share_amount, margin_amount, currency,
-        status, rule_id, as_of_us, report_id, line, entry_id, confirmed_on, version)
+        status, rule_id, as_of_us, report_id, line, entry_id, confirmed_on, confirm_after,
+        version)
       SELECT :t, :source, transaction_id, order_id, original_txn, member, member_id,
         retailer_id, NULLIF(category, ''), event_date, sale, commission, sale_precise,
         commission_precise, share, margin, :cur,
         status, rule_id, :as_of, :r, line, :e,
-        CASE WHEN status = 'confirmed' THEN :today END, 1
+        CASE WHEN status = 'confirmed' THEN :today END, confirm_after, 1
       FROM applied WHERE outcome = 'inserted'"""), p)
     session.execute(text("""
       INSERT INTO commission_events (tenant_id, commission_id, kind, report_id, line, entry_id,
@@ -238,6 +241,7 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None)
         commission_precise = a.commission_precise, share_amount = a.share,
         margin_amount = a.margin,
         order_id = COALESCE(a.order_id, commissions.order_id), as_of_us = :as_of,
+        confirm_after = a.confirm_after,
         version = commissions.version + 1,
         confirmed_on = CASE WHEN a.status = 'confirmed' AND commissions.status <> 'confirmed'
                             THEN :today ELSE commissions.confirmed_on END
@@ -260,6 +264,7 @@ def drop_temps(session: Session, *names: str) -> None:
 def apply_incoming(session: Session, ctx: ApplyContext, parse_errors: int) -> ApplyResult:
     """Classify the staged lines and apply them; in whole-or-nothing mode any refused line
     (or any parse error) leaves everything unapplied."""
+    resolve_holds(session, ctx.tenant_id, ctx.fmt, ctx.hold_days, ctx.today)
     classify(session, ctx)
     counts = outcome_counts(session)
     refused = record_refusals(session, ctx)

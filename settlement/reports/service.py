@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from settlement.commissions.holds import confirm_held
 from settlement.commissions.lifecycle import ApplyContext, apply_incoming, attach_unattributed
 from settlement.db import tenant_session
 from settlement.models import Report, ReportChunk, ReportError, Tenant
@@ -256,13 +257,16 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
         source=report.source, currency=policy.currency, rounding=policy.rounding,
         as_of_us=_epoch_us(as_of),
         today=local_today, whole_or_nothing=policy.report_errors == "whole",
-        first_error_seq=parse_errors, digits=policy.minor_digits)
+        first_error_seq=parse_errors, digits=policy.minor_digits,
+        hold_days=_hold_days(policy, report.format))
     result = apply_incoming(session, ctx, parse_errors)
     if result.applied:
         attached = attach_unattributed(session, report.tenant_id, policy.currency,
                                        f"report:{report.id}")
+        # Every report also ends the holds that are over by its as-of date.
+        _, held = confirm_held(session, report.tenant_id, policy.currency, local_today)
         evaluate_referrals(session, report.tenant_id, policy, today=local_today,
-                           entry_ids=(result.entry_id, attached))
+                           entry_ids=(result.entry_id, attached, held))
     counts = dict(result.counts)
     error_lines = session.execute(text(
         "SELECT count(DISTINCT coalesce(line, -1)) FROM report_errors "
@@ -284,6 +288,10 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
         report.status = "failed"
     report.entry_id = result.entry_id
     report.finished_at = func.now()
+
+
+def _hold_days(policy, fmt: str) -> int | None:
+    return None if fmt == "generic" else policy.network(fmt).confirm_after_days
 
 
 def _stage_in_database(session: Session, engine: Engine, report: Report,

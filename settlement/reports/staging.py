@@ -21,7 +21,8 @@ INCOMING_COLUMNS = ("line", "transaction_id", "order_id", "member", "retailer", 
 # that one COPY carries everything and a file of a million bad lines stays out of memory.
 _DDL = """(line BIGINT, transaction_id TEXT, order_id TEXT, member TEXT, retailer TEXT,
   category TEXT, event_date DATE, sale BIGINT, commission BIGINT, currency TEXT,
-  status TEXT, original_txn TEXT, err_field TEXT, err_code TEXT, err_message TEXT)"""
+  status TEXT, original_txn TEXT, err_field TEXT, err_code TEXT, err_message TEXT,
+  confirm_after DATE)"""
 BATCH = 5000
 
 

@@ -69,10 +69,10 @@ def test_rakuten_is_registered_for_csv_only():
         parser_for("rakuten", "json")
 
 
-def test_rakuten_sale_line_maps_to_a_pending_line_with_a_derived_id():
+def test_rakuten_sale_line_maps_to_a_line_without_status_with_a_derived_id():
     assert only_line(run(csv_text([row()]))) == ParsedLine(
         2, "245117-20260604-0012045521|SM-TS-001-M|sale", "245117-20260604-0012045521",
-        "HP000012", "43245", None, datetime.date(2026, 6, 4), 3980 * YEN, 159 * YEN, "JPY", "pending",
+        "HP000012", "43245", None, datetime.date(2026, 6, 4), 3980 * YEN, 159 * YEN, "JPY", "unstated",
         None)
 
 
@@ -102,7 +102,7 @@ def test_rakuten_negative_sku_line_is_an_adjustment_with_its_own_id_and_negative
                                        **{"Total Commission": "-20"})])))
     assert line.transaction_id == "245117-20260604-0012045521|COUPON-500|adjustment|2026-06-05"
     assert (line.sale_amount, line.commission_amount, line.status) == (-500 * YEN, -20 * YEN,
-                                                                   "pending")
+                                                                   "unstated")
 
 
 def test_rakuten_us_style_return_with_negative_items_and_amounts_is_an_adjustment():
@@ -119,7 +119,7 @@ def test_rakuten_positive_deduction_line_is_a_cancellation_with_negated_amounts(
     assert (cancel.sale_amount, cancel.commission_amount) == (-3980 * YEN, -159 * YEN)
     assert sale.sale_amount + cancel.sale_amount == 0
     assert sale.commission_amount + cancel.commission_amount == 0
-    assert cancel.status == "pending"
+    assert cancel.status == "unstated"
 
 
 def test_rakuten_returns_of_the_same_sku_on_different_days_are_different_transactions():
@@ -209,9 +209,10 @@ def test_rakuten_currency_column_is_optional_but_must_be_the_tenants_when_presen
 
 
 @pytest.mark.parametrize("value,status", [("locked", "confirmed"), ("Locked", "confirmed"),
-                                          ("unlocked", "pending"), ("Not Applicable", "pending"),
-                                          ("", "pending")])
-def test_rakuten_commission_status_locked_confirms_and_anything_else_is_pending(value, status):
+                                          ("unlocked", "unstated"),
+                                          ("Not Applicable", "unstated"), ("", "unstated")])
+def test_rakuten_commission_status_locked_confirms_and_anything_else_is_left_to_the_hold(
+        value, status):
     assert only_line(run(csv_text([row(**{"Commission Status": value})]))).status == status
 
 
@@ -303,7 +304,7 @@ def test_rakuten_sample_fixture_parses_with_no_errors():
     assert any(i.endswith("|sale") for i in ids)
     assert any("|adjustment|" in i for i in ids)
     assert any("|deduction|" in i for i in ids)
-    assert {r.status for r in results} == {"pending", "confirmed"}
+    assert {r.status for r in results} == {"unstated", "confirmed"}
     assert all(r.currency == "JPY" for r in results)
     assert any(r.member == "HP999999" for r in results)
     assert {r.retailer for r in results} == {"43245", "38971"}

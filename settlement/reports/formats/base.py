@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, NamedTuple, Protocol
 
 STATUSES = ("pending", "confirmed", "reversed")
+# The status of a line the network sent without one: it becomes pending or confirmed by the
+# tenant's holding period when applied (commissions/holds.py), never stored as such.
+UNSTATED = "unstated"
 MAX_FIELD_CHARS = 1024  # any longer field is refused (fields of megabytes are an attack)
 MAX_ID_CHARS = 128
 

@@ -34,9 +34,11 @@ a cancellation or a discount is a new line, never an edit of an earlier one. So:
   sha256 digest of the same key.
 - Status: Rakuten's report never reverses anything (a cancellation is a negative line), so
   no line is "reversed". A line is "confirmed" when the optional "Commission Status" column
-  (Enhanced Order Locking) says locked; "unlocked", "not applicable" or an empty value is
-  "pending", and without the column every line is pending. The Process Date is when Rakuten
-  processed the event, not a confirmation, so it does not confirm anything.
+  (Enhanced Order Locking) says locked; "unlocked", "not applicable", an empty value or no
+  column leaves it without a status (`unstated`): the tenant's holding period
+  (`networks.rakuten.confirm_after_days`) confirms it that many days after its event date,
+  and without one it stays pending. The Process Date is when Rakuten processed the event,
+  not a confirmation, so it does not confirm anything.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ from typing import Iterable, Iterator
 
 from settlement.reports.formats import fields as f
 from settlement.reports.formats import networks as n
-from settlement.reports.formats.base import LineError, ParseContext, ParsedLine
+from settlement.reports.formats.base import UNSTATED, LineError, ParseContext, ParsedLine
 
 U1, MID, ORDER, SKU = "Member ID (U1)", "MID", "Order ID", "SKU"
 TXN_DATE, SALES, ITEMS, COMMISSION = "Transaction Date", "Sales", "# of Items", "Total Commission"
@@ -56,8 +58,10 @@ HEADER = n.Header.of(COLUMNS, REQUIRED, aliases={"u1": U1, "Member ID": U1,
                                                   "Advertiser ID": MID,
                                                   "Number of Items": ITEMS})
 MAX_U1_CHARS = 72
-LOCK_STATUSES = {"locked": "confirmed", "unlocked": "pending", "not applicable": "pending",
-                 "n/a": "pending"}
+# Enhanced Order Locking: a locked line can no longer change. Any other word leaves the line
+# without a status, for the tenant's holding period to confirm (commissions/holds.py).
+LOCK_STATUSES = {"locked": "confirmed", "unlocked": UNSTATED, "not applicable": UNSTATED,
+                 "n/a": UNSTATED}
 
 
 def _currency(line: int, get, ctx: ParseContext, errors: list) -> str | None:
@@ -70,7 +74,7 @@ def _currency(line: int, get, ctx: ParseContext, errors: list) -> str | None:
 def _status(line: int, get, errors: list) -> str | None:
     value = get(LOCK)
     if value is None or not value.strip():
-        return "pending"
+        return UNSTATED
     return f.status(value, line, LOCK, LOCK_STATUSES, errors)
 
 
