@@ -31,13 +31,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=None,  # uploads stream; the report route enforces its own limit
     )
     from api import database, errors
-    from api.routes import catalog, health, members, referrals, reports, runs, webhooks
+    from api.routes import catalog, health, lists, members, referrals, reports, runs, webhooks
 
     database.init_app(app, settings)
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
     errors.init_app(app, api)
     for blueprint in (health.blp, catalog.blp, members.blp, reports.blp, runs.blp,
-                      webhooks.blp, referrals.blp):
+                      webhooks.blp, referrals.blp, lists.blp):
         api.register_blueprint(blueprint, url_prefix="/v1")
     return app

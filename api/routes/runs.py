@@ -15,7 +15,7 @@ from api.tenancy import tenant_policy
 from settlement.money import format_amount
 from settlement.runs import plan as runs
 from settlement.runs.batches import batch_views
-from settlement.runs.report import report_csv_rows, report_json
+from settlement.runs.report import report_csv_rows, report_json, skipped_members
 from workers.queue import enqueue, run_job_id
 
 blp = Blueprint("runs", __name__, description="Settlement runs")
@@ -217,3 +217,44 @@ def report_json_view(run_id):
     return report_json(db(), tenant_id, run, tenant_policy().minor_digits)
 
 
+
+
+class SkippedQuery(Schema):
+    reason = fields.String(load_default=None, validate=validate.OneOf(runs.SKIP_REASONS))
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
+
+
+class SkippedOut(Schema):
+    member = fields.String()
+    method = fields.String(allow_none=True)
+    reason = fields.String()
+    amount = fields.String(metadata={"description": "left in the member's balance"})
+
+
+class SkippedPageOut(Schema):
+    skipped = fields.List(fields.Nested(SkippedOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+@blp.route("/settlement-runs/<int:run_id>/skipped", methods=["GET"])
+@requires("reader")
+@blp.arguments(SkippedQuery, location="query")
+@blp.response(200, SkippedPageOut)
+def skipped(query, run_id):
+    """The members the plan did not pay, in member order, each with the reason (one of
+    the plan's `skipped` keys) and the amount that stays in their balance."""
+    tenant_id = current().tenant_id
+    try:
+        runs.get_run(db(), tenant_id, run_id)
+    except runs.RunError as exc:
+        raise _problem(exc)
+    digits = tenant_policy().minor_digits
+    page = skipped_members(db(), tenant_id, run_id, reason=query["reason"],
+                           after=_cursor(query["cursor"]), limit=query["limit"] + 1)
+    more = len(page) > query["limit"]
+    page = page[:query["limit"]]
+    return {"skipped": [{"member": s["member"], "method": s["method"], "reason": s["reason"],
+                         "amount": format_amount(s["amount"], digits)} for s in page],
+            "next_cursor": base64.urlsafe_b64encode(str(page[-1]["member_id"]).encode())
+            .decode().rstrip("=") if more else None}

@@ -43,6 +43,12 @@ ROUTES = {
     "list_referrals": ("GET", "/v1/referrals", {}),
     "review_referral": ("POST", "/v1/members/M1/referral/review",
                         {"json": {"decision": "approve"}}),
+    "get_run_skipped": ("GET", "/v1/settlement-runs/{run_id}/skipped", {}),
+    "list_reports": ("GET", "/v1/reports", {}),
+    "list_runs": ("GET", "/v1/settlement-runs", {}),
+    "list_retailers": ("GET", "/v1/retailers", {}),
+    "list_share_rules": ("GET", "/v1/share-rules", {}),
+    "list_members": ("GET", "/v1/members", {}),
 }
 # Which roles may call each route (ROLE_GRANTS in settlement/access/service.py).
 ALLOWED = {
@@ -68,6 +74,13 @@ ALLOWED = {
     "get_member_referrals": {"operator", "approver", "admin"},
     "list_referrals": {"operator", "approver", "admin"},
     "review_referral": {"operator", "admin"},
+    "get_run_skipped": {"operator", "approver", "admin"},
+    # Lists (tests/api/test_lists.py): readers; an uploader lists the reports too.
+    "list_reports": {"uploader", "operator", "approver", "admin"},
+    "list_runs": {"operator", "approver", "admin"},
+    "list_retailers": {"operator", "approver", "admin"},
+    "list_share_rules": {"operator", "approver", "admin"},
+    "list_members": {"operator", "approver", "admin"},
 }
 RUN_ROUTES = sorted(name for name, (_, path, _) in ROUTES.items() if "{run_id}" in path)
 ROLES = ("uploader", "operator", "approver", "admin")
@@ -323,7 +336,9 @@ def test_every_object_route_answers_404_for_another_tenants_objects(app, client,
              "/v1/settlement-runs/<int:run_id>/report.csv":
                  f"/v1/settlement-runs/{run_id}/report.csv",
              "/v1/settlement-runs/<int:run_id>/report.json":
-                 f"/v1/settlement-runs/{run_id}/report.json"}
+                 f"/v1/settlement-runs/{run_id}/report.json",
+             "/v1/settlement-runs/<int:run_id>/skipped":
+                 f"/v1/settlement-runs/{run_id}/skipped"}
     assert object_reads == set(paths)
     for path in paths.values():
         for role in ("operator", "approver", "admin"):
