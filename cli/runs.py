@@ -17,6 +17,7 @@ from settlement.payouts.registry import adapter_for
 from settlement.runs import plan as runs
 from settlement.runs.batches import batch_views
 from settlement.runs.reconcile import reconcile_run
+from settlement.runs.report import skipped_members
 from settlement.tenants.service import TenantNotFound, policy_of, tenant_by_slug
 from workers.queue import enqueue, run_job_id
 
@@ -78,14 +79,34 @@ def plan_cmd(slug, payout_date, by):
 
 @run.command("show")
 @click.option("--tenant", "slug", required=True)
+@click.option("--skipped", is_flag=True, help="list the members the plan skipped instead")
+@click.option("--reason", default=None, type=click.Choice(runs.SKIP_REASONS),
+              help="with --skipped: only this reason")
 @click.argument("run_id", type=int)
-def show_cmd(slug, run_id):
+def show_cmd(slug, skipped, reason, run_id):
     with session_scope() as session:
         tenant = _tenant(session, slug)
         try:
+            if skipped:
+                _echo_skipped(session, tenant, run_id, reason)
+                return
             click.echo(json.dumps(_show(session, tenant, run_id), indent=2))
         except runs.RunError as exc:
             _fail(exc)
+
+
+def _echo_skipped(session, tenant, run_id: int, reason: str | None) -> None:
+    """One tab-separated line per skipped member: member, reason, amount (left in the
+    balance), in member order, a page at a time (a run may skip a million)."""
+    runs.get_run(session, tenant.id, run_id)
+    digits = policy_of(tenant).minor_digits
+    click.echo("member\treason\tamount")
+    after = 0
+    while page := skipped_members(session, tenant.id, run_id, reason=reason, after=after,
+                                  limit=10_000):
+        for s in page:
+            click.echo(f"{s['member']}\t{s['reason']}\t{format_amount(s['amount'], digits)}")
+        after = page[-1]["member_id"]
 
 
 @run.command("approve")

@@ -217,8 +217,6 @@ def report_json_view(run_id):
     return report_json(db(), tenant_id, run, tenant_policy().minor_digits)
 
 
-
-
 class SkippedQuery(Schema):
     reason = fields.String(load_default=None, validate=validate.OneOf(runs.SKIP_REASONS))
     cursor = fields.String(load_default=None)
