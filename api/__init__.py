@@ -6,6 +6,10 @@ from werkzeug.routing import IntegerConverter
 from flask_smorest import Api
 
 from settlement.config import Settings, get_settings
+from api import jsonbody
+
+# Before any blueprint module is imported: their argument decorators bind the parser.
+jsonbody.install()
 
 
 class Int64Converter(IntegerConverter):

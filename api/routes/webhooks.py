@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from api.database import db
 from api.errors import Problem
+from settlement import jsonsafe
 from settlement.db import set_tenant
 from settlement.models import RunBatch, RunItem, Tenant
 from settlement.payouts.paypal import parse_webhook
@@ -33,6 +34,7 @@ def paypal_event():
     if len(body) > MAX_BODY:
         raise Problem(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
     try:
+        jsonsafe.loads(body)  # nesting and duplicate keys, before PayPal's parser sees it
         event = parse_webhook(body)
     except ValueError as exc:
         raise Problem(400, "Bad Request", str(exc))

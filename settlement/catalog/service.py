@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -12,6 +11,7 @@ from typing import Iterable
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from settlement import jsonsafe
 from settlement.commissions.lifecycle import attach_unattributed
 from settlement.models import Member, Retailer, RetailerNetworkId
 from settlement.referrals import service as referrals
@@ -224,9 +224,9 @@ def parse_member_file(body: bytes, media: str, today: dt.date) -> MemberBatch:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
-        except ValueError as exc:
-            batch.errors.append(LineError(number, None, "invalid_json", f"not JSON: {exc}"))
+            record = jsonsafe.loads(raw)
+        except jsonsafe.JsonRefused as exc:
+            batch.errors.append(LineError(number, None, exc.code, str(exc)))
             continue
         if not isinstance(record, dict):
             batch.errors.append(LineError(number, None, "invalid_record",

@@ -8,9 +8,9 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import json
 from typing import Callable, Iterable, Iterator
 
+from settlement import jsonsafe
 from settlement.money import CURRENCY_MINOR_DIGITS, AmountError, parse_network_amount
 from settlement.reports.formats.base import (
     MAX_FIELD_CHARS,
@@ -54,11 +54,20 @@ def identifier(value, line: int, field: str, errors: list, *, required: bool = T
     return text(value, line, field, errors, required=required, max_chars=MAX_ID_CHARS)
 
 
-def amount(value, line: int, field: str, ctx: ParseContext, errors: list) -> int | None:
+def amount(value, line: int, field: str, ctx: ParseContext, errors: list, *,
+           json_number_ok: bool = True) -> int | None:
     """A network amount in ten-thousandths of the major unit: networks send up to 4
-    decimals whatever the currency's minor digits (money.NETWORK_DIGITS)."""
+    decimals whatever the currency's minor digits (money.NETWORK_DIGITS). A JSON number is
+    read from its literal text where a network's API sends numbers; our own format asks
+    for strings (`json_number_ok=False`), since a number there was likely a float that
+    was rounded on its way to us."""
     if value is None or (isinstance(value, str) and not value.strip()):
         errors.append(LineError(line, field, "missing_field", f"{field} is empty"))
+        return None
+    if isinstance(value, jsonsafe.JsonNumber) and not json_number_ok:
+        errors.append(LineError(line, field, "json_number",
+                                f"{field} must be a decimal string like \"12.34\", "
+                                "not a JSON number"))
         return None
     if not isinstance(value, str):
         # JSON numbers arrive as their literal text (see load_json); anything else is wrong.
@@ -246,10 +255,6 @@ def csv_rows(chunks: Iterable[bytes], ctx: ParseContext,
                                            "the file is empty or has no header line")])
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not a number")
-
-
 def load_json(chunks: Iterable[bytes], max_bytes: int):
     """A whole JSON document, numbers kept as their literal text (never float)."""
     parts, size = [], 0
@@ -272,10 +277,11 @@ def load_json(chunks: Iterable[bytes], max_bytes: int):
 
 
 def loads_exact(doc: str, line: int | None):
+    """Numbers as JsonNumber (their literal text); bounded nesting, no duplicate keys."""
     try:
-        return json.loads(doc, parse_float=str, parse_int=str, parse_constant=_no_constants)
-    except ValueError as exc:
-        raise ReportFormatError([LineError(line, None, "invalid_json", f"not JSON: {exc}")])
+        return jsonsafe.loads(doc, exact_numbers=True)
+    except jsonsafe.JsonRefused as exc:
+        raise ReportFormatError([LineError(line, None, exc.code, str(exc))])
 
 
 def json_records(doc, keys: tuple[str, ...]) -> list:

@@ -35,8 +35,10 @@ def check_record(line: int, get, ctx: ParseContext) -> ParsedLine | list[LineErr
     retailer = f.identifier(get("retailer"), line, "retailer", errors)
     category = f.text(get("category"), line, "category", errors, required=False, max_chars=100)
     event_date = f.date(get("event_date"), line, "event_date", ctx, errors)
-    sale = f.amount(get("sale_amount"), line, "sale_amount", ctx, errors)
-    commission = f.amount(get("commission_amount"), line, "commission_amount", ctx, errors)
+    sale = f.amount(get("sale_amount"), line, "sale_amount", ctx, errors,
+                    json_number_ok=False)
+    commission = f.amount(get("commission_amount"), line, "commission_amount", ctx, errors,
+                          json_number_ok=False)
     currency = f.currency(get("currency"), line, "currency", ctx, errors)
     status = f.status(get("status"), line, "status", f.GENERIC_STATUSES, errors)
     f.sign_rule(line, sale, commission, errors)
