@@ -83,6 +83,10 @@ def normalise_identifier(value: str) -> str:
             kind = "control" if category == "Cc" else "invisible format"
             raise IdentifierRefused(f"contains the {kind} character U+{ord(char):04X}")
     value = unicodedata.normalize("NFKC", value)
+    for char in value:
+        if char != "-" and unicodedata.category(char) == "Pd":
+            raise IdentifierRefused(f"contains the dash U+{ord(char):04X}, which looks like "
+                                    "a hyphen-minus")
     scripts = {name.split(" ", 1)[0] for name in map(_name, value)} & set(_SCRIPTS)
     if len(scripts) > 1:
         raise IdentifierRefused(f"mixes {' and '.join(sorted(scripts)).lower()} letters, "
