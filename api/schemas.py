@@ -135,6 +135,9 @@ class Counts(Schema):
     stale = fields.Integer()
     rejected = fields.Integer()
     unattributed = fields.Integer()
+    unmatched = fields.Integer(metadata={
+        "description": "corrections whose original this account never reported: kept, "
+                       "listed with code unknown_original, moving no money until it arrives"})
 
 
 class ReportOut(Schema):

@@ -267,6 +267,9 @@ class Commission(Base):
         Index("ix_commissions_held", "tenant_id", "confirm_after",
               sqlite_where=text("status = 'pending' AND confirm_after IS NOT NULL"),
               postgresql_where=text("status = 'pending' AND confirm_after IS NOT NULL")),
+        Index("ix_commissions_awaiting", "tenant_id", "source", "original_transaction_id",
+              sqlite_where=text("awaiting_original"),
+              postgresql_where=text("awaiting_original")),
     )
 
 

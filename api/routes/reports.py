@@ -65,7 +65,7 @@ def report_view(report: Report, *, duplicate: bool = False, with_errors: bool = 
             "as_of": report.as_of,
             "counts": {k: getattr(report, k) for k in (
                 "lines", "inserted", "updated", "unchanged", "stale", "rejected",
-                "unattributed")}}
+                "unattributed", "unmatched")}}
     if with_errors:
         errors = reports.report_errors(db(), report.tenant_id, report.id,
                                        limit=MAX_ERRORS_SHOWN + 1)

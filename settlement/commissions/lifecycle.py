@@ -21,6 +21,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from settlement.commissions.corrections import (
+    record_unmatched,
+    release_corrections,
+    unknown_originals_sql,
+)
 from settlement.commissions.holds import resolve_holds
 from settlement.commissions.rules import best_rule_sql, round_div_sql, share_sql
 from settlement.money import network_scale
@@ -62,6 +67,7 @@ class ApplyResult:
     entry_id: int | None = None
     refused: int = 0
     applied: bool = True
+    released_entry_id: int | None = None  # corrections whose original this report brought
 
 
 def _retailer_join(ctx: ApplyContext) -> tuple[str, str]:
@@ -94,6 +100,7 @@ def classify(session: Session, ctx: ApplyContext) -> None:
     _temp(session, "line_keys", f"SELECT DISTINCT {retailer_id} AS retailer_id, i.category, "
                                 f"i.event_date FROM incoming i {join.replace('LEFT ', '')}", p)
     _temp(session, "line_rules", best_rule_sql(), p)
+    _temp(session, "unknown_originals", unknown_originals_sql(), p)
     rule_id = "CASE WHEN c.id IS NULL THEN lr.rule_id ELSE c.rule_id END"
     # Lines carry the network's amounts (network units); the ledger's are minor units, each
     # rounded once by the tenant's rule, and the share is rounded once from the precise
@@ -114,7 +121,8 @@ def classify(session: Session, ctx: ApplyContext) -> None:
                {retailer_id} AS retailer_id, m.id AS member_id,
                c.id AS existing_id, c.status AS old_status, c.share_amount AS old_share,
                c.margin_amount AS old_margin, c.commission_amount AS old_commission,
-               c.member_id AS old_member_id,
+               c.member_id AS old_member_id, c.awaiting_original AS old_awaiting,
+               CASE WHEN u.original_txn IS NULL THEN false ELSE true END AS awaiting,
                CASE WHEN d.transaction_id IS NOT NULL THEN 'duplicate_transaction'
                     WHEN {retailer_id} IS NULL THEN 'unknown_retailer'
                     WHEN c.id IS NULL THEN 'inserted'
@@ -131,6 +139,7 @@ def classify(session: Session, ctx: ApplyContext) -> None:
                  AS share
         FROM incoming i
         LEFT JOIN dupes d ON d.transaction_id = i.transaction_id
+        LEFT JOIN unknown_originals u ON u.original_txn = i.original_txn
         {join}
         LEFT JOIN members m ON m.tenant_id = :t AND m.external_id = i.member
         LEFT JOIN commissions c ON c.tenant_id = :t AND c.source = :source
@@ -176,8 +185,9 @@ def _member_effects(where: str, status: str, share: str, sign: str) -> str:
 def _legs_sql() -> str:
     """The report's postings: each member bucket's new effects minus its old ones, and the
     tenant's receivable and margin, summed in one pass."""
-    new = "outcome IN ('inserted', 'updated')"
-    old = "outcome = 'updated'"
+    # A correction awaiting its original carries no money (commissions/corrections.py).
+    new = "outcome IN ('inserted', 'updated') AND NOT awaiting"
+    old = "outcome = 'updated' AND NOT old_awaiting"
     members = (_member_effects(new, "status", "share", "")
                + " UNION ALL " + _member_effects(old, "old_status", "old_share", "-"))
     return f"""
@@ -222,12 +232,12 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None)
         event_date, sale_amount, commission_amount, sale_precise, commission_precise,
         share_amount, margin_amount, currency,
         status, rule_id, as_of_us, report_id, line, entry_id, confirmed_on, confirm_after,
-        version)
+        awaiting_original, version)
       SELECT :t, :source, transaction_id, order_id, original_txn, member, member_id,
         retailer_id, NULLIF(category, ''), event_date, sale, commission, sale_precise,
         commission_precise, share, margin, :cur,
         status, rule_id, :as_of, :r, line, :e,
-        CASE WHEN status = 'confirmed' THEN :today END, confirm_after, 1
+        CASE WHEN status = 'confirmed' THEN :today END, confirm_after, awaiting, 1
       FROM applied WHERE outcome = 'inserted'"""), p)
     session.execute(text("""
       INSERT INTO commission_events (tenant_id, commission_id, kind, report_id, line, entry_id,
@@ -241,7 +251,7 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None)
         commission_precise = a.commission_precise, share_amount = a.share,
         margin_amount = a.margin,
         order_id = COALESCE(a.order_id, commissions.order_id), as_of_us = :as_of,
-        confirm_after = a.confirm_after,
+        confirm_after = a.confirm_after, awaiting_original = a.awaiting,
         version = commissions.version + 1,
         confirmed_on = CASE WHEN a.status = 'confirmed' AND commissions.status <> 'confirmed'
                             THEN :today ELSE commissions.confirmed_on END
@@ -256,7 +266,8 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None)
 
 
 def drop_temps(session: Session, *names: str) -> None:
-    names = names or ("incoming", "dupes", "line_keys", "line_rules", "applied", "legs")
+    names = names or ("incoming", "dupes", "line_keys", "line_rules", "unknown_originals",
+                      "applied", "legs")
     for name in names:
         session.execute(text(f"DROP TABLE IF EXISTS {_temp_schema(session)}.{name}"))
 
@@ -268,6 +279,8 @@ def apply_incoming(session: Session, ctx: ApplyContext, parse_errors: int) -> Ap
     classify(session, ctx)
     counts = outcome_counts(session)
     refused = record_refusals(session, ctx)
+    counts["unmatched"] = record_unmatched(session, _params(ctx), ctx.fmt,
+                                           ctx.first_error_seq + refused)
     result = ApplyResult(counts=counts, refused=refused)
     if ctx.whole_or_nothing and (refused or parse_errors):
         result.applied = False
@@ -275,6 +288,7 @@ def apply_incoming(session: Session, ctx: ApplyContext, parse_errors: int) -> Ap
         return result
     result.entry_id = post_report_entry(session, ctx)
     write_commissions(session, ctx, result.entry_id)
+    result.released_entry_id = release_corrections(session, _params(ctx))
     counts["unattributed"] = session.execute(text(
         "SELECT count(*) FROM applied WHERE outcome = 'inserted' AND member_id IS NULL"
     )).scalar_one()
@@ -293,7 +307,7 @@ def attach_unattributed(session: Session, tenant_id: int, currency: str,
              c.commission_amount AS commission
       FROM commissions c JOIN members m
         ON m.tenant_id = c.tenant_id AND m.external_id = c.member_external_id
-      WHERE c.tenant_id = :t AND c.member_id IS NULL""", p)
+      WHERE c.tenant_id = :t AND c.member_id IS NULL AND NOT c.awaiting_original""", p)
     rows = session.execute(text("SELECT count(*), min(commission_id) FROM attach")).one()
     if rows[0] == 0:
         drop_temps(session, "attach")

@@ -266,15 +266,16 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
         # Every report also ends the holds that are over by its as-of date.
         _, held = confirm_held(session, report.tenant_id, policy.currency, local_today)
         evaluate_referrals(session, report.tenant_id, policy, today=local_today,
-                           entry_ids=(result.entry_id, attached, held))
+                           entry_ids=(result.entry_id, attached, held,
+                                      result.released_entry_id))
     counts = dict(result.counts)
     error_lines = session.execute(text(
         "SELECT count(DISTINCT coalesce(line, -1)) FROM report_errors "
         "WHERE tenant_id = :t AND report_id = :r AND code NOT IN "
         "('duplicate_transaction', 'unknown_retailer', 'member_changed', "
-        "'retailer_changed', 'reinstated', 'unconfirmed')"),
+        "'retailer_changed', 'reinstated', 'unconfirmed', 'unknown_original')"),
         {"t": report.tenant_id, "r": report.id}).scalar_one()
-    good = sum(n for outcome, n in counts.items() if outcome != "unattributed")
+    good = sum(n for outcome, n in counts.items() if outcome not in ("unattributed", "unmatched"))
     report.lines = good + error_lines
     report.rejected = result.refused + error_lines
     if result.applied:
@@ -283,6 +284,7 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
         report.unchanged = counts.get("unchanged", 0)
         report.stale = counts.get("stale", 0)
         report.unattributed = counts.get("unattributed", 0)
+        report.unmatched = counts.get("unmatched", 0)
         report.status = "completed"
     else:
         report.status = "failed"

@@ -10,17 +10,20 @@ one record per line. Fields we read (every other field is ignored):
 - `saleAmountUsd`, `pubCommissionAmountUsd`: decimal strings in USD, may be negative. CJ
   reports in USD, so a tenant whose currency is not USD gets a `wrong_currency` error on
   every line (field `pubCommissionAmountUsd`) rather than a silent conversion.
-- Status, from `actionStatus` (new/extended/locked/closed) and `validationStatus`
+- Status, from `actionStatus` (new/extended/locked/closed/corrected) and `validationStatus`
   (PENDING/ACCEPTED/DECLINED/AUTOMATED), case-insensitive; any other word is an error:
   - DECLINED, whatever the action status -> reversed;
   - locked or closed, with ACCEPTED or AUTOMATED -> confirmed;
-  - anything else (new/extended, or validation still PENDING) -> pending.
+  - anything else (new/extended, corrected -- a record a later correction record amends,
+    its own amounts unchanged -- or validation still PENDING) -> pending.
 - Corrections: CJ never edits a commission; it sends a new record with `original=false`,
   its own `commissionId`, `originalActionId` pointing at the record it corrects and a
   `correctionReason`; its amounts are deltas (usually negative). Such a line carries
   `original_transaction_id = originalActionId` (required: a correction without it is an
   error). `original` itself is required: without it a delta could not be told from an
-  absolute amount. On an original record `originalActionId` is ignored.
+  absolute amount. On an original record `originalActionId` is ignored. A correction
+  whose original this account never reported is kept aside (commissions/corrections.py).
+- Amounts: CJ states them with up to 3 decimals ("7.781"), kept at that precision.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from settlement.reports.formats.base import LineError, ParseContext, ParsedLine
 
 ENVELOPES = (("data", "publisherCommissions", "records"), ("records",))
 CURRENCY = "USD"
-ACTION_STATUSES = {s: s for s in ("new", "extended", "locked", "closed")}
+ACTION_STATUSES = {s: s for s in ("new", "extended", "locked", "closed", "corrected")}
 VALIDATION_STATUSES = {s: s for s in ("pending", "accepted", "declined", "automated")}
 
 

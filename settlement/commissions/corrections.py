@@ -1,0 +1,103 @@
+"""Corrections whose original was never seen (a CJ correction of a record outside the
+window the portal fetched): kept aside, moving no money, until the original arrives.
+
+A correction line (`original_txn` set) whose original is neither among the account's
+commissions nor in the same report is stored with `awaiting_original`: it counts as
+`unmatched` in the report, is listed with the code `unknown_original`, and its ledger effect
+is nil (the lifecycle leaves such lines out of the report's entry, the hold and the
+attaching of members). When a later report brings the original, `release_corrections`
+posts the waiting corrections' effects as they stand then, in one entry, and clears the
+flag. All set-based: one statement per step, whatever the number of lines.
+"""
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from settlement.ledger.service import check_balanced, open_entry
+
+# The network's own name for the field that points at the original, for the line errors.
+ORIGINAL_FIELD = {"cj": "originalActionId"}
+
+
+def unknown_originals_sql() -> str:
+    """The originals the staged corrections point at that nobody has seen: not in this
+    report, not among the account's commissions."""
+    return """
+      SELECT DISTINCT i.original_txn FROM incoming i
+      WHERE i.original_txn IS NOT NULL
+        AND i.original_txn NOT IN (SELECT transaction_id FROM incoming
+                                   WHERE transaction_id IS NOT NULL)
+        AND NOT EXISTS (SELECT 1 FROM commissions o
+                        WHERE o.tenant_id = :t AND o.source = :source
+                          AND o.transaction_id = i.original_txn)"""
+
+
+def record_unmatched(session: Session, params: dict, fmt: str, seq0: int) -> int:
+    """List the kept-aside corrections of the report (not refusals: they are stored)."""
+    field = ORIGINAL_FIELD.get(fmt, "original_transaction_id")
+    return session.execute(text("""
+      INSERT INTO report_errors (tenant_id, report_id, seq, line, field, code, message)
+      SELECT :t, :r, :seq0 + row_number() OVER (ORDER BY line), line, :field,
+             'unknown_original',
+             'transaction ' || transaction_id || ' corrects ' || original_txn
+             || ', which this account never reported: it is kept and moves no money '
+             || 'until that transaction arrives'
+      FROM applied WHERE awaiting AND outcome IN ('inserted', 'updated', 'unchanged')"""),
+                           {**params, "seq0": seq0, "field": field}).rowcount
+
+
+def release_corrections(session: Session, params: dict) -> int | None:
+    """Post the effect of the waiting corrections whose original is now known; the entry
+    id, if any money moved."""
+    from settlement.commissions.lifecycle import _temp, drop_temps
+
+    _temp(session, "released", """
+      SELECT c.id AS commission_id, c.member_id, c.status, c.share_amount AS share,
+             c.commission_amount AS commission, c.margin_amount AS margin
+      FROM commissions c
+      WHERE c.tenant_id = :t AND c.source = :source AND c.awaiting_original
+        AND EXISTS (SELECT 1 FROM commissions o
+                    WHERE o.tenant_id = :t AND o.source = :source
+                      AND o.transaction_id = c.original_transaction_id)""", params)
+    first = session.execute(text("SELECT min(commission_id) FROM released")).scalar()
+    if first is None:
+        drop_temps(session, "released")
+        return None
+    entry_id = _post_released(session, params, f"release:report:{params['r']}:{first}")
+    session.execute(text("""
+      INSERT INTO commission_events (tenant_id, commission_id, kind, report_id, line, entry_id,
+        old_status, new_status, old_share, new_share, old_commission, new_commission)
+      SELECT :t, commission_id, 'original_seen', :r, NULL, :e, status, status, share, share,
+             commission, commission FROM released"""), {**params, "e": entry_id})
+    session.execute(text("""
+      UPDATE commissions SET awaiting_original = false, version = commissions.version + 1
+      WHERE commissions.tenant_id = :t
+        AND commissions.id IN (SELECT commission_id FROM released)"""), params)
+    drop_temps(session, "released")
+    return entry_id
+
+
+def _post_released(session: Session, params: dict, key: str) -> int | None:
+    bucket = "CASE status WHEN 'pending' THEN 'pending' ELSE 'available' END"
+    legs = f"""
+      SELECT account, member_id, sum(amount) AS amount FROM (
+        SELECT CASE WHEN member_id IS NULL THEN 'unattributed_' || {bucket} ELSE {bucket} END
+                 AS account, member_id, share AS amount FROM released
+         WHERE status <> 'reversed'
+        UNION ALL
+        SELECT 'network_receivable', NULL, -commission FROM released
+         WHERE status <> 'reversed'
+        UNION ALL
+        SELECT 'portal_margin', NULL, margin FROM released WHERE status <> 'reversed'
+      ) e GROUP BY account, member_id HAVING sum(amount) <> 0"""
+    if not session.execute(text(f"SELECT count(*) FROM ({legs}) l")).scalar_one():
+        return None
+    entry_id = open_entry(session, params["t"], key, "correction_released",
+                          f"corrections whose original arrived (report {params['r']})")
+    session.execute(text(f"""
+      INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
+      SELECT :t, :e, account, member_id, :cur, amount FROM ({legs}) l"""),
+                    {**params, "e": entry_id})
+    check_balanced(session, params["t"], entry_id)
+    return entry_id
