@@ -86,3 +86,4 @@ def key_create(slug: str, role: str, label: str | None) -> None:
 
 from cli import demo as _demo, runs as _runs  # noqa: E402,F401  (register their commands)
 from cli import commissions as _commissions  # noqa: E402,F401
+from cli import ledger as _ledger  # noqa: E402,F401

@@ -143,10 +143,53 @@ def confirm_held(as_of: str | None = None, tenant: str | None = None) -> dict:
     return {"confirmed": confirmed}
 
 
+def check_ledger(tenant: str | None = None) -> dict:
+    """The "no cent lost" check (settlement/ledger/check.py) of every tenant, or the one
+    named by slug: run daily and after each completed run. A mismatch is logged as an
+    error and shown by GET /v1/health/ledger. Read-only: safe to run at any time, twice."""
+    from settlement.ledger.check import check_tenants
+
+    results = check_tenants(_engine(), tenant, "job:check_ledger")
+    for result in results:
+        if not result.ok:
+            job_logger(tenant_id=result.tenant_id).error(
+                "ledger.mismatch", unbalanced_entries=len(result.unbalanced_entries),
+                tenant_totals=result.tenant_totals,
+                member_mismatches=result.member_mismatch_count)
+    return {"checked": len(results), "failed": [r.tenant_id for r in results if not r.ok]}
+
+
+def follow_payouts() -> dict:
+    """PayPal to the end, daily on the clock: every settled PayPal batch with unclaimed items,
+    or paid within the follow window, is read again (settlement/runs/follow.py)."""
+    from settlement.runs.follow import follow_batches
+
+    log = job_logger()
+    settings = _settings()
+    report = follow_batches(_engine(), lambda method: adapter_for(method, settings),
+                            settings.outbox_dir)
+    log.info("payouts.followed", batches=len(report.followed), failed=report.failed)
+    return report.as_dict()
+
+
+def follow_batch(tenant_id: int, batch_id: int) -> dict:
+    """One settled batch read again now (a PayPal webhook event named one of its items)."""
+    from settlement.runs.follow import follow_batch as follow
+
+    settings = _settings()
+    status = follow(_engine(), tenant_id, batch_id, lambda method: adapter_for(method, settings),
+                    settings.outbox_dir)
+    job_logger(tenant_id=tenant_id, batch_id=batch_id).info("payouts.followed", status=status)
+    return {"batch_id": batch_id, "status": status}
+
+
 JOBS = {"process_report": (process_report, "reports"),
         "execute_run": (execute_run, "payouts"),
         "run_batch": (run_batch, "payouts"),
         "sweep_referrals": (sweep_referrals, "referrals"),
         "watch_reports": (watch_reports, "reports"),
         "watch_runs": (watch_runs, "payouts"),
-        "confirm_held": (confirm_held, "reports")}
+        "follow_payouts": (follow_payouts, "payouts"),
+        "follow_batch": (follow_batch, "payouts"),
+        "confirm_held": (confirm_held, "reports"),
+        "check_ledger": (check_ledger, "reports")}

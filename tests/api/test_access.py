@@ -49,6 +49,7 @@ ROUTES = {
     "list_retailers": ("GET", "/v1/retailers", {}),
     "list_share_rules": ("GET", "/v1/share-rules", {}),
     "list_members": ("GET", "/v1/members", {}),
+    "get_ledger_health": ("GET", "/v1/health/ledger", {}),
 }
 # Which roles may call each route (ROLE_GRANTS in settlement/access/service.py).
 ALLOWED = {
@@ -81,6 +82,7 @@ ALLOWED = {
     "list_retailers": {"operator", "approver", "admin"},
     "list_share_rules": {"operator", "approver", "admin"},
     "list_members": {"operator", "approver", "admin"},
+    "get_ledger_health": {"admin"},
 }
 RUN_ROUTES = sorted(name for name, (_, path, _) in ROUTES.items() if "{run_id}" in path)
 ROLES = ("uploader", "operator", "approver", "admin")
