@@ -21,6 +21,7 @@ def schedule(settings) -> dict[str, dict]:
     return {
         "watch_runs": watchdog,  # no approved run waits for a person
         "watch_reports": watchdog,  # no report stays `processing` for good
+        "follow_payouts": {"cron": "40 3 * * *"},  # PayPal's unclaimed and taken-back items
     }
 
 

@@ -18,6 +18,7 @@ from settlement import jsonsafe
 from settlement.db import set_tenant
 from settlement.models import RunBatch, RunItem, Tenant
 from settlement.payouts.paypal import parse_webhook
+from settlement.runs.execute import SETTLED_BATCHES
 from workers.queue import enqueue, run_batch_job_id
 
 blp = Blueprint("webhooks", __name__, description="Provider callbacks")
@@ -54,8 +55,9 @@ def paypal_event():
     batch = session.get(RunBatch, (tenant.id, batch_id)) if batch_id else None
     if batch is None or batch.method != "paypal":
         return {"accepted": False, "reason": "unknown reference"}, 200
+    settled = batch.status in SETTLED_BATCHES  # the run is done with it: follow it up
     session.rollback()
     settings = current_app.config["SETTLE"]
-    enqueue("run_batch", tenant.id, batch.id, settings=settings,
-            job_id=run_batch_job_id(settings, tenant.id, batch.id))
+    enqueue("follow_batch" if settled else "run_batch", tenant.id, batch.id,
+            settings=settings, job_id=run_batch_job_id(settings, tenant.id, batch.id))
     return {"accepted": True, "batch": batch.id}, 202

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from settlement.models import RunBatch
 
-FINAL_ITEM_STATES = ("succeeded", "failed")
+FINAL_ITEM_STATES = ("succeeded", "failed", "returned")
 # A batch in these states has no provider id: whether the provider has its items is not
 # known, so its open items are `unknown`, not `planned` or `submitted`.
 UNCERTAIN_BATCH_STATES = ("submitting", "unknown")
@@ -28,7 +28,9 @@ def item_counts(batch_status: str, counts: dict | None) -> dict[str, int]:
 def next_step(status: str, provider_batch_id: str | None) -> str:
     """What the next batch job (the watchdog's, within a minute) does with the batch."""
     if status == "completed":
-        return "nothing: every item is final"
+        return "nothing: every item is final (paid PayPal items are read daily for returns)"
+    if status == "following":
+        return "read it daily until PayPal settles its unclaimed items"
     if status == "pending":
         return "submit it (reserving its items first)"
     if provider_batch_id is not None:

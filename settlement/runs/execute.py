@@ -64,7 +64,14 @@ from settlement.tenants.service import policy_of
 # later, which a later `settle run execute` (or its scheduled job) collects.
 POLL_WHILE_RUNNING = ("paypal",)
 FIND_WINDOW = dt.timedelta(days=29)  # inside PayPal's 30-day sender_batch_id memory
-FINAL = ("succeeded", "failed")
+# Item states no provider answer changes any more: `returned` is an item PayPal paid and
+# later took back (REFUNDED, REVERSED, BLOCKED after SUCCESS), its money back in `available`.
+FINAL = ("succeeded", "failed", "returned")
+# Batch states in which a run counts the batch as done: `following` is a batch the provider
+# has finished whose only open items are PayPal's UNCLAIMED ones (claimed, or returned to us
+# after 30 days), which the daily follow-up (`follow_batches`) reads, not the run's jobs.
+SETTLED_BATCHES = ("completed", "following")
+FOLLOW_WINDOW = dt.timedelta(days=90)  # paid PayPal items are watched this long for returns
 AdapterFor = Callable[[str], PayoutAdapter]
 
 
@@ -88,7 +95,7 @@ def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
     _complete_run_if_done(session, run_id, tenant_id)
     return interleaved(session.execute(select(RunBatch.id, RunBatch.method).where(
         RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id,
-        RunBatch.status != "completed").order_by(RunBatch.id)).all())
+        RunBatch.status.notin_(SETTLED_BATCHES)).order_by(RunBatch.id)).all())
 
 
 def interleaved(batches: list[tuple[int, str]]) -> list[int]:
@@ -250,7 +257,8 @@ def _work_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adap
         failpoints.reach("batch.answered")
         final = record_result(engine, tenant_id, batch_id, result)
         failpoints.reach("batch.recorded")
-        if final in ("completed", "unknown") or ctx.method not in POLL_WHILE_RUNNING:
+        if final in ("completed", "following", "unknown") or \
+                ctx.method not in POLL_WHILE_RUNNING:
             return final
         if attempt < max_polls:
             time.sleep(poll_interval)
@@ -280,9 +288,12 @@ def record_result(engine: Engine, tenant_id: int, batch_id: int, result: BatchRe
     complete the batch (and the run) when nothing is left open."""
     with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
         batch = session.get(RunBatch, (tenant_id, batch_id))
+        was_settled = batch.status in SETTLED_BATCHES
         batch.provider_batch_id = result.provider_batch_id or batch.provider_batch_id
         if result.state == SUBMITTED:
-            batch.status, batch.last_error = "submitted", result.error
+            if not was_settled:  # a follow-up poll leaves a settled batch settled
+                batch.status = "submitted"
+            batch.last_error = result.error
         elif result.state == REFUSED:
             batch.status = "submitted"
             batch.last_error = result.error
@@ -294,7 +305,9 @@ def record_result(engine: Engine, tenant_id: int, batch_id: int, result: BatchRe
                 if item_id not in known)
         elif batch.provider_batch_id is not None:
             # The provider has it (we know its id): no answer now is not "unknown".
-            batch.status, batch.last_error = "submitted", result.error
+            if not was_settled:
+                batch.status = "submitted"
+            batch.last_error = result.error
         else:
             batch.status, batch.last_error = "unknown", result.error
         session.flush()
@@ -304,10 +317,14 @@ def record_result(engine: Engine, tenant_id: int, batch_id: int, result: BatchRe
             "GROUP BY status"), {"t": tenant_id, "b": batch_id})}
         batch.status_counts = counts  # the run's progress, read from its batches
         open_items = sum(n for status, n in counts.items() if status not in FINAL)
-        if batch.status == "submitted" and open_items == 0:
-            batch.status = "completed"
-            session.flush()
-            _complete_run_if_done(session, batch.run_id, tenant_id)
+        if batch.status in ("submitted", *SETTLED_BATCHES):
+            if open_items == 0:
+                batch.status = "completed"
+            elif open_items == counts.get("unclaimed", 0):
+                batch.status = "following"
+            if batch.status in SETTLED_BATCHES and not was_settled:
+                session.flush()
+                _complete_run_if_done(session, batch.run_id, tenant_id)
         session.commit()
         return batch.status
 
@@ -337,7 +354,7 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
                            provider_status = COALESCE(o.provider_status, run_items.provider_status)
       FROM outcomes o
       WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
-        AND run_items.status NOT IN ('succeeded', 'failed')
+        AND run_items.status NOT IN ('succeeded', 'failed', 'returned')
         AND o.status NOT IN ('succeeded', 'failed')
         -- a poll that finds an item as it was rewrites nothing
         AND (run_items.status <> CASE WHEN o.status = 'unclaimed' THEN 'unclaimed'
@@ -346,19 +363,28 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
                 AND o.provider_item_id IS NOT NULL
              OR o.provider_status IS DISTINCT FROM run_items.provider_status
                 AND o.provider_status IS NOT NULL)"""), p)
+    # PayPal took back an item it had paid (REFUNDED, REVERSED, BLOCKED after SUCCESS): the
+    # paid entry stands, a compensating entry moves the money back to `available`.
+    returned = session.execute(text("""
+      UPDATE run_items SET status = 'returned', provider_status = o.provider_status,
+                           failure_reason = o.reason
+      FROM outcomes o
+      WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
+        AND run_items.status = 'succeeded' AND o.status = 'failed'
+      RETURNING run_items.id, run_items.member_id, run_items.amount"""), p).all()
     moved = session.execute(text("""
       UPDATE run_items SET status = o.status, provider_item_id = o.provider_item_id,
                            provider_status = o.provider_status, failure_reason = o.reason
       FROM outcomes o
       WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
-        AND run_items.status NOT IN ('succeeded', 'failed')
+        AND run_items.status NOT IN ('succeeded', 'failed', 'returned')
         AND o.status IN ('succeeded', 'failed')
       RETURNING run_items.id, run_items.member_id, run_items.amount, run_items.status"""),
                             p).all()
     # Final outcomes went first, so this touches only the items still waiting: none when
     # the provider answered for every item (adapters answer only for the batch's lines).
     answered = len({o.item_id for o in outcomes})
-    if batch.status in ("submitted", "completed") and answered < batch.items:
+    if batch.status in ("submitted", *SETTLED_BATCHES) and answered < batch.items:
         session.execute(text(
             "UPDATE run_items SET status = 'submitted' WHERE tenant_id = :t AND batch_id = :b "
             "AND status = 'planned'"), p)
@@ -369,6 +395,11 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
         if rows:
             _post_moves(session, batch, rows, account,
                         f"run {batch.run_id} {batch.method} batch {batch.seq}: {memo}")
+    rows = [r for r in returned if r.amount]
+    if rows:
+        _post_moves(session, batch, rows, "available",
+                    f"run {batch.run_id} {batch.method} batch {batch.seq}: paid, then taken "
+                    f"back by the provider: back to balance", source="paid", kind="returned")
 
 
 def _fill(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -386,11 +417,14 @@ def _fill(session: Session, table: str, columns: tuple[str, ...], rows: list[tup
                     [dict(zip(columns, row)) for row in rows])
 
 
-def _post_moves(session: Session, batch: RunBatch, rows, account: str, memo: str) -> None:
+def _post_moves(session: Session, batch: RunBatch, rows, account: str, memo: str, *,
+                source: str = "reserved", kind: str | None = None) -> None:
+    """One entry moving each row's amount from `source` to `account` for its member."""
     first = min(r.id for r in rows)
-    key = f"run:{batch.run_id}:batch:{batch.id}:{account}:{first}:{len(rows)}"
+    kind = kind or account
+    key = f"run:{batch.run_id}:batch:{batch.id}:{kind}:{first}:{len(rows)}"
     currency = session.get(SettlementRun, (batch.tenant_id, batch.run_id)).currency
-    entry_id = open_entry(session, batch.tenant_id, key, f"run_{account}", memo)
+    entry_id = open_entry(session, batch.tenant_id, key, f"run_{kind}", memo)
     schema = _schema(session)
     session.execute(text(f"DROP TABLE IF EXISTS {schema}.moves"))
     session.execute(text(
@@ -400,10 +434,11 @@ def _post_moves(session: Session, batch: RunBatch, rows, account: str, memo: str
     # One statement for the whole entry (the database checks each statement's balance).
     session.execute(text("""
       INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
-      SELECT :t, :e, 'reserved', member_id, :cur, -amount FROM moves
+      SELECT :t, :e, :source, member_id, :cur, -amount FROM moves
       UNION ALL
       SELECT :t, :e, :account, member_id, :cur, amount FROM moves"""),
-                    {"t": batch.tenant_id, "e": entry_id, "cur": currency, "account": account})
+                    {"t": batch.tenant_id, "e": entry_id, "cur": currency, "account": account,
+                     "source": source})
     session.execute(text(f"DROP TABLE IF EXISTS {schema}.moves"))
     check_balanced(session, batch.tenant_id, entry_id)
 
@@ -417,7 +452,7 @@ def _complete_run_if_done(session: Session, run_id: int, tenant_id: int) -> None
         SettlementRun.tenant_id == tenant_id, SettlementRun.id == run_id).with_for_update())
     left = session.execute(text(
         "SELECT count(*) FROM run_batches WHERE tenant_id = :t AND run_id = :r "
-        "AND status <> 'completed'"), p).scalar_one()
+        "AND status NOT IN ('completed', 'following')"), p).scalar_one()
     if left:
         return
     counts = session.scalars(select(RunBatch.status_counts).where(

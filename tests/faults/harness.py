@@ -158,9 +158,10 @@ class Scenario:
 
 
 def make_scenario(pg_url: str, members: int = 30, failing: int = 2,
-                  approve: bool = True) -> Scenario:
+                  approve: bool = True, unclaimed: int = 0) -> Scenario:
     """A USD tenant with `members` PayPal members with confirmed balances (the last
-    `failing` of them with `+fail` addresses, which the sandbox fails), planned and (unless
+    `failing` of them with `+fail` addresses, which the sandbox fails, and the `unclaimed`
+    before those with `+unclaimed` ones, which it leaves UNCLAIMED), planned and (unless
     `approve` is false) approved by two principals for PAYOUT."""
     engine = engine_for(pg_url)
     slug = f"t-{uuid.uuid4().hex[:10]}"
@@ -181,7 +182,9 @@ def make_scenario(pg_url: str, members: int = 30, failing: int = 2,
         batch = MemberBatch()
         for n in range(1, members + 1):
             external = f"m{n:03d}"
-            local = f"{slug}-{external}" + ("+fail" if n > members - failing else "")
+            local = f"{slug}-{external}" + (
+                "+fail" if n > members - failing else
+                "+unclaimed" if n > members - failing - unclaimed else "")
             emails[external] = f"{local}@example.com"
             if n > members - failing:
                 fail.add(emails[external])

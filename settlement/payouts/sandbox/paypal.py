@@ -56,6 +56,9 @@ Sandbox control API (not PayPal's; no authentication), under ``/_sandbox``:
 * ``GET /_sandbox/batches`` (``?sender_batch_id=``): every batch and item as recorded.
 * ``POST /_sandbox/advance`` ``{"days": 31, "seconds": 0}``: move the sandbox clock.
 * ``GET /_sandbox/events``: the webhook events emitted, with their delivery result.
+* ``POST /_sandbox/items/{payout_item_id}`` ``{"transaction_status": S}``: what PayPal does
+  to an item later: a SUCCESS item becomes REFUNDED, REVERSED or BLOCKED, an UNCLAIMED one
+  RETURNED or SUCCESS (claimed).
 * ``GET|POST /_sandbox/config``: read or change ``polls_per_step``,
   ``timeout_after_accept_seconds``, ``webhook_url``, ``webhook_timeout_seconds``,
   ``token_ttl_seconds``.
@@ -151,6 +154,8 @@ ITEM_EVENTS: dict[str, tuple[str, str]] = {
     "RETURNED": ("PAYMENT.PAYOUTS-ITEM.RETURNED", "A payout item was returned."),
     "ONHOLD": ("PAYMENT.PAYOUTS-ITEM.HELD", "A payout item is on hold."),
     "BLOCKED": ("PAYMENT.PAYOUTS-ITEM.BLOCKED", "A payout item was blocked."),
+    "REFUNDED": ("PAYMENT.PAYOUTS-ITEM.REFUNDED", "A payout item was refunded."),
+    "REVERSED": ("PAYMENT.PAYOUTS-ITEM.REVERSED", "A payout item was reversed."),
 }
 
 BEFORE_ACCEPT_FAULTS = frozenset({"http_500", "http_503", "drop_connection", "delay"})
@@ -545,6 +550,7 @@ class PayPalSandbox:
             Rule("/_sandbox/advance", methods=["POST"], endpoint="sandbox_advance"),
             Rule("/_sandbox/events", methods=["GET"], endpoint="sandbox_events"),
             Rule("/_sandbox/config", methods=["GET", "POST"], endpoint="sandbox_config"),
+            Rule("/_sandbox/items/<item_id>", methods=["POST"], endpoint="sandbox_item"),
         ], strict_slashes=False)
         self._operations = {"token": "token", "create": "create", "get_batch": "get",
                             "get_item": "get", "cancel_item": "cancel"}
@@ -1257,6 +1263,28 @@ class PayPalSandbox:
             events = self._expire_unclaimed_locked(now, base)
         self._deliver(events)
         return _json_response(200, {"now": _iso(now)})
+
+    def _on_sandbox_item(self, request: Request, item_id: str) -> Response:
+        """What PayPal does to a paid item later: the receiver refunds it (REFUNDED), a
+        dispute reverses it (REVERSED), a compliance review blocks it (BLOCKED), or an
+        unclaimed one is returned (RETURNED)."""
+        body, error = self._control_body(request)
+        if error is not None:
+            return error
+        status = body.get("transaction_status")
+        allowed = {"SUCCESS": ("REFUNDED", "REVERSED", "BLOCKED"), "UNCLAIMED": ("RETURNED",
+                                                                                  "SUCCESS")}
+        base = request.host_url.rstrip("/")
+        with self._lock:
+            item = self._items.get(item_id)
+            if item is None:
+                return _json_response(404, {"error": f"no item {item_id}"})
+            if status not in allowed.get(item.status, ()):
+                return _json_response(409, {"error": f"an item {item.status} cannot become "
+                                                     f"{status!r}"})
+            events = self._set_status_locked(item, status, self.now(), base)
+        self._deliver(events)
+        return _json_response(200, {"payout_item_id": item_id, "transaction_status": status})
 
     def _on_sandbox_events(self, request: Request) -> Response:
         with self._lock:
