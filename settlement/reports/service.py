@@ -27,7 +27,14 @@ from settlement.db import tenant_session
 from settlement.models import Report, ReportChunk, ReportError, Tenant
 from settlement.referrals.service import evaluate_referrals
 from settlement.reports import bounds
-from settlement.reports.formats import FORMATS, ParseContext, ReportFormatError, parser_for
+from settlement.reports.formats import (
+    FORMATS,
+    MEDIA_TYPES,
+    ParseContext,
+    ReportFormatError,
+    media_of,
+    parser_for,
+)
 from settlement.reports.copy_csv import stage_in_database
 from settlement.reports.formats.base import LineError
 from settlement.reports.staging import stage, take_parse_errors
@@ -92,6 +99,12 @@ def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterab
     if media not in MEDIA:
         raise UploadRefused([LineError(None, "content-type", "unsupported_media",
                                        f"send text/csv, application/json or NDJSON")])
+    readable = media_of(fmt)
+    if media not in readable:
+        accepted = ", ".join(MEDIA_TYPES[m] for m in readable)
+        raise UploadRefused([LineError(None, "content-type", "unsupported_media",
+                                       f"format {fmt} reads {accepted}, not "
+                                       f"{MEDIA_TYPES[media]}")], status=415)
     source = _source_key(session, tenant_id, fmt, source)
     now = dt.datetime.now(dt.timezone.utc)
     problem = as_of_problem(as_of, now) if as_of is not None else None

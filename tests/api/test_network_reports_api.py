@@ -74,3 +74,19 @@ def test_openapi_documents_source_as_the_network_account(client):
     parameters = spec["paths"]["/v1/reports"]["post"]["parameters"]
     source = next(p for p in parameters if p["name"] == "source")
     assert "networks.<format>.accounts" in source["description"]
+
+
+def test_json_body_for_the_rakuten_csv_report_answers_415_naming_what_it_reads(api):
+    response = api.upload(b'[{"u1": "M1"}]', "application/json", format="rakuten")
+    assert response.status_code == 415
+    assert response.mimetype == "application/problem+json"
+    error = response.get_json()["errors"][0]
+    assert (error["field"], error["code"]) == ("content-type", "unsupported_media")
+    assert "text/csv" in error["message"]
+
+
+def test_cj_csv_answers_415_naming_json_and_ndjson(api):
+    response = api.upload(b"commissionId\n1\n", "text/csv", format="cj")
+    assert response.status_code == 415
+    message = response.get_json()["errors"][0]["message"]
+    assert "application/json" in message and "application/x-ndjson" in message

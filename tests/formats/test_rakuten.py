@@ -323,3 +323,42 @@ def test_rakuten_arbitrary_bytes_give_lines_errors_or_a_format_error_never_a_cra
                 assert isinstance(result, (ParsedLine, LineError))
         except ReportFormatError as exc:
             assert exc.errors and all(e.code for e in exc.errors)
+
+
+# --- what older and richer exports carry (issue 12) ---------------------------------------
+
+LINKSHARE = ["Member ID", "Merchant ID", "Advertiser Name", "Order ID", "Transaction Date",
+             "Transaction Time", "SKU Number", "Sales", "# of Items", "Commissions",
+             "Process Date", "Process Time"]
+
+
+def test_rakuten_older_linkshare_column_names_read_as_the_same_columns():
+    data = csv_text([row(**{"Total Commission": "0.3995"})], COLUMNS, LINKSHARE)
+    line = only_line(run(data, US))
+    assert (line.member, line.retailer, line.commission_amount) == ("HP000012", "43245", 3995)
+    assert line.transaction_id == "245117-20260604-0012045521|SM-TS-001-M|sale"
+
+
+def test_rakuten_transaction_id_column_is_the_lines_identity_when_present():
+    columns = COLUMNS + ["Transaction ID"]
+    results = run(csv_text([row(**{"Transaction ID": "77730012"}),
+                            row(SKU="B", **{"Transaction ID": ""})], columns))
+    assert [r.transaction_id for r in lines(results)] == [
+        "77730012", "245117-20260604-0012045521|B|sale"]
+
+
+@pytest.mark.parametrize("u1", ["<none>", "", "  "])
+def test_rakuten_none_or_empty_u1_means_no_member(u1):
+    assert only_line(run(csv_text([row(**{"Member ID (U1)": u1})]))).member is None
+
+
+def test_rakuten_two_digit_year_is_the_most_recent_past_year_never_the_future():
+    old = only_line(run(csv_text([row(**{"Transaction Date": "10/17/80", "Process Date": ""})])))
+    assert old.event_date == datetime.date(1980, 10, 17)
+    recent = only_line(run(csv_text([row(**{"Transaction Date": "06/04/26",
+                                            "Process Date": "06/05/26"})])))
+    assert recent.event_date == datetime.date(2026, 6, 4)
+    # A date later in the report's own year is refused as in the future, as it would be
+    # written in full: the year is never moved back a century to make it fit.
+    assert codes(run(csv_text([row(**{"Transaction Date": "12/01/26"})]))) == {
+        (2, "Transaction Date", "future_date")}

@@ -17,6 +17,12 @@ from settlement.reports.formats.base import (  # noqa: F401 (re-exported)
 )
 
 FORMATS = ("generic", "cj", "impact", "awin", "rakuten")
+MEDIA_TYPES = {"csv": "text/csv", "json": "application/json", "ndjson": "application/x-ndjson"}
+
+
+def media_of(fmt: str) -> tuple[str, ...]:
+    """The media ("csv", "json", "ndjson") a format reads."""
+    return tuple(sorted(import_module(f"settlement.reports.formats.{fmt}").PARSERS))
 
 
 def parser_for(fmt: str, media: str) -> Parser:

@@ -208,8 +208,9 @@ _MDY_SLASH = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}|[0-9]{2})\Z", re.A
 def report_date(value, line: int, field: str, ctx: ParseContext, errors: list, *,
                 required: bool = True) -> dt.date | None:
     """A report date: ISO (2026-06-15, or a date-time), Japanese 2026/06/15, or US
-    06/15/2026 (06/15/26 meaning 2026); a time after a space is ignored. Slashed dates are
-    never read day-first, so no date is ambiguous."""
+    06/15/2026; a time after a space is ignored. A two-digit year (older exports: 10/17/80)
+    is the most recent such year not after the report's date (1980, never 2080). Slashed
+    dates are never read day-first, so no date is ambiguous."""
     raw = f.text(value, line, field, errors, required=required, max_chars=40)
     if raw is None:
         return None
@@ -219,7 +220,7 @@ def report_date(value, line: int, field: str, ctx: ParseContext, errors: list, *
     if parts is None:
         m = _MDY_SLASH.match(head)
         if m:
-            year = m.group(3) if len(m.group(3)) == 4 else "20" + m.group(3)
+            year = m.group(3) if len(m.group(3)) == 4 else _past_year(m.group(3), ctx.today)
             parts = (year, m.group(1), m.group(2))
     if parts is None:
         return f.date(raw, line, field, ctx, errors)
@@ -234,6 +235,13 @@ def report_date(value, line: int, field: str, ctx: ParseContext, errors: list, *
                                 f"{field} {day.isoformat()} is in the future"))
         return None
     return day
+
+
+def _past_year(two_digits: str, today: dt.date) -> str:
+    """The latest year ending in these two digits that is not after `today`'s year (a date
+    later in that year is then refused as in the future, as it would be written in full)."""
+    year = today.year - (today.year - int(two_digits)) % 100
+    return str(year)
 
 
 def sign_rule(line: int, sale: int | None, commission: int | None, field: str,

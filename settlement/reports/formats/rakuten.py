@@ -3,17 +3,19 @@
 Columns (matched whatever their case or spacing; others are ignored): "Member ID (U1)",
 "MID", "Advertiser Name", "Order ID", "Transaction Date", "Transaction Time", "SKU",
 "Sales", "# of Items", "Total Commission", "Process Date", "Process Time", and optionally
-"Currency" and "Commission Status". Required: Member ID (U1), MID, Order ID, Transaction
-Date, SKU, Sales, Total Commission.
+"Currency", "Commission Status" and "Transaction ID". Required: Member ID (U1), MID, Order
+ID, Transaction Date, SKU, Sales, Total Commission. Older (LinkShare) exports name some of
+them "Merchant ID", "SKU Number" and "Commissions": the same columns.
 
 - member: the u1 value, kept exactly (it is case-sensitive), at most 72 characters; empty
-  means no member. retailer: the MID. event_date: Transaction Date (ISO 2026-06-15,
-  Japanese 2026/06/15 or US 06/15/2026; the time columns are ignored). Amounts are in
-  "Currency" when the column is there (it must be the tenant's), else in the tenant's
-  currency, with its minor digits (JPY has none: "1980").
+  or "<none>" (the link carried no u1) means no member. retailer: the MID. event_date:
+  Transaction Date (ISO 2026-06-15, Japanese 2026/06/15 or US 06/15/2026, and in older
+  exports 10/17/80: a two-digit year is the most recent such year not after the report;
+  the time columns are ignored). Amounts are in "Currency" when the column is there (it
+  must be the tenant's), else in the tenant's currency, with up to 4 decimals ("0.3995").
 
-Rakuten sends no transaction id and no status, and its report is a log of events: a return,
-a cancellation or a discount is a new line, never an edit of an earlier one. So:
+The standard report has no transaction id and no status, and it is a log of events: a
+return, a cancellation or a discount is a new line, never an edit of an earlier one. So:
 
 - Every line is its own transaction, of one of three kinds:
   - sale: Sales and Total Commission both zero or positive (and "# of Items" not negative);
@@ -26,12 +28,13 @@ a cancellation or a discount is a new line, never an edit of an earlier one. So:
     so that an order's lines always sum to what the order is still worth (a full
     cancellation brings it to zero).
   A negative sale with a positive commission is refused (sign_mismatch).
-- transaction_id is derived from Order ID, SKU and the kind ("ORDER|SKU|sale"); adjustment
-  and deduction ids also carry the Process Date when there is one, so that two returns of
-  the same SKU on different days stay two transactions. A key seen again in the same file
-  gets "#2", "#3"... in file order. Re-uploading the same file (or a later report restating
-  the same lines) therefore maps to the same ids. Ids longer than 128 characters become a
-  sha256 digest of the same key.
+- transaction_id is the "Transaction ID" when the export has that column and the line a
+  value in it; otherwise it is derived from Order ID, SKU and the kind ("ORDER|SKU|sale");
+  adjustment and deduction ids also carry the Process Date when there is one, so that two
+  returns of the same SKU on different days stay two transactions. A key seen again in the
+  same file gets "#2", "#3"... in file order. Re-uploading the same file (or a later report
+  restating the same lines) therefore maps to the same ids. Ids longer than 128 characters
+  become a sha256 digest of the same key.
 - Status: Rakuten's report never reverses anything (a cancellation is a negative line), so
   no line is "reversed". A line is "confirmed" when the optional "Commission Status" column
   (Enhanced Order Locking) says locked; "unlocked", "not applicable", an empty value or no
@@ -51,13 +54,17 @@ from settlement.reports.formats.base import UNSTATED, LineError, ParseContext, P
 U1, MID, ORDER, SKU = "Member ID (U1)", "MID", "Order ID", "SKU"
 TXN_DATE, SALES, ITEMS, COMMISSION = "Transaction Date", "Sales", "# of Items", "Total Commission"
 PROCESS_DATE, CURRENCY, LOCK = "Process Date", "Currency", "Commission Status"
+TXN_ID = "Transaction ID"
 COLUMNS = (U1, MID, "Advertiser Name", ORDER, TXN_DATE, "Transaction Time", SKU, SALES, ITEMS,
-           COMMISSION, PROCESS_DATE, "Process Time", CURRENCY, LOCK)
+           COMMISSION, PROCESS_DATE, "Process Time", CURRENCY, LOCK, TXN_ID)
 REQUIRED = (U1, MID, ORDER, TXN_DATE, SKU, SALES, COMMISSION)
+# The same columns under the older LinkShare names, which exports still carry.
 HEADER = n.Header.of(COLUMNS, REQUIRED, aliases={"u1": U1, "Member ID": U1,
-                                                  "Advertiser ID": MID,
+                                                  "Advertiser ID": MID, "Merchant ID": MID,
+                                                  "SKU Number": SKU, "Commissions": COMMISSION,
                                                   "Number of Items": ITEMS})
 MAX_U1_CHARS = 72
+NO_MEMBER = "<none>"  # what the report says when the link carried no u1
 # Enhanced Order Locking: a locked line can no longer change. Any other word leaves the line
 # without a status, for the tenant's holding period to confirm (commissions/holds.py).
 LOCK_STATUSES = {"locked": "confirmed", "unlocked": UNSTATED, "not applicable": UNSTATED,
@@ -97,9 +104,15 @@ def _transaction_id(order: str, sku: str | None, kind: str, process_date,
     return key if count == 1 else n.derived_id(*parts, f"#{count}")
 
 
+def _member(line: int, get, errors: list) -> str | None:
+    member = f.text(get(U1), line, U1, errors, required=False, max_chars=MAX_U1_CHARS)
+    return None if member == NO_MEMBER else member
+
+
 def check(line: int, get, ctx: ParseContext, seen: dict[str, int]) -> ParsedLine | list[LineError]:
     errors: list[LineError] = []
-    member = f.text(get(U1), line, U1, errors, required=False, max_chars=MAX_U1_CHARS)
+    member = _member(line, get, errors)
+    network_txn = f.identifier(get(TXN_ID), line, TXN_ID, errors, required=False)
     retailer = f.identifier(get(MID), line, MID, errors)
     order = f.identifier(get(ORDER), line, ORDER, errors)
     sku = f.identifier(get(SKU), line, SKU, errors, required=False)
@@ -117,7 +130,7 @@ def check(line: int, get, ctx: ParseContext, seen: dict[str, int]) -> ParsedLine
     kind = kind_of(sale, commission, items)
     if kind == "deduction":
         sale, commission = -sale, -commission
-    txn = _transaction_id(order, sku, kind, process_date, seen)
+    txn = network_txn or _transaction_id(order, sku, kind, process_date, seen)
     return ParsedLine(line, txn, order, member, retailer, None, event_date, sale, commission,
                       currency, status)
 
