@@ -258,7 +258,8 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
     # An event dated after the report's as-of date anywhere on earth (UTC+14 is the
     # furthest ahead) is in the future, whichever zone the network dates events in.
     latest = (as_of.astimezone(dt.timezone.utc) + dt.timedelta(hours=14)).date()
-    parse_ctx = ParseContext(policy.currency, policy.minor_digits, latest)
+    parse_ctx = ParseContext(policy.currency, policy.minor_digits, latest,
+                             member_field=_member_field(policy, report.format))
     parser = parser_for(report.format, report.media)
     if not (_stage_in_database(session, engine, report, parse_ctx)
             and not bounds.staged_outside(session)):
@@ -303,6 +304,10 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
         report.status = "failed"
     report.entry_id = result.entry_id
     report.finished_at = func.now()
+
+
+def _member_field(policy, fmt: str) -> str | None:
+    return None if fmt == "generic" else policy.member_field(fmt)
 
 
 def _hold_days(policy, fmt: str) -> int | None:

@@ -1,6 +1,7 @@
 """Awin transactions: nested amounts, JSON numbers read exactly, statuses, click refs."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -236,3 +237,11 @@ def test_awin_sample_fixture_parses_with_no_errors():
 def test_awin_arbitrary_ndjson_bytes_give_lines_or_errors_never_a_crash(data):
     for result in run(json.dumps(txn()).encode() + b"\n" + data, "ndjson"):
         assert isinstance(result, (ParsedLine, LineError))
+
+
+@pytest.mark.parametrize("name", ["clickRef2", "clickRef6"])
+def test_awin_member_comes_from_the_click_ref_the_tenant_chose(name):
+    ctx = dataclasses.replace(CTX, member_field=name)
+    rec = txn(clickRefs={"clickRef": "homepage-banner", name: "RR000777"})
+    assert only_line(one(rec, ctx)).member == "RR000777"
+    assert only_line(one(txn(clickRefs={"clickRef": "RR000562"}), ctx)).member is None

@@ -1,6 +1,7 @@
 """Impact Actions: JSON, NDJSON and CSV with the same column names."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -232,3 +233,19 @@ def test_impact_csv_any_cell_values_give_a_line_or_errors_never_an_exception(cel
     row = ",".join('"' + c.replace('"', '""') + '"' for c in cells)
     for result in run(csv_body(row), "csv"):
         assert isinstance(result, (ParsedLine, LineError))
+
+
+def test_impact_member_comes_from_the_field_the_tenant_chose():
+    shared = dataclasses.replace(CTX, member_field="SharedId")
+    rec = action(SubId1="campaign-7", SharedId="RR000555")
+    assert only_line(one(rec, shared)).member == "RR000555"
+    assert only_line(one(rec)).member == "campaign-7"
+    assert codes(one(action(SharedId="x" * 200), shared)) == {(1, "SharedId", "too_long")}
+
+
+def test_impact_csv_reads_the_chosen_member_column():
+    header = "Id,SubId1,SubId2,CampaignId,EventDate,Amount,Payout,Currency,State"
+    row = "9915.1,tracker,RR000121,9915,2026-07-01T10:00:00Z,10.00,0.7021,USD,PENDING"
+    ctx = dataclasses.replace(CTX, member_field="SubId2")
+    line = run(csv_body(row, header=header), "csv", ctx)[0]
+    assert (line.member, line.commission_amount) == ("RR000121", 7021)

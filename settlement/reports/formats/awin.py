@@ -3,8 +3,9 @@
 JSON: a bare array of transactions; NDJSON, one transaction per line. Fields we read (every
 other field, `type` and `advertiserName` among them, is ignored):
 
-- `id` -> transaction_id; `orderRef` -> order_id; `clickRefs.clickRef` -> member
-  (`clickRefs` may be missing or null: no member); `advertiserId` -> retailer (Awin's
+- `id` -> transaction_id; `orderRef` -> order_id; `clickRefs.clickRef` -> member (or
+  `clickRef2`..`clickRef6`: policy `networks.awin.member_field`; `clickRefs` may be missing
+  or null: no member); `advertiserId` -> retailer (Awin's
   advertiser id, as a string); `transactionDate` (ISO date-time) -> event_date.
 - `saleAmount` and `commissionAmount` are objects `{amount, currency}`. `amount` may be a
   JSON number (12.5) or a string; either way it is read from its literal text, never as a
@@ -26,11 +27,12 @@ STATUSES = {"pending": "pending", "approved": "confirmed", "declined": "reversed
             "deleted": "reversed"}
 
 
-def _member(line: int, get, errors: list) -> str | None:
+def _member(line: int, get, ctx: ParseContext, errors: list) -> str | None:
     refs = n.obj(get("clickRefs"), line, "clickRefs", errors, required=False)
     if refs is None:
         return None
-    return f.identifier(refs.get("clickRef"), line, "clickRefs.clickRef", errors, required=False)
+    name = ctx.member_field or "clickRef"
+    return f.identifier(refs.get(name), line, f"clickRefs.{name}", errors, required=False)
 
 
 def _money(line: int, value, field: str, ctx: ParseContext,
@@ -46,7 +48,7 @@ def check(line: int, get, ctx: ParseContext) -> ParsedLine | list[LineError]:
     errors: list[LineError] = []
     txn = f.identifier(get("id"), line, "id", errors)
     order = f.identifier(get("orderRef"), line, "orderRef", errors, required=False)
-    member = _member(line, get, errors)
+    member = _member(line, get, ctx, errors)
     retailer = f.identifier(get("advertiserId"), line, "advertiserId", errors)
     event_date = f.date(get("transactionDate"), line, "transactionDate", ctx, errors)
     sale, _ = _money(line, get("saleAmount"), "saleAmount", ctx, errors)

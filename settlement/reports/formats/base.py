@@ -60,6 +60,9 @@ class ParseContext:
     digits: int  # the currency's minor digits
     today: dt.date  # event dates after this are refused as in the future
     max_line_bytes: int = 64 * 1024
+    # The network's field that carries the member (policy `networks.X.member_field`);
+    # None: the network's default (Impact SubId1, Awin clickRef).
+    member_field: str | None = None
 
 
 class Parser(Protocol):

@@ -4,7 +4,8 @@ JSON: a bare array of actions or the API's page `{"Actions": [...]}`; NDJSON, on
 line; CSV with the same column names (matched whatever their case or spacing; columns we do
 not use are ignored). Fields we read:
 
-- `Id` -> transaction_id; `Oid` -> order_id; `SubId1` -> member; `CampaignId` -> retailer
+- `Id` -> transaction_id; `Oid` -> order_id; `SubId1` -> member (or `SubId2`, `SubId3`,
+  `SharedId`: policy `networks.impact.member_field`); `CampaignId` -> retailer
   (Impact's campaign id, as a string); `EventDate` (ISO date-time) -> event_date.
 - `Amount` (sale) and `Payout` (commission): the action's current absolute values, in
   `Currency`, which must be the tenant's. Impact also sends `DeltaAmount`/`DeltaPayout` on
@@ -23,8 +24,9 @@ from settlement.reports.formats.base import LineError, ParseContext, ParsedLine
 
 ENVELOPES = (("Actions",),)
 STATES = {"pending": "pending", "approved": "confirmed", "reversed": "reversed"}
-COLUMNS = ("Id", "Oid", "SubId1", "CampaignId", "EventDate", "Amount", "Payout", "Currency",
-           "State")
+MEMBER_FIELDS = ("SubId1", "SubId2", "SubId3", "SharedId")
+COLUMNS = ("Id", "Oid", *MEMBER_FIELDS, "CampaignId", "EventDate", "Amount", "Payout",
+           "Currency", "State")
 REQUIRED = ("Id", "CampaignId", "EventDate", "Amount", "Payout", "Currency", "State")
 HEADER = n.Header.of(COLUMNS, REQUIRED)
 
@@ -33,7 +35,8 @@ def check(line: int, get, ctx: ParseContext) -> ParsedLine | list[LineError]:
     errors: list[LineError] = []
     txn = f.identifier(get("Id"), line, "Id", errors)
     order = f.identifier(get("Oid"), line, "Oid", errors, required=False)
-    member = f.identifier(get("SubId1"), line, "SubId1", errors, required=False)
+    member_field = ctx.member_field or MEMBER_FIELDS[0]
+    member = f.identifier(get(member_field), line, member_field, errors, required=False)
     retailer = f.identifier(get("CampaignId"), line, "CampaignId", errors)
     event_date = f.date(get("EventDate"), line, "EventDate", ctx, errors)
     sale = f.amount(get("Amount"), line, "Amount", ctx, errors)
