@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     payout_max_polls: int = 30  # then the batch job ends; `settle run execute` resumes
     watchdog_seconds: int = 60  # the clock's watchdogs (runs, reports) run this often
     max_upload_bytes: int = 512 * 1024 * 1024  # a larger body answers 413
+    # The id PayPal gave our webhook subscription: it is part of what PayPal signs, so an
+    # event signed for another subscription is refused. The sandbox signs with this one.
+    paypal_webhook_id: str = "WH-SANDBOX"
+    webhook_max_bytes: int = 64 * 1024  # PayPal's events are a few KiB
+    # A webhook body must arrive within this time (a slow client cannot hold a thread).
+    webhook_read_timeout_seconds: float = 10.0
     log_level: str = "INFO"
 
 

@@ -1,12 +1,19 @@
 """PayPal's webhook for payout item events.
 
-PayPal calls it without our API keys, and its signature is not verified here, so an event
-is only a hint: it makes us poll the item's batch now, and money moves on what the poll
-reports, never on the event's body. A forged event can at most cause one extra poll.
+PayPal calls it without our API keys. What it sends is held to PayPal's own bounds before
+anything else: a body of at most `webhook_max_bytes` (refused from Content-Length, before
+reading), read within `webhook_read_timeout_seconds` (a client trickling its body cannot
+hold a worker's thread), and PayPal's signature for our webhook id
+(settlement/payouts/webhook_signature.py); a refused event enqueues nothing. Even a
+genuine event is only a hint: it makes us poll the item's batch now, and money moves on
+what the poll reports, never on the event's body.
 """
 from __future__ import annotations
 
+import logging
 import re
+import socket
+import time
 
 from flask import current_app, request
 from flask_smorest import Blueprint
@@ -17,13 +24,18 @@ from api.errors import Problem
 from settlement import jsonsafe
 from settlement.db import set_tenant
 from settlement.models import RunBatch, RunItem, Tenant
+from settlement.payouts import webhook_signature
 from settlement.payouts.paypal import parse_webhook
 from settlement.runs.execute import SETTLED_BATCHES
 from workers.queue import enqueue, run_batch_job_id
 
 blp = Blueprint("webhooks", __name__, description="Provider callbacks")
 REFERENCE = re.compile(r"^(?P<slug>[a-z0-9][a-z0-9-]*)-(?P<run>[0-9]{1,18})-(?P<item>[0-9]{1,18})$")
-MAX_BODY = 1 << 20
+# A read never waits for more than this many bytes, so a body trickling in cannot keep a
+# read going past the deadline by more than this many slow bytes.
+READ_SLICE = 16
+log = logging.getLogger("settle.api")
+_CERTIFICATES: dict[tuple, webhook_signature.CertificateStore] = {}
 
 
 @blp.route("/webhooks/paypal", methods=["POST"])
@@ -31,9 +43,14 @@ MAX_BODY = 1 << 20
 def paypal_event():
     """A PAYMENT.PAYOUTS-ITEM.* event: poll that item's batch. 202 when a poll was queued,
     200 when the event names nothing of ours (PayPal then stops re-sending it)."""
-    body = request.get_data(cache=False)[:MAX_BODY + 1]
-    if len(body) > MAX_BODY:
-        raise Problem(413, "Payload Too Large", f"at most {MAX_BODY} bytes")
+    settings = current_app.config["SETTLE"]
+    body = _bounded_body(settings.webhook_max_bytes, settings.webhook_read_timeout_seconds)
+    try:
+        webhook_signature.verify(request.headers, body, settings.paypal_webhook_id,
+                                 _certificates(settings).get)
+    except webhook_signature.SignatureRefused as exc:
+        log.warning("paypal webhook refused: %s", exc)
+        raise Problem(401, "Unauthorized", f"not a PayPal event signed for this webhook: {exc}")
     try:
         jsonsafe.loads(body)  # nesting and duplicate keys, before PayPal's parser sees it
         event = parse_webhook(body)
@@ -57,7 +74,53 @@ def paypal_event():
         return {"accepted": False, "reason": "unknown reference"}, 200
     settled = batch.status in SETTLED_BATCHES  # the run is done with it: follow it up
     session.rollback()
-    settings = current_app.config["SETTLE"]
     enqueue("follow_batch" if settled else "run_batch", tenant.id, batch.id,
             settings=settings, job_id=run_batch_job_id(settings, tenant.id, batch.id))
     return {"accepted": True, "batch": batch.id}, 202
+
+
+def _bounded_body(limit: int, timeout: float) -> bytes:
+    """The request body: 413 when Content-Length (or what arrives) is over `limit`, 408
+    when it has not all arrived within `timeout` seconds."""
+    if (request.content_length or 0) > limit:
+        raise Problem(413, "Payload Too Large", f"a webhook event is at most {limit} bytes")
+    # Under gunicorn the socket is at hand: a client that sends nothing more ends the read
+    # at the deadline too, not only one that sends slowly.
+    sock = request.environ.get("gunicorn.socket")
+    deadline = time.monotonic() + timeout
+    stream, parts, size = request.stream, [], 0
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Problem(408, "Request Timeout",
+                              f"the body did not arrive within {timeout:g} seconds")
+            if sock is not None:
+                sock.settimeout(remaining)
+            try:
+                chunk = stream.read(READ_SLICE)
+            except (socket.timeout, TimeoutError):
+                raise Problem(408, "Request Timeout",
+                              f"the body did not arrive within {timeout:g} seconds") from None
+            if not chunk:
+                return b"".join(parts)
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, "Payload Too Large",
+                              f"a webhook event is at most {limit} bytes")
+            parts.append(chunk)
+    finally:
+        if sock is not None:
+            sock.settimeout(None)
+
+
+def _certificates(settings) -> webhook_signature.CertificateStore:
+    """PayPal's certificates, fetched only from PayPal's hosts or our PayPal base URL (the
+    local sandbox), one store per such configuration."""
+    prefixes = (*webhook_signature.PAYPAL_CERT_PREFIXES,
+                settings.paypal_base_url.rstrip("/") + "/")
+    key = (prefixes, settings.paypal_timeout_seconds)
+    if key not in _CERTIFICATES:
+        _CERTIFICATES[key] = webhook_signature.CertificateStore(
+            prefixes, timeout=settings.paypal_timeout_seconds)
+    return _CERTIFICATES[key]

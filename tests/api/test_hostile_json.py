@@ -49,10 +49,11 @@ def test_every_json_operation_answers_a_body_nested_a_thousand_deep_without_a_50
             assert response.get_json()["errors"][0]["code"] == "too_deep"
 
 
-def test_the_paypal_webhook_answers_deep_nesting_400(client):
+def test_the_paypal_webhook_refuses_unsigned_deep_nesting_without_a_500(client):
+    # Signed deep nesting answers 400: tests/api/test_paypal_webhook.py.
     response = client.post("/v1/webhooks/paypal", data=DEEP,
                            content_type="application/json")
-    assert response.status_code == 400
+    assert response.status_code == 401
 
 
 def test_a_deep_ndjson_line_is_refused_by_its_line_and_the_others_are_applied(api):

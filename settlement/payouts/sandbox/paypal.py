@@ -62,8 +62,11 @@ Sandbox control API (not PayPal's; no authentication), under ``/_sandbox``:
 * ``GET|POST /_sandbox/config``: read or change ``polls_per_step``,
   ``timeout_after_accept_seconds``, ``webhook_url``, ``webhook_timeout_seconds``,
   ``token_ttl_seconds``.
+* ``GET /_sandbox/webhook-cert.pem``: the certificate the webhook events are signed with.
 
-Webhooks: with ``webhook_url`` configured, the item events PAYMENT.PAYOUTS-ITEM.SUCCEEDED,
+Webhooks: each event is signed as PayPal signs them (PAYPAL-TRANSMISSION-SIG over
+``id|time|webhook_id|crc32(body)``, SHA256withRSA, PAYPAL-CERT-URL naming the certificate
+above; the key is made when first needed). With ``webhook_url`` configured, the item events PAYMENT.PAYOUTS-ITEM.SUCCEEDED,
 .FAILED, .UNCLAIMED, .RETURNED, .HELD, .BLOCKED (and PAYMENT.PAYOUTSBATCH.SUCCESS / .DENIED)
 are POSTed synchronously, best effort, when the state changes (on a poll, a cancel or an
 advance), as ``{id, event_type, resource_type, create_time, summary, resource}``.
@@ -101,6 +104,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from settlement.payouts.webhook_signature import Signer
 from settlement.runtime import tune_gc_for_bulk_work
 
 SPEC_PATH = (Path(__file__).resolve().parent.parent / "specs" / "paypal"
@@ -441,6 +445,18 @@ def validation_error(details: list[dict]) -> Response:
                         details=details[:MAX_DETAILS])
 
 
+WEBHOOK_CERT_PATH = "/_sandbox/webhook-cert.pem"
+
+
+def _base_of(event: dict) -> str | None:
+    """The sandbox's own address, as the event's resource links name it."""
+    for link in (event.get("resource") or {}).get("links") or ():
+        parts = urllib.parse.urlsplit(link.get("href", ""))
+        if parts.scheme and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
 # --------------------------------------------------------------------------------------
 # State
 
@@ -454,6 +470,7 @@ class SandboxConfig:
     timeout_after_accept_seconds: float = 5.0
     webhook_url: str | None = None
     webhook_timeout_seconds: float = 2.0
+    webhook_id: str = "WH-SANDBOX"  # signed into each event, as PayPal does (settings too)
     spec_path: str | Path = SPEC_PATH
 
     RUNTIME_KEYS = ("polls_per_step", "timeout_after_accept_seconds", "webhook_url",
@@ -534,6 +551,7 @@ class PayPalSandbox:
         self.recipient_wallets = self.document.enum("recipient_wallet_enum")
         self.purposes = self.document.enum("purpose_enum")
         self._lock = threading.RLock()
+        self._signer: Signer | None = None  # made on the first signed event
         self._tokens: dict[str, dt.datetime] = {}
         self._interrupt = threading.Event()
         self._reset_locked()
@@ -549,6 +567,7 @@ class PayPalSandbox:
             Rule("/_sandbox/batches", methods=["GET"], endpoint="sandbox_batches"),
             Rule("/_sandbox/advance", methods=["POST"], endpoint="sandbox_advance"),
             Rule("/_sandbox/events", methods=["GET"], endpoint="sandbox_events"),
+            Rule(WEBHOOK_CERT_PATH, methods=["GET"], endpoint="sandbox_webhook_cert"),
             Rule("/_sandbox/config", methods=["GET", "POST"], endpoint="sandbox_config"),
             Rule("/_sandbox/items/<item_id>", methods=["POST"], endpoint="sandbox_item"),
         ], strict_slashes=False)
@@ -965,12 +984,11 @@ class PayPalSandbox:
             event = self._rendered(event)
             record = {"event": event, "delivered": None, "error": None}
             try:
+                body = json.dumps(event, default=_json_default).encode("utf-8")
                 req = urllib.request.Request(
-                    url, data=json.dumps(event, default=_json_default).encode("utf-8"),
+                    url, data=body, method="POST",
                     headers={"Content-Type": "application/json",
-                             "PAYPAL-TRANSMISSION-ID": event["id"],
-                             "PAYPAL-TRANSMISSION-TIME": event["create_time"]},
-                    method="POST")
+                             **self.webhook_headers(body, event)})
                 with urllib.request.urlopen(
                         req, timeout=float(self.config.webhook_timeout_seconds)) as resp:
                     record["delivered"] = 200 <= resp.status < 300
@@ -979,6 +997,22 @@ class PayPalSandbox:
                 record["error"] = f"{type(exc).__name__}: {exc}"
             with self._lock:
                 self._events.append(record)
+
+    def webhook_headers(self, body: bytes, event: dict) -> dict:
+        """PayPal's PAYPAL-* headers, signed with the sandbox's key; its certificate is
+        served at WEBHOOK_CERT_PATH of the sandbox's own address."""
+        with self._lock:
+            if self._signer is None:
+                self._signer = Signer.generate()
+        base = _base_of(event) or "http://127.0.0.1"
+        return self._signer.headers(body, self.config.webhook_id, event["id"],
+                                    event["create_time"], base + WEBHOOK_CERT_PATH)
+
+    def _on_sandbox_webhook_cert(self, request: Request) -> Response:
+        with self._lock:
+            if self._signer is None:
+                self._signer = Signer.generate()
+        return Response(self._signer.certificate_pem, mimetype="application/x-pem-file")
 
     # -- rendering ---------------------------------------------------------------------
 
