@@ -6,7 +6,7 @@ from werkzeug.routing import IntegerConverter
 from flask_smorest import Api
 
 from settlement.config import Settings, get_settings
-from api import jsonbody
+from api import docs_assets, jsonbody
 
 # Before any blueprint module is imported: their argument decorators bind the parser.
 jsonbody.install()
@@ -31,17 +31,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/v1",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Served by the app from the pinned swagger-ui-bundle (api/docs_assets.py): no CDN.
+        OPENAPI_SWAGGER_UI_URL=docs_assets.ASSETS_URL,
         MAX_CONTENT_LENGTH=None,  # uploads stream; the report route enforces its own limit
     )
     from api import database, errors
-    from api.routes import catalog, health, lists, members, referrals, reports, runs, webhooks
+    from api.routes import (catalog, health, keys, lists, members, referrals, reports, runs,
+                            webhooks)
 
     database.init_app(app, settings)
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
     errors.init_app(app, api)
+    app.register_blueprint(docs_assets.blp)
     for blueprint in (health.blp, catalog.blp, members.blp, reports.blp, runs.blp,
-                      webhooks.blp, referrals.blp, lists.blp):
+                      webhooks.blp, referrals.blp, lists.blp, keys.blp):
         api.register_blueprint(blueprint, url_prefix="/v1")
     return app
