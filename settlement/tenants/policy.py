@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from settlement.exchanges.policy import Campaign, Exit, Expiry, check_exchanges
 from settlement.money import CURRENCY_MINOR_DIGITS, ROUNDING_MODES, AmountError, parse_amount
 
 PAYOUT_METHODS = ("check", "paypal", "amex_mr", "bilt")
@@ -114,10 +115,16 @@ class ReferralTerms(_Strict):
     minimum_purchase: str = "30.00"
     window_days: int = Field(default=90, gt=0)
     cap_per_referrer_per_year: int | None = Field(default=None, gt=0)
+    # A qualifying purchase reversed after the bonuses were earned claws both back (buy and
+    # return is the common referral fraud), unless the terms keep them.
+    keep_bonus_after_reversal: bool = False
 
 
 class Points(_Strict):
     expire_after_days: int | None = Field(default=None, gt=0)
+    # Points tenants (docs in settlement/exchanges/policy.py): points per yen of the ledger.
+    points_per_unit: int = Field(default=1, ge=1, le=1000)
+    expiry: Expiry | None = None
 
 
 NETWORKS = ("cj", "impact", "awin", "rakuten")
@@ -172,12 +179,28 @@ class TenantPolicy(_Strict):
     referrals: tuple[ReferralTerms, ...] = ()
     points: Points = Points()
     networks: dict[Literal["cj", "impact", "awin", "rakuten"], Network] = {}
+    # Point sites: members exchange points on demand through these exits.
+    exits: dict[str, Exit] = {}
+    campaigns: tuple[Campaign, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _payout_dates_optional_with_exits(cls, data):
+        # A point site pays through exchanges: its payouts section may be left out.
+        if isinstance(data, dict) and data.get("exits") and "payouts" not in data:
+            data = {**data, "payouts": {"dates": [], "minimum": "0"}}
+        return data
+
+    @model_validator(mode="after")
+    def _exchanges_coherent(self) -> "TenantPolicy":
+        check_exchanges(self.points.points_per_unit, self.exits, self.campaigns)
+        return self
 
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, code: str) -> str:
         if code not in CURRENCY_MINOR_DIGITS:
-            raise ValueError(f"unknown currency {code!r}")
+            raise ValueError(f"{code[:8]!r} is not an ISO 4217 currency")
         return code
 
     @field_validator("timezone")
