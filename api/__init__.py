@@ -35,11 +35,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL=docs_assets.ASSETS_URL,
         MAX_CONTENT_LENGTH=None,  # uploads stream; the report route enforces its own limit
     )
-    from api import database, errors
+    from api import database, errors, observability
     from api.routes import (catalog, health, keys, lists, members, referrals, reports, runs,
                             webhooks)
 
     database.init_app(app, settings)
+    observability.init_app(app)
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
     errors.init_app(app, api)

@@ -72,14 +72,20 @@ def key() -> None:
 @click.option("--tenant", "slug", required=True)
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--label", default=None)
-def key_create(slug: str, role: str, label: str | None) -> None:
+@click.option("--expires-in-days", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="the key stops working after this many days (default: never)")
+def key_create(slug: str, role: str, label: str | None, expires_in_days: float | None) -> None:
     """Make an API key; it is printed once, alone on the last line."""
+    import datetime as dt
+
+    expires_at = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=expires_in_days)
+                  if expires_in_days else None)
     with session_scope() as session:
         try:
             tenant_row = tenant_by_slug(session, slug)
         except TenantNotFound as exc:
             raise click.ClickException(str(exc))
-        secret = create_key(session, tenant_row.id, role, label)
+        secret = create_key(session, tenant_row.id, role, label, expires_at)
     click.echo(f"{role} key for {slug} (store it now: it is not shown again):", err=True)
     click.echo(secret)
 
@@ -87,3 +93,4 @@ def key_create(slug: str, role: str, label: str | None) -> None:
 from cli import demo as _demo, runs as _runs  # noqa: E402,F401  (register their commands)
 from cli import commissions as _commissions  # noqa: E402,F401
 from cli import ledger as _ledger  # noqa: E402,F401
+from cli import keys as _keys  # noqa: E402,F401

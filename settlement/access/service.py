@@ -39,16 +39,33 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_key(session: Session, tenant_id: int, role: str, label: str | None = None) -> str:
+def create_key(session: Session, tenant_id: int, role: str, label: str | None = None,
+               expires_at: dt.datetime | None = None) -> str:
     """Make a key and return it in clear: the only time it is ever seen."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise ValueError("expires_at needs a time zone")
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     session.add(ApiKey(tenant_id=tenant_id, prefix=prefix, secret_hash=_digest(key),
-                       role=role, label=label))
+                       role=role, label=label, expires_at=expires_at))
     session.flush()
     return key
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive date-times; ours are all UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=dt.timezone.utc)
+
+
+def is_live(row: ApiKey, now: dt.datetime | None = None) -> bool:
+    """Neither revoked nor expired: checked on every request, so both take effect at once."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    expires_at = _utc(row.expires_at)
+    return row.revoked_at is None and (expires_at is None or now < expires_at)
 
 
 def authenticate(session: Session, presented: str) -> Principal | None:
@@ -56,7 +73,7 @@ def authenticate(session: Session, presented: str) -> Principal | None:
         return None
     prefix = presented[len(KEY_PREFIX):].split("_", 1)[0]
     row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
-    if row is None or row.revoked_at is not None:
+    if row is None or not is_live(row):
         return None
     if not hmac.compare_digest(row.secret_hash, _digest(presented)):
         return None
@@ -64,11 +81,53 @@ def authenticate(session: Session, presented: str) -> Principal | None:
 
 
 def revoke_key(session: Session, tenant_id: int, key_id: int) -> bool:
+    """Revoke a key of the tenant at once; False when it has no such unrevoked key."""
     row = session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id))
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = dt.datetime.now(dt.timezone.utc)
+    session.flush()
     return True
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """A key as it may be shown: never its secret."""
+    id: int
+    prefix: str
+    role: str
+    label: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    live: bool
+
+
+def list_keys(session: Session, tenant_id: int) -> list[KeyView]:
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = session.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant_id)
+                           .order_by(ApiKey.id))
+    return [KeyView(r.id, r.prefix, r.role, r.label, _utc(r.created_at), _utc(r.expires_at),
+                    _utc(r.revoked_at), is_live(r, now)) for r in rows]
+
+
+def rotate_key(session: Session, tenant_id: int, key_id: int,
+               grace: dt.timedelta = dt.timedelta(0),
+               expires_at: dt.datetime | None = None) -> str | None:
+    """A new key of the same role and label; the old one stops working after `grace`
+    (at once by default). None when the tenant has no such live key."""
+    row = session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id))
+    if row is None or not is_live(row):
+        return None
+    key = create_key(session, tenant_id, row.role, row.label, expires_at)
+    now = dt.datetime.now(dt.timezone.utc)
+    if grace > dt.timedelta(0):
+        old_expiry = _utc(row.expires_at)
+        row.expires_at = min(now + grace, old_expiry) if old_expiry else now + grace
+    else:
+        row.revoked_at = now
+    session.flush()
+    return key
 
 
 def audit(session: Session, principal: Principal, action: str, object_type: str,

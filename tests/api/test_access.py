@@ -31,6 +31,8 @@ ROUTES = {
                      "content_type": "text/csv"}),
     "get_report": ("GET", "/v1/reports/{report_id}", {}),
     "retry_report": ("POST", "/v1/reports/{report_id}/retry", {}),
+    "list_keys": ("GET", "/v1/keys", {}),
+    "revoke_key": ("DELETE", "/v1/keys/{key_id}", {}),  # a key nobody has (call())
     "plan_run": ("POST", "/v1/settlement-runs", {"json": {"payout_date": "2026-11-15"}}),
     "get_run": ("GET", "/v1/settlement-runs/{run_id}", {}),
     "approve_run": ("POST", "/v1/settlement-runs/{run_id}/approve", {"json": {}}),
@@ -62,6 +64,8 @@ ALLOWED = {
     "post_report": {"uploader", "admin"},
     "get_report": {"uploader", "operator", "approver", "admin"},
     "retry_report": {"uploader", "admin"},
+    "list_keys": {"admin"},
+    "revoke_key": {"admin"},
     # Runs: an operator plans (an admin holds the operator grant), only an approver approves.
     "plan_run": {"operator", "admin"},
     "get_run": {"operator", "approver", "admin"},
@@ -91,7 +95,8 @@ ROLES = ("uploader", "operator", "approver", "admin")
 def call(client, name: str, headers: dict | None = None, report_id: int = 1,
          run_id: int = 1):
     method, path, kwargs = ROUTES[name]
-    return client.open(path.format(report_id=report_id, run_id=run_id), method=method,
+    return client.open(path.format(report_id=report_id, run_id=run_id, key_id=987_654_321),
+                       method=method,
                        headers=headers or {}, **kwargs)
 
 
@@ -114,7 +119,8 @@ def api_routes(app) -> set[tuple[str, str]]:
 
 
 def test_the_route_table_of_these_tests_covers_every_api_route(app):
-    listed = {(m, p.replace("{report_id}", "<int:report_id>").replace("{run_id}", "<int:run_id>"))
+    listed = {(m, p.replace("{report_id}", "<int:report_id>").replace("{run_id}", "<int:run_id>")
+               .replace("{key_id}", "<int:key_id>"))
               for m, p, _ in ROUTES.values()}
     served = {(m, r.replace("<slug>", "macys").replace("<external_id>", "M1"))
               for m, r in api_routes(app)} - {("GET", "/v1/health"), ("GET", "/v1/ready"),
