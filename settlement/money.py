@@ -9,9 +9,16 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
-# ISO 4217 minor digits of the currencies a tenant may use.
+from babel.numbers import get_currency_precision, list_currencies
+
+# ISO 4217 codes that are not money a portal pays in: precious metals, IMF and settlement
+# units, the testing and "no currency" codes.
+_NOT_MONEY = frozenset({"XAG", "XAU", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU",
+                        "XUA", "XTS", "XXX", "XRE", "XFO", "XFU", "XEU"})
+# Every ISO 4217 currency (CLDR's list, as babel keeps it up to date) with its minor
+# digits (CLDR's accounting digits: JPY 0, BRL 2, KWD 3, CLF 4).
 CURRENCY_MINOR_DIGITS: dict[str, int] = {
-    "USD": 2, "CAD": 2, "EUR": 2, "GBP": 2, "AUD": 2, "JPY": 0, "KRW": 0,
+    code: get_currency_precision(code) for code in list_currencies() if code not in _NOT_MONEY
 }
 
 # ASCII digits only: `\d` would also match other scripts' digits (for example ١٢٣).
@@ -39,7 +46,8 @@ def minor_digits(currency: str) -> int:
     try:
         return CURRENCY_MINOR_DIGITS[currency]
     except KeyError:
-        raise AmountError("unknown_currency", f"unknown currency {currency!r}") from None
+        raise AmountError("unknown_currency",
+                          f"{currency[:8]!r} is not an ISO 4217 currency") from None
 
 
 def parse_amount(text: str, digits: int) -> int:

@@ -88,11 +88,12 @@ def currency(value, line: int, field: str, ctx: ParseContext, errors: list) -> s
     code = code.upper()
     if code not in CURRENCY_MINOR_DIGITS:
         errors.append(LineError(line, field, "unknown_currency",
-                                f"{field} {code[:8]!r} is not an ISO 4217 currency we know"))
+                                f"{field} {code[:8]!r} is not an ISO 4217 currency"))
         return None
     if code != ctx.currency:
         errors.append(LineError(line, field, "wrong_currency",
-                                f"{field} {code!r} is not this tenant's currency {ctx.currency}"))
+                                f"{field}: {code} is not this tenant's currency "
+                                f"({ctx.currency})"))
         return None
     return code
 
