@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import Flask
 from werkzeug.routing import IntegerConverter
-from flask_smorest import Api
 
 from settlement.config import Settings, get_settings
 from api import docs_assets, jsonbody
@@ -41,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     database.init_app(app, settings)
     observability.init_app(app)
-    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+    api = errors.ProblemApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
     errors.init_app(app, api)
     app.register_blueprint(docs_assets.blp)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import http
+
+from apispec import BasePlugin
 from flask import Flask, json
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from settlement.reports.formats.base import LineError
@@ -63,7 +69,12 @@ def init_app(app: Flask, api) -> None:
         detail = exc.description or ""
         if errors:
             detail = "the request has invalid fields"
-        return problem_response(exc.code or 500, exc.name, detail, errors)
+        body, status, headers = problem_response(exc.code or 500, exc.name, detail, errors)
+        # A 405 says which methods the resource takes (RFC 9110), TRACE's included.
+        allow = dict(exc.get_headers()).get("Allow")
+        if allow:
+            headers["Allow"] = allow
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
@@ -72,3 +83,50 @@ def init_app(app: Flask, api) -> None:
 
     # flask-smorest registers its own HTTPException handler; ours must win.
     api.handle_http_exception = _http
+
+
+class LineErrorSchema(Schema):
+    line = fields.Integer(allow_none=True, metadata={"description": "None: the request as a whole"})
+    field = fields.String(allow_none=True)
+    code = fields.String(metadata={"example": "invalid_amount"})
+    message = fields.String()
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, with the faults of the request by line and field."""
+    type = fields.String(metadata={"example": "about:blank"})
+    status = fields.Integer()
+    title = fields.String()
+    detail = fields.String()
+    errors = fields.List(fields.Nested(LineErrorSchema))
+
+
+class _EveryOperationMayFail(BasePlugin):
+    """Each operation documents its errors: a `default` problem+json response."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            operation.setdefault("responses", {}).setdefault(
+                "default", {"$ref": "#/components/responses/DEFAULT_ERROR"})
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, with its error responses documented as what they are."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, app=None, *, spec_kwargs=None):
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs.setdefault("extra_plugins", [_EveryOperationMayFail()])
+        super().__init__(app, spec_kwargs=spec_kwargs)
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "An error, as problem details", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
