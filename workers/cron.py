@@ -12,6 +12,9 @@ from rq import cron
 
 from settlement.config import get_settings
 from workers.jobs import JOBS, QUEUES
+from workers.logging import configure
+
+configure(get_settings().log_level)  # the clock's lines are JSON too (`rq cron` imports this)
 
 
 

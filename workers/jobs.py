@@ -9,6 +9,7 @@ from settlement.db import get_engine
 from settlement.payouts.registry import adapter_for
 from settlement.reports import service as reports
 from settlement.runs import execute as runs
+from settlement.metrics import record_report
 from workers.logging import job_logger
 
 # queue name -> (job timeout seconds, retries)
@@ -30,6 +31,7 @@ def process_report(tenant_id: int, report_id: int) -> dict:
     log = job_logger(tenant_id=tenant_id, report_id=report_id)
     log.info("report.processing")
     report = reports.process(_engine(), tenant_id, report_id)
+    record_report(report)
     log.info("report.processed", status=report.status, lines=report.lines,
              inserted=report.inserted, updated=report.updated, rejected=report.rejected)
     return {"report_id": report.id, "status": report.status}

@@ -1,19 +1,10 @@
-"""structlog, stamping each line with the rq job id when there is one."""
+"""structlog, stamping each line with the rq job id (and, through contextvars, the id of
+the request that enqueued the job) when there is one."""
 from __future__ import annotations
-
-import logging
 
 import structlog
 
-
-def configure(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(message)s")
-    structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso"),
-                    structlog.processors.JSONRenderer()],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-    )
+from settlement.logs import configure  # noqa: F401 - the workers' entry point to it
 
 
 def job_logger(**context):
@@ -22,5 +13,8 @@ def job_logger(**context):
         job = get_current_job()
     except Exception:  # noqa: BLE001 - outside a worker there is no job
         job = None
+    if job is not None:
+        context.setdefault("request_id", (job.meta or {}).get("request_id"))
     return structlog.get_logger("settle.jobs").bind(job_id=job.id if job else "inline",
-                                                    **context)
+                                                    **{k: v for k, v in context.items()
+                                                       if v is not None})

@@ -1,11 +1,15 @@
 """Enqueue a job on rq, or run it in-process when no Redis is configured."""
 from __future__ import annotations
 
+import time
 import uuid
+from contextlib import contextmanager
 from functools import lru_cache
 
 from settlement.config import Settings, get_settings
 from settlement.db import engine_for
+from settlement.logs import current_request_id
+from settlement.metrics import JOB_DURATION
 from workers.jobs import JOBS, QUEUES, inline_engine, inline_settings
 
 
@@ -32,7 +36,8 @@ def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | Non
         engine_token = inline_engine.set(engine_for(settings.database_url))
         settings_token = inline_settings.set(settings)
         try:
-            return func(*args)
+            with timed_job(job):
+                return func(*args)
         finally:
             inline_settings.reset(settings_token)
             inline_engine.reset(engine_token)
@@ -48,7 +53,21 @@ def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | Non
             # a fresh id, so a resume is never blocked by a dead job. Two jobs on one batch
             # are safe: the batch's state and the provider's idempotency keep it exactly once.
             job_id = f"{job_id}-{uuid.uuid4().hex[:8]}"
-    return q.enqueue(func, *args, job_id=job_id, retry=Retry(max=retries, interval=[1, 5, 30]))
+    # The request (or job) that enqueued it, so the job's log lines can be found with it.
+    return q.enqueue(func, *args, job_id=job_id, retry=Retry(max=retries, interval=[1, 5, 30]),
+                     meta={"request_id": current_request_id()})
+
+
+@contextmanager
+def timed_job(name: str):
+    """Count the job's run time in settle_job_duration_seconds, by outcome."""
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        yield
+        outcome = "finished"
+    finally:
+        JOB_DURATION.labels(name, outcome).observe(time.perf_counter() - started)
 
 
 def report_job_id(settings: Settings, tenant_id: int, report_id: int) -> str:

@@ -1,0 +1,120 @@
+"""Prometheus metrics of the web and the workers.
+
+Counters and histograms are kept by the process that counts (under gunicorn and rq, with
+PROMETHEUS_MULTIPROC_DIR set, in files of that folder which /metrics adds up: the
+multiprocess mode of prometheus-client). What is a state rather than an event (items of
+the live runs by status, queue depths, the last ledger check) is read when /metrics is
+scraped, by `StateCollector`.
+"""
+from __future__ import annotations
+
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from settlement.db import tenant_session
+
+HTTP_REQUESTS = Counter("settle_http_requests_total", "HTTP requests answered",
+                        ["method", "route", "status"])
+HTTP_LATENCY = Histogram("settle_http_request_duration_seconds", "time to answer a request",
+                         ["method", "route"])
+REPORTS = Counter("settle_reports_total", "reports processed, by format and final status",
+                  ["format", "status"])
+REPORT_LINES = Counter("settle_report_lines_total", "report lines processed, by outcome",
+                       ["format", "outcome"])
+JOB_DURATION = Histogram("settle_job_duration_seconds", "time a job ran, by job and outcome",
+                         ["job", "outcome"],
+                         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+                                  900, 1800, 3600))
+LINE_OUTCOMES = ("inserted", "updated", "unchanged", "stale", "rejected", "unattributed",
+                 "unmatched")
+LIVE_RUN_STATUSES = ("approved", "executing")
+
+
+def record_report(report) -> None:
+    REPORTS.labels(report.format, report.status).inc()
+    for outcome in LINE_OUTCOMES:
+        count = getattr(report, outcome, None) or 0
+        if count:
+            REPORT_LINES.labels(report.format, outcome).inc(count)
+
+
+class StateCollector:
+    """Gauges read at scrape time from the database (and Redis when jobs go to rq)."""
+
+    def __init__(self, engine: Engine, redis_url: str | None, queue_prefix: str):
+        self.engine, self.redis_url, self.queue_prefix = engine, redis_url, queue_prefix
+
+    def collect(self):
+        yield from self._run_items()
+        yield from self._ledger_checks()
+        if self.redis_url:
+            yield from self._queues()
+
+    def _run_items(self):
+        from settlement.models import RunItem, SettlementRun
+        gauge = GaugeMetricFamily("settle_run_items", "items of approved or executing runs, "
+                                  "by item status", labels=["status"])
+        with tenant_session(self.engine) as session:
+            rows = session.execute(
+                select(RunItem.status, func.count()).join(SettlementRun, (
+                    SettlementRun.tenant_id == RunItem.tenant_id)
+                    & (SettlementRun.id == RunItem.run_id))
+                .where(SettlementRun.status.in_(LIVE_RUN_STATUSES))
+                .group_by(RunItem.status)).all()
+        for status, count in rows:
+            gauge.add_metric([status], count)
+        yield gauge
+
+    def _ledger_checks(self):
+        from settlement.ledger.check import last_check
+        from settlement.models import Tenant
+        ok = GaugeMetricFamily("settle_ledger_check_ok", "the last ledger check of each tenant "
+                               "(1 balanced, 0 a mismatch)", labels=["tenant"])
+        with tenant_session(self.engine) as session:
+            for tenant_id, slug in session.execute(select(Tenant.id, Tenant.slug)).all():
+                found = last_check(session, tenant_id)
+                if found is not None and found.get("ok") is not None:
+                    ok.add_metric([slug], 1 if found["ok"] else 0)
+        yield ok
+
+    def _queues(self):
+        from redis import Redis
+        from rq import Queue
+        from workers.jobs import QUEUES
+        depth = GaugeMetricFamily("settle_queue_jobs", "jobs in each rq queue, by state",
+                                  labels=["queue", "state"])
+        connection = Redis.from_url(self.redis_url, socket_timeout=2)
+        try:
+            for name in QUEUES:
+                q = Queue(self.queue_prefix + name, connection=connection)
+                depth.add_metric([name, "queued"], q.count)
+                depth.add_metric([name, "started"], q.started_job_registry.count)
+                depth.add_metric([name, "failed"], q.failed_job_registry.count)
+                depth.add_metric([name, "scheduled"], q.scheduled_job_registry.count)
+        finally:
+            connection.close()
+        yield depth
+
+
+class _ProcessMetrics:
+    """This process's own metrics, when not in multiprocess mode."""
+
+    def collect(self):
+        yield from REGISTRY.collect()
+
+
+def exposition(state: StateCollector) -> bytes:
+    """The text of /metrics: every process's counters (multiprocess mode) or this one's,
+    and the state read now."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_ProcessMetrics())
+    registry.register(state)
+    return generate_latest(registry)
