@@ -259,7 +259,7 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
     # furthest ahead) is in the future, whichever zone the network dates events in.
     latest = (as_of.astimezone(dt.timezone.utc) + dt.timedelta(hours=14)).date()
     parse_ctx = ParseContext(policy.currency, policy.minor_digits, latest,
-                             member_field=_member_field(policy, report.format))
+                             member_field=_member_field(policy, report.format), zone=zone)
     parser = parser_for(report.format, report.media)
     if not (_stage_in_database(session, engine, report, parse_ctx)
             and not bounds.staged_outside(session)):

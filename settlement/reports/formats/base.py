@@ -63,6 +63,9 @@ class ParseContext:
     # The network's field that carries the member (policy `networks.X.member_field`);
     # None: the network's default (Impact SubId1, Awin clickRef).
     member_field: str | None = None
+    # The tenant's time zone: a date-time with an offset is converted to it before its date
+    # is taken (None: the date as written).
+    zone: dt.tzinfo | None = None
 
 
 class Parser(Protocol):

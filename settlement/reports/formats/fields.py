@@ -99,7 +99,9 @@ def currency(value, line: int, field: str, ctx: ParseContext, errors: list) -> s
 
 
 def date(value, line: int, field: str, ctx: ParseContext, errors: list) -> dt.date | None:
-    """An ISO date, or an ISO date-time whose date part is taken."""
+    """An ISO date, or an ISO date-time: without an offset it is the tenant's local time and
+    its date part is taken; with one it is first converted to the tenant's time zone
+    (`ctx.zone`), so that rules, promotions and cut-offs see the tenant's calendar day."""
     raw = text(value, line, field, errors, max_chars=40)
     if raw is None:
         return None
@@ -112,7 +114,10 @@ def date(value, line: int, field: str, ctx: ParseContext, errors: list) -> dt.da
         if len(raw) == 10:
             day = dt.date.fromisoformat(raw)
         else:
-            day = dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
+            moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            if moment.tzinfo is not None and ctx.zone is not None:
+                moment = moment.astimezone(ctx.zone)
+            day = moment.date()
     except ValueError:
         errors.append(LineError(line, field, "invalid_date",
                                 f"{field} {raw[:40]!r} is not a date like 2026-11-01"))
