@@ -86,10 +86,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def _summary(data: dict) -> None:
     if data["ingest"]:
-        print("\ningestion          lines    seconds    lines/s  \\copy rows/s  ratio  peak MB")
+        print("\ningestion          lines    seconds    lines/s  \\copy rows/s  ratio  "
+              "keyed copy rows/s  keyed ratio  peak MB")
         for r in data["ingest"]:
             print(f"            {r['lines']:>11,} {r['seconds']:>10.2f} {r['lines_per_s']:>10,} "
-                  f"{r['copy_rows_per_s']:>13,} {r['ratio']:>6.3f} {r['peak_rss_mb']:>8.1f}")
+                  f"{r['copy_rows_per_s']:>13,} {r['ratio']:>6.3f} "
+                  f"{r['keyed_copy_rows_per_s']:>18,} {r['keyed_ratio']:>12.3f} "
+                  f"{r['peak_rss_mb']:>8.1f}")
     if data["settle"]:
         print("\nsettlement       members    total s  members/s   plan/s  GROUP BY/s  "
               "raw write/s  peak MB")

@@ -1,6 +1,7 @@
 """Ingestion benchmark: one upload of N generic lines through the HTTP API (gunicorn, real
 socket) until its commissions and postings are committed, beside the raw limit measured in
-the same run: `psql \\copy` of the same file into a bare table of the same database.
+the same run: `psql \\copy` of the same file into a bare table of the same database, and into
+a table with the commissions' keys (the keyed copy, the limit for an idempotent engine).
 
     python -m bench.ingest [--sizes 100000,1000000] [--members 100000]
 
@@ -83,6 +84,27 @@ def _raw_copy_rate(url: str, path: Path, lines: int) -> float:
     return lines / elapsed
 
 
+def _keyed_copy_rate(url: str, path: Path, lines: int) -> float:
+    """The limit an idempotent engine is measured against: `psql \\copy` of the same file
+    into a table with the commissions table's keys (a primary key led by the tenant, the
+    unique idempotency key, the member index) and typed columns, in the same database."""
+    _psql(url, "SET client_min_messages = warning; DROP TABLE IF EXISTS keyed; "
+               "CREATE TABLE keyed (tenant_id bigint NOT NULL DEFAULT 1, "
+               "id bigint GENERATED ALWAYS AS IDENTITY, transaction_id text NOT NULL, "
+               "order_id text, member text, retailer text, category text, event_date date, "
+               "sale_amount numeric(20, 4), commission_amount numeric(20, 4), "
+               "currency char(3), status text, PRIMARY KEY (tenant_id, id), "
+               "UNIQUE (tenant_id, transaction_id)); "
+               "CREATE INDEX keyed_member ON keyed (tenant_id, member)")
+    start = time.perf_counter()
+    _psql(url, "\\copy keyed (transaction_id, order_id, member, retailer, category, "
+               f"event_date, sale_amount, commission_amount, currency, status) FROM '{path}' "
+               "WITH (FORMAT csv, HEADER)")
+    elapsed = time.perf_counter() - start
+    _psql(url, "DROP TABLE keyed")
+    return lines / elapsed
+
+
 def _start_web(url: str, port: int, log: Path | None = None):
     env = {**os.environ, "SETTLE_DATABASE_URL": url, "SETTLE_LOG_LEVEL": "WARNING"}
     env.pop("SETTLE_REDIS_URL", None)  # the job runs in the request: upload-to-committed
@@ -142,6 +164,7 @@ def run(sizes: list[int], members: int) -> list[dict]:
                 # PostgreSQL may run with autovacuum off)
                 _psql(url, "ANALYZE")
                 copy_rate = _raw_copy_rate(url, path, size)
+                keyed_rate = _keyed_copy_rate(url, path, size)
                 port = free_port()
                 web = _start_web(url, port)
                 try:
@@ -152,6 +175,8 @@ def run(sizes: list[int], members: int) -> list[dict]:
                 rate = size / elapsed
                 row = {"lines": size, "seconds": round(elapsed, 2), "lines_per_s": round(rate),
                        "copy_rows_per_s": round(copy_rate), "ratio": round(rate / copy_rate, 3),
+                       "keyed_copy_rows_per_s": round(keyed_rate),
+                       "keyed_ratio": round(rate / keyed_rate, 3),
                        "copy_seconds": round(size / copy_rate, 2),
                        "peak_rss_mb": round(peak, 1), "status": status["status"],
                        "counts": status["counts"], "bytes": path.stat().st_size,
@@ -161,6 +186,7 @@ def run(sizes: list[int], members: int) -> list[dict]:
             results.append(row)
             print(f"  ingest {size:>9,} lines  {elapsed:7.2f} s  {rate:>9,.0f} lines/s   "
                   f"psql \\copy {copy_rate:>9,.0f} rows/s   ratio {rate / copy_rate:5.3f}   "
+                  f"keyed copy {keyed_rate:>9,.0f} rows/s   ratio {rate / keyed_rate:5.3f}   "
                   f"peak RSS {peak:7.1f} MB   {status['status']} "
                   f"inserted {status['counts']['inserted']:,}", flush=True)
     finally:

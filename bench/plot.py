@@ -55,7 +55,11 @@ def draw(data: dict, out: Path) -> list[Path]:
         fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 5.4))
         ours = [r["lines_per_s"] for r in ingest]
         raw = [r["copy_rows_per_s"] for r in ingest]
+        keyed = [r["keyed_copy_rows_per_s"] for r in ingest]
         a.plot(xs, raw, "s--", color="tab:gray", label="raw limit: psql \\copy (rows/s)")
+        a.plot(xs, keyed, "^--", color="tab:orange",
+               label="keyed copy: \\copy with the commissions' keys (rows/s)")
+        _label_points(a, xs, keyed)
         a.plot(xs, ours, "o-", color="tab:blue", label="ours: HTTP upload to committed (lines/s)")
         _label_points(a, xs, ours)
         _label_points(a, xs, raw)
