@@ -11,6 +11,7 @@ from api.errors import Problem
 from api.schemas import ReportOut, ReportQuery
 from settlement.models import Report
 from settlement.reports import service as reports
+from settlement.reports.bodies import plain_body
 from workers.queue import enqueue, report_job_id
 
 blp = Blueprint("reports", __name__, description="Commission reports from networks")
@@ -87,7 +88,9 @@ def report_view(report: Report, *, duplicate: bool = False, with_errors: bool = 
         "file": {"type": "string", "format": "binary"}}}}}})
 def upload(query):
     """Upload a commission report. 202 with its id; the same file again answers 200 with the
-    first report's id and `duplicate: true`, and applies nothing."""
+    first report's id and `duplicate: true`, and applies nothing. A gzip body
+    (`Content-Encoding: gzip`, or a .gz file) is inflated, the size limit counting the
+    inflated bytes; UTF-16 is refused (send UTF-8)."""
     limit = current_app.config["SETTLE"].max_upload_bytes
     if (request.content_length or 0) > limit:
         raise Problem(413, "Payload Too Large", f"a report is at most {limit} bytes")
@@ -95,8 +98,9 @@ def upload(query):
     principal = current()
     session = db()
     try:
+        body = plain_body(_read(stream), request.headers.get("Content-Encoding"))
         received = reports.receive(session, principal.tenant_id, query["format"], media,
-                                   _read(stream), uploaded_by=principal.name,
+                                   body, uploaded_by=principal.name,
                                    source=query["source"], as_of=query["as_of"],
                                    max_bytes=limit)
     except reports.UploadTooLarge as exc:
