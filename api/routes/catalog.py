@@ -69,6 +69,11 @@ def _today() -> dt.date:
 @blp.arguments(MemberIn)
 @blp.response(200, MemberOut)
 def put_member(body, external_id):
+    if not request.get_data(cache=True):
+        # A PUT states the member; an empty body (not even {}) is a client's mistake.
+        raise Problem(400, "Bad Request", "send the member as a JSON object ({} for none)",
+                      [{"line": None, "field": None, "code": "empty_body",
+                        "message": "the body is empty"}])
     batch = catalog.MemberBatch()
     catalog.check_member(None, {"external_id": external_id, **body}, batch, _today())
     if batch.errors:

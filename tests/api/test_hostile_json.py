@@ -126,3 +126,14 @@ def test_nan_and_infinity_are_not_numbers():
     for doc in ('{"a": NaN}', "[Infinity]", "-Infinity"):
         with pytest.raises(jsonsafe.JsonRefused):
             jsonsafe.loads(doc)
+
+
+def test_put_member_with_an_empty_body_is_refused_and_creates_nothing(api):
+    for content_type in ("application/json", None):
+        response = api.client.put("/v1/members/M9", data=b"", content_type=content_type,
+                                  headers=api.h("admin"))
+        assert response.status_code == 400, content_type
+        assert response.get_json()["errors"][0]["code"] == "empty_body"
+    assert api.client.get("/v1/members/M9/balance", headers=api.h("operator")).status_code \
+        == 404
+    assert api.client.put("/v1/members/M9", json={}, headers=api.h("admin")).status_code == 200
