@@ -25,6 +25,11 @@ def schedule(settings) -> dict[str, dict]:
         "watch_runs": watchdog,  # no approved run waits for a person
         "watch_reports": watchdog,  # no report stays `processing` for good
         "follow_payouts": {"cron": "40 3 * * *"},  # PayPal's unclaimed and taken-back items
+        # Daily, early UTC (the evening before in the Americas, the morning in Japan): each
+        # job takes "today" in every tenant's own time zone.
+        "sweep_all_referrals": {"cron": "10 3 * * *"},  # ended referral windows expire
+        "confirm_held": {"cron": "20 3 * * *"},  # lines past their holding period confirm
+        "check_ledger": {"cron": "50 3 * * *"},  # no cent lost (and after every run)
     }
 
 

@@ -73,7 +73,30 @@ def run_batch(tenant_id: int, batch_id: int) -> dict:
                             poll_interval=settings.payout_poll_seconds,
                             max_polls=settings.payout_max_polls)
     log.info("run.batch", status=status)
+    if status in ("completed", "following"):
+        _check_ledger_if_run_completed(tenant_id, batch_id, settings)
     return {"batch_id": batch_id, "status": status}
+
+
+def _check_ledger_if_run_completed(tenant_id: int, batch_id: int, settings) -> None:
+    """The ledger check after every completed run (the batch job that completes the last
+    batch, or a late one: the job id keeps it to one while it waits)."""
+    from sqlalchemy import select
+
+    from settlement.db import tenant_session
+    from settlement.models import RunBatch, SettlementRun, Tenant
+    from workers.queue import enqueue
+
+    with tenant_session(_engine(), tenant_id) as session:
+        run_status, slug = session.execute(
+            select(SettlementRun.status, Tenant.slug)
+            .join(RunBatch, (RunBatch.tenant_id == SettlementRun.tenant_id)
+                  & (RunBatch.run_id == SettlementRun.id))
+            .join(Tenant, Tenant.id == SettlementRun.tenant_id)
+            .where(RunBatch.tenant_id == tenant_id, RunBatch.id == batch_id)).one()
+    if run_status.startswith("completed"):
+        enqueue("check_ledger", slug, settings=settings,
+                job_id=f"{settings.queue_prefix}ledger-check-{tenant_id}")
 
 
 def sweep_referrals(tenant_id: int, as_of: str | None = None) -> dict:
@@ -88,6 +111,24 @@ def sweep_referrals(tenant_id: int, as_of: str | None = None) -> dict:
                           dt.date.fromisoformat(as_of) if as_of else None)
     log.info("referrals.swept", as_of=result["as_of"], expired=result["expired"])
     return result
+
+
+def sweep_all_referrals() -> dict:
+    """The referral sweep of every tenant, daily on the clock (each tenant at today's date in
+    its own time zone). Safe to run at any time, again."""
+    from sqlalchemy import select
+
+    from settlement.db import tenant_session
+    from settlement.models import Tenant
+    from settlement.referrals.service import sweep_tenant
+
+    with tenant_session(_engine()) as session:
+        tenant_ids = session.scalars(select(Tenant.id).order_by(Tenant.id)).all()
+    expired = {}
+    for tenant_id in tenant_ids:
+        expired[tenant_id] = sweep_tenant(_engine(), tenant_id)["expired"]
+    job_logger().info("referrals.swept", tenants=len(tenant_ids), expired=expired)
+    return {"expired": expired}
 
 
 def watch_reports() -> dict:
@@ -189,6 +230,7 @@ JOBS = {"process_report": (process_report, "reports"),
         "execute_run": (execute_run, "payouts"),
         "run_batch": (run_batch, "payouts"),
         "sweep_referrals": (sweep_referrals, "referrals"),
+        "sweep_all_referrals": (sweep_all_referrals, "referrals"),
         "watch_reports": (watch_reports, "reports"),
         "watch_runs": (watch_runs, "payouts"),
         "follow_payouts": (follow_payouts, "payouts"),
