@@ -415,8 +415,14 @@ class RunItemLine(Base):
     status: Mapped[str] = mapped_column(String(16))
     confirmed_on: Mapped[dt.date | None] = mapped_column(Date)
     earlier_run_id: Mapped[int | None] = mapped_column(BigInteger)  # corrections: who paid it
-    # No other index: planning reads a tenant's lines whole (one scan), reports by run.
-    __table_args__ = (PrimaryKeyConstraint("tenant_id", "run_id", "item_id", "kind", "ref_id"),)
+    # Planning reads a tenant's lines whole (one scan), reports by run; the referral views
+    # ask whether bonuses were paid (a partial index: bonuses are few).
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "run_id", "item_id", "kind", "ref_id"),
+        Index("ix_run_item_lines_bonus", "tenant_id", "ref_id",
+              sqlite_where=text("kind = 'referral_bonus'"),
+              postgresql_where=text("kind = 'referral_bonus'")),
+    )
 
 
 class RunBatch(Base):

@@ -44,7 +44,7 @@ ANALYZE_ROWS = 1000  # temporary tables larger than this get statistics (Postgre
 LOCK_NAMESPACE = 0x52454652  # "REFR": pg_advisory_xact_lock(namespace, tenant)
 _TEMPS = ("ref_ids", "ref_scope", "ref_touched", "ref_settle0", "ref_settle", "ref_open", "ref_first",
           "ref_cand", "ref_new", "ref_grant", "ref_legs", "ref_posted", "ref_friends",
-          "ref_cycles", "ref_sync")
+          "ref_cycles", "ref_sync", "ref_claw")
 
 
 class ReferralError(Exception):
@@ -231,7 +231,7 @@ def record_referrals(session: Session, tenant_id: int, policy: TenantPolicy,
       FROM (
         SELECT y.*, CASE WHEN y.referred_by IS NULL THEN 'not_referred'
                          WHEN y.referrer_id IS NULL THEN 'unknown_referrer'
-                         WHEN y.in_cycle = 1 THEN 'referral_cycle'
+                         WHEN y.in_cycle = 1 AND y.standing = 0 THEN 'referral_cycle'
                          WHEN y.joined_at IS NULL THEN 'no_join_date'
                          WHEN y.terms_index IS NULL THEN 'no_terms' END AS reason
         FROM (
@@ -241,7 +241,12 @@ def record_referrals(session: Session, tenant_id: int, policy: TenantPolicy,
                   WHERE rf.tenant_id = :t AND rf.external_id = f.referred_by) AS referrer_id,
                  x.id AS referral_id, x.status AS old_status, x.reason AS old_reason,
                  {index} AS terms_index, {window_end} AS window_end,
-                 CASE WHEN cy.member_id IS NULL THEN 0 ELSE 1 END AS in_cycle
+                 CASE WHEN cy.member_id IS NULL THEN 0 ELSE 1 END AS in_cycle,
+                 -- A cycle refuses only the claim that closed it: a referral already
+                 -- recorded (and not refused) with this same referrer stands untouched.
+                 CASE WHEN x.id IS NOT NULL AND x.status <> 'refused'
+                           AND x.referrer_external_id = f.referred_by THEN 1 ELSE 0
+                      END AS standing
           FROM ref_friends f
           LEFT JOIN referrals x ON x.tenant_id = :t AND x.friend_id = f.friend_id
           LEFT JOIN ref_cycles cy ON cy.member_id = f.friend_id) y
@@ -299,7 +304,7 @@ def evaluate_referrals(session: Session, tenant_id: int, policy: TenantPolicy, *
     """The hook of report processing: settle and grant the bonus pairs of the friends whose
     money the given journal entries moved (None: every referral still in play). `today` is
     the date bonuses are granted on (the report's as-of date in the tenant's timezone)."""
-    live = "status IN ('open', 'pending', 'expired')"
+    live = "status IN ('open', 'pending', 'expired', 'earned')"
     p = {"t": tenant_id}
     if not session.execute(text(f"SELECT 1 FROM referrals WHERE tenant_id = :t AND {live} "
                                 "LIMIT 1"), p).first():
@@ -337,6 +342,7 @@ def _evaluate(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.
     qualifying purchase."""
     p = {"t": tenant_id, "today": today}
     _settle_pending(session, tenant_id, policy, p)
+    _claw_back(session, tenant_id, policy, p)
     _grant(session, tenant_id, policy, today, p)
 
 
@@ -399,6 +405,45 @@ def _settle_pending(session: Session, tenant_id: int, policy: TenantPolicy, p: d
         qualified_on = CASE s.outcome WHEN 'confirmed' THEN referrals.qualified_on END,
         updated_at = CURRENT_TIMESTAMP
       FROM ref_settle s WHERE referrals.tenant_id = :t AND referrals.id = s.referral_id"""), p)
+
+
+def _claw_back(session: Session, tenant_id: int, policy: TenantPolicy, p: dict) -> None:
+    """An earned pair whose purchase was reversed since is clawed back like any reversal
+    (the member's available balance goes down, negative if the bonus was paid already;
+    the run that nets it shows a correction), unless the terms keep it. The referral is
+    then refused: one pair per friend, ever, and buy-and-return must not earn again."""
+    keep = T.keep_after_reversal_sql(policy, "r.terms_index")
+    _temp(session, "ref_claw", f"""
+      SELECT r.id AS referral_id, r.commission_id, r.referrer_external_id AS referrer_ext,
+             f.external_id AS friend_ext, c.transaction_id, 'clawed_back' AS outcome
+      FROM ref_scope s JOIN referrals r ON r.tenant_id = :t AND r.id = s.referral_id
+      JOIN commissions c ON c.tenant_id = :t AND c.id = r.commission_id
+      LEFT JOIN members f ON f.tenant_id = :t AND f.id = r.friend_id
+      WHERE r.status = 'earned' AND c.status = 'reversed' AND {keep} = 0""", p,
+          key="referral_id")
+    if not _count(session, "SELECT count(*) FROM ref_claw"):
+        return
+    key = _key("s.referral_id", "s.commission_id", "'clawed_back'")
+    earned = ("FROM ref_claw s JOIN referral_bonuses b ON b.tenant_id = :t "
+              "AND b.referral_id = s.referral_id AND b.commission_id = s.commission_id "
+              "AND b.status = 'earned' AND b.amount <> 0")
+    _post(session, tenant_id, policy.currency, f"""
+      SELECT {key} AS ekey, {_memo("'clawed back'", "s")} AS memo, 'available' AS account,
+             b.member_id, -b.amount AS amount {earned}
+      UNION ALL
+      SELECT {key}, {_memo("'clawed back'", "s")}, 'referral_expense', NULL, b.amount
+      {earned}""", p)
+    session.execute(text(f"""
+      UPDATE referral_bonuses SET status = 'clawed_back', reason = 'purchase_reversed',
+        voided_entry_id = e.entry_id
+      FROM ref_claw s LEFT JOIN ref_posted e ON e.ekey = {key}
+      WHERE referral_bonuses.tenant_id = :t AND referral_bonuses.referral_id = s.referral_id
+        AND referral_bonuses.commission_id = s.commission_id
+        AND referral_bonuses.status = 'earned'"""), p)
+    session.execute(text("""
+      UPDATE referrals SET status = 'refused', reason = 'purchase_reversed',
+        updated_at = CURRENT_TIMESTAMP
+      FROM ref_claw s WHERE referrals.tenant_id = :t AND referrals.id = s.referral_id"""), p)
 
 
 def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.date,
@@ -509,7 +554,10 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
       SELECT :t, g.referral_id, g.commission_id, '{side}', g.{side}_id,
              COALESCE(g.{side}_amount, 0), g.{side}_points, g.{side}_method, g.{side}_status,
              g.{side}_reason, g.event_date,
-             CASE WHEN g.{side}_status = 'earned' THEN g.confirmed_on END,
+             CASE WHEN g.{side}_status <> 'earned' THEN NULL
+                  -- approved on review: earned that day, for the next run to pay
+                  WHEN g.review = 'approved' AND g.confirmed_on < :today THEN :today
+                  ELSE g.confirmed_on END,
              CASE WHEN g.{side}_status = 'pending' THEN e.entry_id END,
              CASE WHEN g.{side}_status = 'earned' THEN e.entry_id END
       FROM ref_grant g LEFT JOIN ref_posted e ON e.ekey = {key}"""

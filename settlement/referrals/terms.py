@@ -97,6 +97,11 @@ def cap_sql(policy: TenantPolicy, index_sql: str) -> str:
     return by_terms(index_sql, [t.cap_per_referrer_per_year for t in policy.referrals])
 
 
+def keep_after_reversal_sql(policy: TenantPolicy, index_sql: str) -> str:
+    """1 where the terms keep earned bonuses when the purchase is reversed, else 0."""
+    return by_terms(index_sql, [int(t.keep_bonus_after_reversal) for t in policy.referrals])
+
+
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 

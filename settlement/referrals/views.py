@@ -1,20 +1,19 @@
-"""What referrals look like to members, operators, the run report and the demo.
+"""What referrals look like to members, operators and the demo.
 
 A member's referrals (as friend and as referrer) carry the status of that member's own
 bonus, in the words users know: pending, earned, paid, expired, and for operators held and
-refused, each with a reason code and a sentence. `paid` is derived: an earned bonus whose
-confirmation date is covered by the cut-off of a run that paid the member.
+refused, each with a reason code and a sentence. `paid` is derived: an earned bonus that a
+run item which succeeded paid (tied to it in run_item_lines, settlement/runs/lines.py).
 """
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from settlement.models import (Commission, Member, Referral, ReferralBonus, RunItem,
-                               SettlementRun)
+                               RunItemLine)
 from settlement.money import format_amount
 from settlement.tenants.policy import TenantPolicy
 
@@ -36,6 +35,8 @@ REASONS = {
                             "for {year}",
     "no_points_rate": "no {points_method} conversion rate was in force to value the points",
     "no_bonus": "the referral terms give no bonus on this side",
+    "purchase_reversed": "the qualifying purchase was reversed after the bonuses were "
+                         "earned: both were clawed back",
 }
 
 
@@ -57,25 +58,21 @@ def _iso(value) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _paid_cutoffs(session: Session, tenant_id: int, member_ids: set[int]) -> dict[int, dt.date]:
-    """Each member's latest cut-off of a run that paid them."""
-    if not member_ids:
-        return {}
-    rows = session.execute(
-        select(RunItem.member_id, func.max(SettlementRun.cutoff_date))
-        .join(SettlementRun, (SettlementRun.tenant_id == RunItem.tenant_id)
-              & (SettlementRun.id == RunItem.run_id))
-        .where(RunItem.tenant_id == tenant_id, RunItem.status == "succeeded",
-               RunItem.member_id.in_(sorted(member_ids)))
-        .group_by(RunItem.member_id)).all()
-    return {m: c for m, c in rows if c is not None}
+def _paid_bonuses(session: Session, tenant_id: int, bonus_ids: set[int]) -> set[int]:
+    """The bonuses among these that a run item which succeeded paid."""
+    if not bonus_ids:
+        return set()
+    return set(session.scalars(
+        select(RunItemLine.ref_id)
+        .join(RunItem, (RunItem.tenant_id == RunItemLine.tenant_id)
+              & (RunItem.id == RunItemLine.item_id))
+        .where(RunItemLine.tenant_id == tenant_id, RunItemLine.kind == "referral_bonus",
+               RunItemLine.ref_id.in_(sorted(bonus_ids)), RunItem.status == "succeeded")))
 
 
-def _bonus_status(bonus: ReferralBonus, paid_cutoffs: dict[int, dt.date]) -> str:
-    if bonus.status == "earned":
-        cutoff = paid_cutoffs.get(bonus.member_id)
-        if cutoff is not None and bonus.confirmed_on is not None and bonus.confirmed_on <= cutoff:
-            return "paid"
+def _bonus_status(bonus: ReferralBonus, paid: set[int]) -> str:
+    if bonus.status == "earned" and bonus.id in paid:
+        return "paid"
     return bonus.status
 
 
@@ -104,8 +101,7 @@ def _views(session: Session, tenant_id: int, policy: TenantPolicy, where,
                 ReferralBonus.referral_id.in_(ids[start:start + 1000]))
                 .order_by(ReferralBonus.id)):
             bonuses[bonus.referral_id].append(bonus)
-    members = {b.member_id for bs in bonuses.values() for b in bs}
-    paid = _paid_cutoffs(session, tenant_id, members)
+    paid = _paid_bonuses(session, tenant_id, {b.id for bs in bonuses.values() for b in bs})
     txns = {}
     tried = {b.commission_id for bs in bonuses.values() for b in bs}
     if tried:
@@ -180,33 +176,6 @@ def list_referrals(session: Session, tenant_id: int, policy: TenantPolicy, *,
     where = Referral.status == status if status else Referral.id > 0
     return _views(session, tenant_id, policy, where, perspective=None, limit=limit,
                   after=after)
-
-
-def bonuses_for_run(session: Session, tenant_id: int, run: SettlementRun) -> dict[int, list]:
-    """The earned bonuses each item of a run pays: confirmed after the cut-off of the
-    member's last paid item and on or before this run's cut-off (as for commissions)."""
-    rows = session.execute(text("""
-      SELECT i.id AS item_id, b.id AS bonus_id, b.side, b.amount, b.points, b.points_method,
-             b.qualified_on, b.confirmed_on, c.transaction_id, f.external_id AS friend
-      FROM run_items i
-      JOIN referral_bonuses b ON b.tenant_id = i.tenant_id AND b.member_id = i.member_id
-       AND b.status = 'earned' AND b.confirmed_on <= :cutoff
-       AND b.confirmed_on > COALESCE((
-           SELECT max(r2.cutoff_date) FROM run_items i2
-           JOIN settlement_runs r2 ON r2.tenant_id = i2.tenant_id AND r2.id = i2.run_id
-           WHERE i2.tenant_id = i.tenant_id AND i2.member_id = i.member_id
-             AND i2.status = 'succeeded' AND r2.payout_date < :payout_date), :epoch)
-      JOIN referrals r ON r.tenant_id = b.tenant_id AND r.id = b.referral_id
-      JOIN members f ON f.tenant_id = r.tenant_id AND f.id = r.friend_id
-      LEFT JOIN commissions c ON c.tenant_id = b.tenant_id AND c.id = b.commission_id
-      WHERE i.tenant_id = :t AND i.run_id = :r
-      ORDER BY i.id, b.id"""), {"t": tenant_id, "r": run.id, "cutoff": run.cutoff_date,
-                                "payout_date": run.payout_date,
-                                "epoch": dt.date(1900, 1, 1)}).mappings()
-    by_item: dict[int, list] = defaultdict(list)
-    for row in rows:
-        by_item[row["item_id"]].append(dict(row))
-    return by_item
 
 
 def summary(session: Session, tenant_id: int) -> dict:

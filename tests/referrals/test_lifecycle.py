@@ -156,8 +156,11 @@ def test_a_cash_back_share_of_zero_does_not_qualify(engine):
     assert referrals(engine, tenant)["F1"] == ("open", None, None)
 
 
-def test_one_pair_per_friend_ever_and_a_return_after_confirmation_keeps_it_earned(engine):
-    tenant = _friend_and_referrer(engine)
+def test_one_pair_per_friend_ever_and_terms_that_keep_bonuses_keep_them_after_a_return(
+        engine):
+    tenant = make_tenant(engine, referrals=({**STANDARD, "keep_bonus_after_reversal": True},))
+    put_members(engine, tenant, {"external_id": "R1", "joined_at": "2026-01-05"},
+                {"external_id": "F1", "referred_by": "R1", "address_line1": "9 Elm St"})
     report(engine, tenant, row("t1", "F1", status="confirmed"))
     report(engine, tenant, row("t1", "F1", status="reversed"), row("t2", "F1"),
            row("t3", "F1", status="confirmed"), as_of=NOV2)

@@ -1,6 +1,7 @@
 """Property test of the referral invariants, on both databases: whatever the order in which
 the friend's commissions arrive, change and reverse (late reports included, sweeps in
-between, replays), at most one bonus pair is ever earned, an earned pair stays earned, every
+between, replays), at most one bonus pair is ever earned, an earned pair stays earned
+(unless its purchase is reversed, which claws both bonuses back for good), every
 journal entry balances, the referral expense is exactly the live bonuses, each member's
 balances are what their commissions and bonuses say, and a pending pair always rests on a
 pending purchase that meets the terms. After a sweep (which looks at everyone) an open or
@@ -99,8 +100,16 @@ def _check(state: dict, history: dict, swept: bool) -> None:
         expected[key] = expected.get(key, 0) + amount
     got = {k: v for k, v in state["postings"].items() if k[1] is not None}
     assert got == {k: v for k, v in expected.items() if v}
-    # Earned once is earned for good, on the same purchase, with no entry after it.
-    if history.get("earned"):
+    # Earned once is earned for good, on the same purchase, with no entry after it, unless
+    # that purchase is reversed: then both bonuses are clawed back, for good too.
+    if history.get("clawed_back"):
+        assert (status, txn) == history["clawed_back"] and not live
+        assert state["entries"] == history["entries"]
+    elif history.get("earned") and status == "refused":
+        assert txn == history["earned"][1] and state["commissions"][txn][1] == "reversed"
+        assert sorted(b[2] for b in bonuses if b[4] == txn) == ["clawed_back"] * 2
+        history["clawed_back"], history["entries"] = (status, txn), state["entries"]
+    elif history.get("earned"):
         assert (status, txn) == history["earned"] and earned
         assert state["entries"] == history["entries"]
     if status == "earned":

@@ -31,6 +31,11 @@ def upgrade() -> None:
         sa.Column('confirmed_on', sa.Date(), nullable=True),
         sa.Column('earlier_run_id', sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint('tenant_id', 'run_id', 'item_id', 'kind', 'ref_id'))
+    # Is a bonus paid? (the referral views ask, a page of bonuses at a time). Bonuses are
+    # few beside commissions: only their rows carry this index.
+    op.create_index('ix_run_item_lines_bonus', 'run_item_lines', ['tenant_id', 'ref_id'],
+                    sqlite_where=sa.text("kind = 'referral_bonus'"),
+                    postgresql_where=sa.text("kind = 'referral_bonus'"))
     # Runs planned before: their commission rows as the report read them then (confirmed
     # in the span since the member's previous paid cut-off), frozen from today's state.
     op.execute("""
@@ -52,4 +57,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_run_item_lines_bonus', table_name='run_item_lines')
     op.drop_table('run_item_lines')
