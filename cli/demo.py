@@ -3,8 +3,10 @@
 members, the sample reports of every network, and a summary of balances."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import text
@@ -54,7 +56,29 @@ def _uploads_of(fixtures: Path, slug: str) -> list[tuple[str, Path, str | None]]
     return found
 
 
-def _load_tenant(client, fixtures: Path, policy_path: Path) -> dict[str, str]:
+def _local_day(as_of: str | None, zone: str) -> dt.date:
+    moment = dt.datetime.fromisoformat(as_of) if as_of else dt.datetime.now(dt.timezone.utc)
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def _clock_between(settings, slug: str, after: dt.date | None, before: dt.date) -> None:
+    """The clock's daily confirm_held pass on each day strictly between two uploads (an
+    upload ends the holds that are over by its own as-of date)."""
+    from workers.queue import enqueue
+
+    if after is None:
+        return
+    day = after + dt.timedelta(days=1)
+    while day < before:
+        confirmed = enqueue("confirm_held", day.isoformat(), slug,
+                            settings=settings)["confirmed"].get(slug, 0)
+        if confirmed:
+            click.echo(f"   clock: confirm_held as of {day}: {confirmed} line(s) past their "
+                       "holding period confirmed")
+        day += dt.timedelta(days=1)
+
+
+def _load_tenant(client, settings, fixtures: Path, policy_path: Path) -> dict[str, str]:
     policy = load_policy(policy_path)
     slug = policy.slug
     keys = _keys(slug, policy)
@@ -69,7 +93,11 @@ def _load_tenant(client, fixtures: Path, policy_path: Path) -> dict[str, str]:
     result = _call(client, "POST", "/v1/members/import", keys["admin"], data=members,
                    content_type="text/csv").get_json()
     click.echo(f"   retailers and {len(rules)} share rules loaded; members: {result}")
+    held_through = None  # the clock has run up to this day
     for fmt, path, as_of in _uploads_of(fixtures, slug):
+        day = _local_day(as_of, policy.timezone)
+        _clock_between(settings, slug, held_through, day)
+        held_through = day
         query = f"/v1/reports?format={fmt}" + (f"&as_of={as_of}" if as_of else "")
         response = _call(client, "POST", query, keys["uploader"], data=path.read_bytes(),
                          content_type=MEDIA[path.suffix])
@@ -246,7 +274,7 @@ def demo_run(fixtures: str, payout_date: str, referrals_as_of: str) -> None:
     client = create_app(settings).test_client()
     keys = {}
     for policy_path in sorted((root / "tenants").glob("*")):
-        keys[policy_path.stem] = _load_tenant(client, root, policy_path)
+        keys[policy_path.stem] = _load_tenant(client, settings, root, policy_path)
     if "us-cashback" in keys:
         _settle(client, settings, keys["us-cashback"], payout_date)
     _referrals(client, settings, keys, root, referrals_as_of)
