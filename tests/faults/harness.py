@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -118,6 +119,18 @@ def free_port() -> int:
 
 # --------------------------------------------------------------------------------------
 # The sandbox
+
+
+@contextmanager
+def paypal_sandbox(polls_per_step: int = 1):
+    """The PayPal sandbox on a free port for one test: yields its base URL."""
+    from settlement.payouts.sandbox.paypal import serve
+    server, url = serve(client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                        polls_per_step=polls_per_step)
+    try:
+        yield url
+    finally:
+        server.shutdown()
 
 
 def sandbox_call(base_url: str, path: str, body: dict | None = None) -> dict:

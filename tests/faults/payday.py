@@ -95,6 +95,13 @@ class Payday:
                                    approve=approve)
         return self.scn
 
+    def go(self, workers: int = 2, **env: str) -> float:
+        """The Procfile's processes up (`workers` supervised workers with `env`, the clock),
+        then the approved run started as the approve route starts it."""
+        self.start_workers(workers, **env)
+        self.start_clock()
+        return self.start_run()
+
     def start_run(self) -> float:
         """What POST .../approve does after the approval commits: enqueue execute_run."""
         from workers.queue import run_job_id

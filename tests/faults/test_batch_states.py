@@ -12,7 +12,6 @@ import pytest
 from settlement.db import tenant_session
 from settlement.payouts.base import UNKNOWN, BatchResult
 from settlement.payouts.paypal import PayPalAdapter
-from settlement.payouts.sandbox.paypal import serve
 from settlement.runs.batches import batch_views
 from settlement.runs.execute import (BUSY, batch_hold, batch_is_held, record_result,
                                      run_batch, start_execution)
@@ -25,12 +24,8 @@ pytestmark = [pytest.mark.postgres]
 
 @pytest.fixture
 def sandbox():
-    server, url = serve(client_id=h.CLIENT_ID, client_secret=h.CLIENT_SECRET,
-                        polls_per_step=1)
-    try:
+    with h.paypal_sandbox(polls_per_step=1) as url:
         yield url
-    finally:
-        server.shutdown()
 
 
 @pytest.fixture

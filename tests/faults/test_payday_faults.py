@@ -45,9 +45,7 @@ def finish(day: Payday, case: str) -> None:
 
 def test_a_normal_payday_completes_and_pays_each_member_once(payday):
     payday.scenario()
-    payday.start_workers(2)
-    payday.start_clock()
-    payday.start_run()
+    payday.go()
     finish(payday, "normal")
 
 
@@ -55,9 +53,7 @@ def test_a_timeout_after_paypal_accepted_is_found_by_its_sender_batch_id_and_com
         payday):
     payday.scenario()
     h.sandbox_faults(payday.sandbox, {"kind": "timeout_after_accept", "seconds": 4})
-    payday.start_workers(2)
-    payday.start_clock()
-    payday.start_run()
+    payday.go()
     finish(payday, "timeout after accept")
     assert all(b.attempts == 1 for b in h.batch_rows(payday.scn))
 
@@ -65,28 +61,22 @@ def test_a_timeout_after_paypal_accepted_is_found_by_its_sender_batch_id_and_com
 def test_a_5xx_once_after_paypal_accepted_adopts_the_original_batch_and_completes(payday):
     payday.scenario()
     h.sandbox_faults(payday.sandbox, {"kind": "http_500_after_accept"})
-    payday.start_workers(2)
-    payday.start_clock()
-    payday.start_run()
+    payday.go()
     finish(payday, "5xx once")
 
 
 def test_a_worker_killed_right_after_paypal_accepted_is_resumed_by_the_watchdog(payday):
     payday.scenario()
-    payday.start_workers(2, SETTLE_FAILPOINT="batch.answered",
-                         SETTLE_FAILPOINT_ONCE=str(payday.workdir / "killed"))
-    payday.start_clock()
-    payday.start_run()
+    payday.go(SETTLE_FAILPOINT="batch.answered",
+              SETTLE_FAILPOINT_ONCE=str(payday.workdir / "killed"))
     finish(payday, "SIGKILL when PayPal accepted")
     assert (payday.workdir / "killed").exists(), "the failpoint was never reached"
 
 
 def test_a_worker_killed_while_reading_items_back_is_resumed_by_the_watchdog(payday):
     payday.scenario()
-    payday.start_workers(2, SETTLE_FAILPOINT="batch.polling",
-                         SETTLE_FAILPOINT_ONCE=str(payday.workdir / "killed"))
-    payday.start_clock()
-    payday.start_run()
+    payday.go(SETTLE_FAILPOINT="batch.polling",
+              SETTLE_FAILPOINT_ONCE=str(payday.workdir / "killed"))
     finish(payday, "SIGKILL while reading items back")
     assert (payday.workdir / "killed").exists(), "the failpoint was never reached"
 
@@ -94,9 +84,7 @@ def test_a_worker_killed_while_reading_items_back_is_resumed_by_the_watchdog(pay
 def test_redis_killed_and_restarted_empty_mid_run_completes_with_nobody_acting(payday):
     payday.scenario()
     h.sandbox_call(payday.sandbox, "/_sandbox/config", {"polls_per_step": 4})
-    payday.start_workers(2)
-    payday.start_clock()
-    payday.start_run()
+    payday.go()
     payday.wait_batches(lambda s: "submitted" in s, "a batch at PayPal")
     payday.redis.restart()  # every queued and running job, and the clock's state, gone
     finish(payday, "Redis killed and restarted empty")
@@ -105,9 +93,7 @@ def test_redis_killed_and_restarted_empty_mid_run_completes_with_nobody_acting(p
 def test_database_backends_terminated_mid_run_complete_with_nobody_acting(payday):
     payday.scenario()
     h.sandbox_call(payday.sandbox, "/_sandbox/config", {"polls_per_step": 4})
-    payday.start_workers(2)
-    payday.start_clock()
-    payday.start_run()
+    payday.go()
     payday.wait_batches(lambda s: any(x != "pending" for x in s), "a batch under way")
     assert payday.terminate_backends(3) >= 1, "no worker connection was terminated"
     finish(payday, "database backends terminated")
@@ -116,9 +102,7 @@ def test_database_backends_terminated_mid_run_complete_with_nobody_acting(payday
 def test_three_workers_and_a_manual_resume_during_submission_pay_each_member_once(payday):
     payday.scenario()
     h.sandbox_faults(payday.sandbox, {"kind": "delay", "seconds": 2, "on": "create"})
-    payday.start_workers(3)
-    payday.start_clock()
-    payday.start_run()
+    payday.go(workers=3)
     payday.wait_batches(lambda s: "submitting" in s, "a batch in submission")
     # The operator's `settle run execute` while the batch is being submitted.
     payday.pool.enqueue("execute_run", payday.scn.tenant_id, payday.scn.run_id)
@@ -151,9 +135,7 @@ def test_of_six_simultaneous_approvals_exactly_one_wins_and_the_run_completes(pa
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(outcomes) == ["409 not_planned"] * 5 + ["approved"]
-    payday.start_workers(2)
-    payday.start_clock()
-    payday.start_run()
+    payday.go()
     finish(payday, "concurrent approvals")
 
 

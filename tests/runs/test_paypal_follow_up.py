@@ -11,7 +11,6 @@ from sqlalchemy import text
 
 from settlement.db import tenant_session
 from settlement.payouts.paypal import PayPalAdapter
-from settlement.payouts.sandbox.paypal import serve
 from settlement.runs.execute import run_batch, start_execution
 from settlement.runs.follow import batches_to_follow, follow_batches
 from tests.faults import harness as h
@@ -21,12 +20,8 @@ pytestmark = [pytest.mark.postgres]
 
 @pytest.fixture
 def sandbox():
-    server, url = serve(client_id=h.CLIENT_ID, client_secret=h.CLIENT_SECRET,
-                        polls_per_step=0)
-    try:
+    with h.paypal_sandbox(polls_per_step=0) as url:
         yield url
-    finally:
-        server.shutdown()
 
 
 @pytest.fixture
