@@ -15,6 +15,9 @@ class RetailerIn(Strict):
     category = fields.String(load_default=None, allow_none=True,
                              validate=validate.Length(1, 100))
     network_ids = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    confirm_after_days = fields.Integer(load_default=None, allow_none=True, metadata={
+        "description": "this retailer's holding period for network lines without a status "
+                       "(0 to 730 days), overriding the tenant's networks.X.confirm_after_days"})
 
 
 class RetailerOut(Schema):
@@ -22,6 +25,7 @@ class RetailerOut(Schema):
     name = fields.String()
     category = fields.String(allow_none=True)
     network_ids = fields.Dict(keys=fields.String(), values=fields.String())
+    confirm_after_days = fields.Integer(allow_none=True)
 
 
 class MemberIn(Strict):

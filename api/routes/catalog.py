@@ -26,14 +26,16 @@ MAX_IMPORT_BYTES = 64 * 1024 * 1024
 @blp.response(200, RetailerOut)
 def put_retailer(body, slug):
     try:
-        retailer, created = catalog.upsert_retailer(db(), current().tenant_id, slug, body["name"],
-                                                    body["category"], body["network_ids"])
+        retailer, created = catalog.upsert_retailer(
+            db(), current().tenant_id, slug, body["name"], body["category"], body["network_ids"],
+            confirm_after_days=body["confirm_after_days"])
     except catalog.CatalogError as exc:
         raise Problem(422, "Invalid retailer", str(exc), exc.errors)
     record("retailer.created" if created else "retailer.updated", "retailer", slug, body)
     db().commit()
     return {"slug": retailer.slug, "name": retailer.name, "category": retailer.category,
-            "network_ids": catalog.network_ids_of(db(), current().tenant_id, retailer.id)}
+            "network_ids": catalog.network_ids_of(db(), current().tenant_id, retailer.id),
+            "confirm_after_days": retailer.confirm_after_days}
 
 
 @blp.route("/share-rules", methods=["POST"])

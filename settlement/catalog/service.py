@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from settlement import jsonsafe
 from settlement.commissions.lifecycle import attach_unattributed
 from settlement.models import Member, Retailer, RetailerNetworkId
+from settlement.tenants.policy import MAX_HOLD_DAYS
 from settlement.referrals import service as referrals
 from settlement.reports.formats.base import LineError
 from settlement.tenants.policy import PAYOUT_METHODS
@@ -40,8 +41,14 @@ class CatalogError(ValueError):
 
 
 def upsert_retailer(session: Session, tenant_id: int, slug: str, name: str,
-                    category: str | None, network_ids: dict[str, str]) -> tuple[Retailer, bool]:
+                    category: str | None, network_ids: dict[str, str], *,
+                    confirm_after_days: int | None = None) -> tuple[Retailer, bool]:
+    """`confirm_after_days`: the retailer's own holding period for lines without a network
+    status (commissions/holds.py), overriding the network's; None: the network's."""
     problems = []
+    if confirm_after_days is not None and not 0 <= confirm_after_days <= MAX_HOLD_DAYS:
+        problems.append(LineError(None, "confirm_after_days", "out_of_range",
+                                  f"a holding period is 0 to {MAX_HOLD_DAYS} days"))
     if not SLUG.match(slug):
         problems.append(LineError(None, "slug", "invalid_slug",
                                   "a slug is lowercase letters, digits and dashes"))
@@ -64,6 +71,7 @@ def upsert_retailer(session: Session, tenant_id: int, slug: str, name: str,
         session.flush()
     else:
         retailer.name, retailer.category = name, category.lower() if category else None
+    retailer.confirm_after_days = confirm_after_days
     for network, external in network_ids.items():
         taken = session.scalar(select(RetailerNetworkId.retailer_id).where(
             RetailerNetworkId.tenant_id == tenant_id, RetailerNetworkId.source == network,

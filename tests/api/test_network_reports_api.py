@@ -90,3 +90,13 @@ def test_cj_csv_answers_415_naming_json_and_ndjson(api):
     assert response.status_code == 415
     message = response.get_json()["errors"][0]["message"]
     assert "application/json" in message and "application/x-ndjson" in message
+
+
+def test_retailer_holding_period_is_set_by_put_and_bounded(api):
+    ok = api.client.put("/v1/retailers/nordstrom", headers=api.h("admin"), json={
+        "name": "Nordstrom", "network_ids": {"rakuten": "1237"}, "confirm_after_days": 0})
+    assert ok.status_code == 200 and ok.get_json()["confirm_after_days"] == 0
+    bad = api.client.put("/v1/retailers/nordstrom", headers=api.h("admin"), json={
+        "name": "Nordstrom", "confirm_after_days": 731})
+    assert bad.status_code == 422
+    assert bad.get_json()["errors"][0]["field"] == "confirm_after_days"

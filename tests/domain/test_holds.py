@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from settlement.catalog.service import upsert_retailer
 from settlement.commissions.holds import confirm_held_for_tenants
 from settlement.models import Commission
 from settlement.tenants.policy import TenantPolicy
@@ -136,8 +137,8 @@ def test_without_a_holding_period_a_line_without_status_stays_pending(engine):
 def test_retailers_own_holding_period_overrides_the_networks(engine):
     tenant = _tenant(engine)
     with Session(engine) as session:
-        session.execute(text("UPDATE retailers SET confirm_after_days = 0 "
-                             "WHERE tenant_id = :t"), {"t": tenant.id})
+        upsert_retailer(session, tenant.id, "style-market", "Style Market", None,
+                        {"rakuten": "43245"}, confirm_after_days=0)
         session.commit()
     ingest(engine, tenant, _report(_line("A", "2026/06/04")), fmt="rakuten",
            as_of=_as_of("2026-06-04"))
