@@ -1,6 +1,8 @@
 """Commission reports: upload (streamed, stored, processed by a job) and status."""
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import current_app, request
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -60,10 +62,17 @@ def _read(stream):
         yield chunk
 
 
+def _aware(moment):
+    """SQLite hands date-times back without their (UTC) offset; the API states it."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment
+
+
 def report_view(report: Report, *, duplicate: bool = False, with_errors: bool = True) -> dict:
     view = {"id": report.id, "format": report.format, "source": report.source,
             "status": report.status, "duplicate": duplicate, "size_bytes": report.size_bytes,
-            "as_of": report.as_of,
+            "as_of": _aware(report.as_of),
             "counts": {k: getattr(report, k) for k in (
                 "lines", "inserted", "updated", "unchanged", "stale", "rejected",
                 "unattributed", "unmatched")}}
