@@ -34,17 +34,19 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL=docs_assets.ASSETS_URL,
         MAX_CONTENT_LENGTH=None,  # uploads stream; the report route enforces its own limit
     )
-    from api import database, errors, observability
+    from api import console, database, errors, observability
     from api.routes import (catalog, health, keys, lists, members, referrals, reports, runs,
                             webhooks)
+    from api.routes import exchanges
 
     database.init_app(app, settings)
     observability.init_app(app)
+    console.init_app(app, settings)
     api = errors.ProblemApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
     errors.init_app(app, api)
     app.register_blueprint(docs_assets.blp)
     for blueprint in (health.blp, catalog.blp, members.blp, reports.blp, runs.blp,
-                      webhooks.blp, referrals.blp, lists.blp, keys.blp):
+                      webhooks.blp, referrals.blp, lists.blp, keys.blp, exchanges.blp):
         api.register_blueprint(blueprint, url_prefix="/v1")
     return app

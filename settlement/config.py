@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     # A webhook body must arrive within this time (a slow client cannot hold a thread).
     webhook_read_timeout_seconds: float = 10.0
     log_level: str = "INFO"
+    # Gift codes are stored encrypted (AES-256-GCM) with this key, 32 bytes in urlsafe
+    # base64; unset: a key made once and kept in <outbox_dir>/.gift-code-key (the demo).
+    gift_code_key: str | None = None
+    amazon_base_url: str = "http://127.0.0.1:8766"  # Incentives API (the local sandbox)
+    amazon_partner_id: str = "Sandb"
+    amazon_timeout_seconds: float = 10.0
+    # Signs the console's session cookies. Unset: a random key per process, so a sign-in
+    # lasts until the restart and works only with one web process; set it under gunicorn.
+    secret_key: str | None = None
+    console_session_minutes: int = 480  # a console sign-in expires after this long
+    console_secure_cookie: bool = False  # True behind HTTPS: the cookie is never sent in clear
 
 
 @lru_cache
