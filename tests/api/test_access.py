@@ -52,6 +52,12 @@ ROUTES = {
     "list_share_rules": ("GET", "/v1/share-rules", {}),
     "list_members": ("GET", "/v1/members", {}),
     "get_ledger_health": ("GET", "/v1/health/ledger", {}),
+    "post_exchange": ("POST", "/v1/members/M1/exchanges",
+                      {"json": {"exit": "amazon", "value": 1000},
+                       "headers": {"Idempotency-Key": "k1"}}),
+    "list_exchanges": ("GET", "/v1/members/M1/exchanges", {}),
+    "get_exchange": ("GET", "/v1/members/M1/exchanges/{exchange_id}", {}),
+    "cancel_exchange": ("POST", "/v1/members/M1/exchanges/{exchange_id}/cancel", {}),
 }
 # Which roles may call each route (ROLE_GRANTS in settlement/access/service.py).
 ALLOWED = {
@@ -87,6 +93,12 @@ ALLOWED = {
     "list_share_rules": {"operator", "approver", "admin"},
     "list_members": {"operator", "approver", "admin"},
     "get_ledger_health": {"admin"},
+    # Exchanges: the portal's backend asks and cancels for its members (operator); readers
+    # list them.
+    "post_exchange": {"operator", "admin"},
+    "list_exchanges": {"operator", "approver", "admin"},
+    "get_exchange": {"operator", "approver", "admin"},
+    "cancel_exchange": {"operator", "admin"},
 }
 RUN_ROUTES = sorted(name for name, (_, path, _) in ROUTES.items() if "{run_id}" in path)
 ROLES = ("uploader", "operator", "approver", "admin")
@@ -95,9 +107,12 @@ ROLES = ("uploader", "operator", "approver", "admin")
 def call(client, name: str, headers: dict | None = None, report_id: int = 1,
          run_id: int = 1):
     method, path, kwargs = ROUTES[name]
-    return client.open(path.format(report_id=report_id, run_id=run_id, key_id=987_654_321),
+    kwargs = dict(kwargs)
+    headers = {**kwargs.pop("headers", {}), **(headers or {})}
+    return client.open(path.format(report_id=report_id, run_id=run_id, key_id=987_654_321,
+                                   exchange_id=987_654_321),
                        method=method,
-                       headers=headers or {}, **kwargs)
+                       headers=headers, **kwargs)
 
 
 def assert_problem(response, status: int):
@@ -120,7 +135,7 @@ def api_routes(app) -> set[tuple[str, str]]:
 
 def test_the_route_table_of_these_tests_covers_every_api_route(app):
     listed = {(m, p.replace("{report_id}", "<int:report_id>").replace("{run_id}", "<int:run_id>")
-               .replace("{key_id}", "<int:key_id>"))
+               .replace("{key_id}", "<int:key_id>").replace("{exchange_id}", "<int:exchange_id>"))
               for m, p, _ in ROUTES.values()}
     served = {(m, r.replace("<slug>", "macys").replace("<external_id>", "M1"))
               for m, r in api_routes(app)} - {("GET", "/v1/health"), ("GET", "/v1/ready"),
@@ -346,7 +361,11 @@ def test_every_object_route_answers_404_for_another_tenants_objects(app, client,
              "/v1/settlement-runs/<int:run_id>/report.json":
                  f"/v1/settlement-runs/{run_id}/report.json",
              "/v1/settlement-runs/<int:run_id>/skipped":
-                 f"/v1/settlement-runs/{run_id}/skipped"}
+                 f"/v1/settlement-runs/{run_id}/skipped",
+             "/v1/members/<external_id>/exchanges": "/v1/members/M1/exchanges",
+             # tests/exchanges/test_exchanges_api.py looks up real exchanges across tenants
+             "/v1/members/<external_id>/exchanges/<int:exchange_id>":
+                 "/v1/members/M1/exchanges/1"}
     assert object_reads == set(paths)
     for path in paths.values():
         for role in ("operator", "approver", "admin"):

@@ -1,0 +1,167 @@
+"""Point exchanges: a member's requests through the tenant's exits, their states, a cancel;
+and the members whose points expire soon."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from flask import current_app, request
+from flask_smorest import Blueprint
+from marshmallow import INCLUDE, Schema, fields, validate
+
+from api.auth import current, record, requires
+from api.database import db
+from api.errors import Problem
+from api.tenancy import tenant_policy
+from settlement.catalog.service import member_by_external_id
+from settlement.exchanges.codes import code_key, unseal
+from settlement.exchanges.models import STATES, Exchange
+from settlement.exchanges.quote import ExchangeError
+from settlement.exchanges.service import (cancel_exchange, get_exchange, list_exchanges,
+                                          request_exchange)
+
+blp = Blueprint("exchanges", __name__, description="Point exchanges through exits")
+
+
+class ExchangeIn(Schema):
+    class Meta:
+        unknown = INCLUDE  # unknown fields are refused by name in settlement/exchanges
+
+    exit = fields.Raw(required=True, metadata={"type": "string", "description":
+                                               "an exit of the tenant policy"})
+    value = fields.Raw(metadata={"type": "integer", "description":
+                                 "what to receive, in the exit's unit (yen, partner points)"})
+    points = fields.Raw(metadata={"type": "integer", "description":
+                                  "what to spend (the fee comes on top)"})
+    destination = fields.Raw(metadata={"type": "object", "description":
+                                       "bank transfer: bank_code, branch_code, account_type "
+                                       "(ordinary|current|savings), account_number, "
+                                       "account_name (katakana); points transfer: account"})
+
+
+class ExchangeOut(Schema):
+    id = fields.Integer()
+    exit = fields.String()
+    kind = fields.String()
+    partner = fields.String()
+    status = fields.String(metadata={"description": "|".join(STATES)})
+    value = fields.Integer()
+    bonus_value = fields.Integer(metadata={"description": "a bonus campaign's extra value"})
+    points = fields.Integer()
+    fee_points = fields.Integer()
+    points_debited = fields.Integer()
+    amount = fields.String(metadata={"description": "points debited in the tenant currency"})
+    campaign = fields.String(allow_none=True)
+    requested_on = fields.String()
+    credit_on = fields.String(metadata={"description": "expected crediting date"})
+    failure_reason = fields.String(allow_none=True)
+    gift_code = fields.String(allow_none=True, metadata={
+        "description": "only on the member's own look-up of a delivered gift code"})
+
+
+class ExchangeListOut(Schema):
+    member = fields.String()
+    exchanges = fields.List(fields.Nested(ExchangeOut))
+
+
+class ExchangeQuery(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf(STATES))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+def _member_id(external_id: str) -> int:
+    member = member_by_external_id(db(), current().tenant_id, external_id)
+    if member is None:
+        raise Problem(404, "Not Found", f"no member {external_id}")
+    return member.id
+
+
+def _problem(exc: ExchangeError) -> Problem:
+    return Problem(exc.status, exc.code.replace("_", " ").capitalize(), exc.message,
+                   [{"line": None, "field": exc.field, "code": exc.code,
+                     "message": exc.message}])
+
+
+def _out(exchange: Exchange, policy, code: str | None = None) -> dict:
+    from settlement.money import format_amount
+    return {"id": exchange.id, "exit": exchange.exit, "kind": exchange.kind,
+            "partner": exchange.partner, "status": exchange.status, "value": exchange.value,
+            "bonus_value": exchange.bonus_value, "points": exchange.points,
+            "fee_points": exchange.fee_points, "points_debited": exchange.total_points,
+            "amount": format_amount(exchange.debit, policy.minor_digits),
+            "campaign": exchange.campaign, "requested_on": exchange.requested_on.isoformat(),
+            "credit_on": exchange.credit_on.isoformat(),
+            "failure_reason": exchange.failure_reason, "gift_code": code}
+
+
+@blp.route("/members/<external_id>/exchanges", methods=["POST"])
+@requires("operator")
+@blp.arguments(ExchangeIn)
+@blp.response(201, ExchangeOut)
+@blp.alt_response(200, schema=ExchangeOut, description="the same Idempotency-Key and body "
+                  "again: the first answer")
+def post_exchange(body, external_id):
+    policy = tenant_policy()
+    member_id = _member_id(external_id)
+    try:
+        exchange, replayed = request_exchange(
+            db(), current().tenant_id, policy, member_id, body,
+            request.headers.get("Idempotency-Key"), dt.datetime.now(dt.timezone.utc))
+    except ExchangeError as exc:
+        db().rollback()
+        raise _problem(exc) from None
+    if not replayed:
+        record("exchange.requested", "exchange", exchange.id,
+               {"member": external_id, "exit": exchange.exit, "points": exchange.total_points})
+    db().commit()
+    return _out(exchange, policy), 200 if replayed else 201
+
+
+@blp.route("/members/<external_id>/exchanges")
+@requires("reader")
+@blp.arguments(ExchangeQuery, location="query")
+@blp.response(200, ExchangeListOut)
+def list_member_exchanges(query, external_id):
+    policy = tenant_policy()
+    rows = list_exchanges(db(), current().tenant_id, _member_id(external_id), query["status"],
+                          query["limit"])
+    return {"member": external_id, "exchanges": [_out(e, policy) for e in rows]}
+
+
+@blp.route("/members/<external_id>/exchanges/<int:exchange_id>")
+@requires("reader")
+@blp.response(200, ExchangeOut)
+def get_member_exchange(external_id, exchange_id):
+    """The member's own look-up: the only answer that carries a delivered gift code."""
+    policy = tenant_policy()
+    try:
+        exchange = get_exchange(db(), current().tenant_id, _member_id(external_id), exchange_id)
+    except ExchangeError as exc:
+        raise _problem(exc) from None
+    code = None
+    if exchange.status == "delivered" and exchange.code_cipher is not None:
+        key = code_key(current_app.config["SETTLE"])
+        code = unseal(key, exchange.tenant_id, exchange.id, exchange.code_cipher)
+        record("exchange.code_shown", "exchange", exchange.id, {"member": external_id})
+        db().commit()
+    return _out(exchange, policy, code)
+
+
+@blp.route("/members/<external_id>/exchanges/<int:exchange_id>/cancel", methods=["POST"])
+@requires("operator")
+@blp.response(200, ExchangeOut)
+def cancel_member_exchange(external_id, exchange_id):
+    policy = tenant_policy()
+    try:
+        exchange = cancel_exchange(db(), current().tenant_id, policy, _member_id(external_id),
+                                   exchange_id)
+    except ExchangeError as exc:
+        db().rollback()
+        raise _problem(exc) from None
+    record("exchange.cancelled", "exchange", exchange.id, {"member": external_id})
+    db().commit()
+    return _out(exchange, policy)
+
+
+def destination_of(exchange: Exchange) -> dict | None:
+    return None if exchange.destination is None else json.loads(exchange.destination)
