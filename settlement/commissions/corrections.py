@@ -20,9 +20,12 @@ from settlement.ledger.service import check_balanced, open_entry
 ORIGINAL_FIELD = {"cj": "originalActionId"}
 
 
-def unknown_originals_sql() -> str:
+def unknown_originals_sql(fmt: str) -> str:
     """The originals the staged corrections point at that nobody has seen: not in this
-    report, not among the account's commissions."""
+    report, not among the account's commissions. Only CJ sends corrections: for the other
+    formats the set is empty without reading the staged lines."""
+    if fmt not in ORIGINAL_FIELD:
+        return "SELECT CAST(NULL AS TEXT) AS original_txn WHERE 1 = 0"
     return """
       SELECT DISTINCT i.original_txn FROM incoming i
       WHERE i.original_txn IS NOT NULL

@@ -100,7 +100,7 @@ def classify(session: Session, ctx: ApplyContext) -> None:
     _temp(session, "line_keys", f"SELECT DISTINCT {retailer_id} AS retailer_id, i.category, "
                                 f"i.event_date FROM incoming i {join.replace('LEFT ', '')}", p)
     _temp(session, "line_rules", best_rule_sql(), p)
-    _temp(session, "unknown_originals", unknown_originals_sql(), p)
+    _temp(session, "unknown_originals", unknown_originals_sql(ctx.fmt), p)
     rule_id = "CASE WHEN c.id IS NULL THEN lr.rule_id ELSE c.rule_id END"
     # Lines carry the network's amounts (network units); the ledger's are minor units, each
     # rounded once by the tenant's rule, and the share is rounded once from the precise

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from settlement.catalog.service import upsert_retailer
