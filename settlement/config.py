@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     gift_code_key: str | None = None
     amazon_base_url: str = "http://127.0.0.1:8766"  # Incentives API (the local sandbox)
     amazon_partner_id: str = "Sandb"
+    amazon_access_key: str = "sandbox-access-key"  # the Incentives API's AWS key pair
+    amazon_secret_key: str = "sandbox-secret-key"
+    amazon_region: str = "us-west-2"  # the Far East endpoint's (Japan)
     amazon_timeout_seconds: float = 10.0
     # Signs the console's session cookies. Unset: a random key per process, so a sign-in
     # lasts until the restart and works only with one web process; set it under gunicorn.

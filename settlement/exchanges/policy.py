@@ -43,6 +43,17 @@ class Crediting(_Strict):
         return self
 
 
+class Originator(_Strict):
+    """The site's own account, as a Zengin transfer file's header names it."""
+
+    client_code: str = Field(pattern=r"^[0-9]{10}$")  # 依頼人コード, given by the bank
+    name: str = Field(min_length=1, max_length=40)  # 依頼人名, katakana
+    bank_code: str = Field(pattern=BANK_CODE)
+    branch_code: str = Field(pattern=r"^[0-9]{3}$")
+    account_type: Literal["ordinary", "current", "savings"] = "ordinary"
+    account_number: str = Field(pattern=r"^[0-9]{7}$")
+
+
 class Exit(_Strict):
     kind: Literal["gift_code", "bank_transfer", "points_transfer"]
     partner: str = Field(pattern=r"^[a-z0-9_]{2,32}$")
@@ -57,9 +68,12 @@ class Exit(_Strict):
     step: int = Field(default=1, gt=0)  # otherwise a value is a multiple of this
     monthly_cap_value: int | None = Field(default=None, gt=0)  # per member, calendar month
     crediting: Crediting = Crediting()
+    originator: Originator | None = None  # bank transfers: the file's header
 
     @model_validator(mode="after")
     def _coherent(self) -> "Exit":
+        if (self.kind == "bank_transfer") != (self.originator is not None):
+            raise ValueError("a bank transfer exit names its originator (and only it)")
         if self.maximum_value is not None and self.maximum_value < self.minimum_value:
             raise ValueError("maximum_value is below minimum_value")
         if any(d <= 0 for d in self.denominations):

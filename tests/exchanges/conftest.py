@@ -15,6 +15,8 @@ JST = dt.timezone(dt.timedelta(hours=9))
 NOW = dt.datetime(2026, 11, 19, 10, 0, tzinfo=JST)  # a Thursday; Monday 23rd is a holiday
 BANK = {"bank_code": "0005", "branch_code": "123", "account_type": "ordinary",
         "account_number": "1234567", "account_name": "ヤマダ タロウ"}
+ORIGINATOR = {"client_code": "1234567890", "name": "ｶ)ｼﾞｪｲﾋﾟｰﾎﾟｲﾝﾂ", "bank_code": "0001",
+              "branch_code": "001", "account_number": "7654321"}
 EXITS = {
     "amazon": {"kind": "gift_code", "partner": "amazon_jp", "rate": {"points": 1, "value": 1},
                "minimum_value": 300, "maximum_value": 50000, "step": 1,
@@ -23,7 +25,7 @@ EXITS = {
                      "rate": {"points": 1, "value": 1}, "denominations": [500, 1000, 3000]},
     "bank": {"kind": "bank_transfer", "partner": "zengin", "rate": {"points": 1, "value": 1},
              "minimum_value": 1000, "fee_points": 330, "fee_points_by_bank": {"0005": 0},
-             "crediting": {"kind": "business_days", "days": 3}},
+             "crediting": {"kind": "business_days", "days": 3}, "originator": ORIGINATOR},
     "paypay": {"kind": "points_transfer", "partner": "paypay",
                "rate": {"points": 1, "value": 1}, "minimum_value": 100,
                "crediting": {"kind": "business_days", "days": 1}},

@@ -56,6 +56,8 @@ def test_expiry_rules_take_their_own_term():
 
 def test_a_bank_fee_table_is_keyed_by_four_digit_bank_codes():
     bank = {"kind": "bank_transfer", "partner": "zengin", "rate": {"points": 1, "value": 1},
-            "fee_points": 220, "fee_points_by_bank": {"0005": 0, "12": 110}}
+            "fee_points": 220, "fee_points_by_bank": {"0005": 0, "12": 110},
+            "originator": {"client_code": "1234567890", "name": "ｻｲﾄ", "bank_code": "0001",
+                           "branch_code": "001", "account_number": "7654321"}}
     with pytest.raises(ValidationError, match="not a 4-digit bank code"):
         TenantPolicy.model_validate(_policy(exits={"bank": bank}))
