@@ -24,10 +24,10 @@ POLICY = {"payouts": {"dates": ["02-15", "05-15", "08-15", "11-15"], "minimum": 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def payable(api: TenantApi) -> TenantApi:
+def payable(api: TenantApi, members: dict = MEMBERS) -> TenantApi:
     api.setup(retailers=("macys",), members=(), rate="10")
     rows = []
-    for external_id, (fields, share) in MEMBERS.items():
+    for external_id, (fields, share) in members.items():
         body = {"name": f"Member {external_id}", **ADDRESS, **fields}
         response = api.put_member(external_id, **{k: v for k, v in body.items()
                                                   if v is not None})
