@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PERF_STAMP := $(VENV)/.perf-installed
 
-.PHONY: demo test faults bench loadtest clean
+.PHONY: demo test faults bench loadtest clean console browsers screens
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,22 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	rm -rf var/demo && mkdir -p var/demo
 	cd var/demo && SETTLE_DATABASE_URL=sqlite:///demo.sqlite3 ../../$(BIN)/settle demo run --fixtures ../../fixtures
+
+# The console on the demo's database (made first if missing), for a person: it prints its
+# URL and keys to sign in with, and runs until Ctrl-C.
+CONSOLE_PORT ?= 8000
+console: $(STAMP)
+	@test -f var/demo/demo.sqlite3 || $(MAKE) demo
+	cd var/demo && SETTLE_DATABASE_URL=sqlite:///demo.sqlite3 ../../$(BIN)/settle demo console --port $(CONSOLE_PORT)
+
+# Headless Chromium and its driver for the console's browser tests (Debian packages).
+browsers:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	else apt-get update && apt-get install -y chromium chromium-driver; fi
+
+# The README's screenshots of the console, taken by its browser test.
+screens: $(STAMP) browsers
+	CONSOLE_SCREENS_DIR=docs/screens $(BIN)/pytest -q tests/console/test_browser.py -k plan_refuse
 
 test: $(STAMP)
 	$(BIN)/pytest -q

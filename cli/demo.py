@@ -264,8 +264,11 @@ def demo_run(fixtures: str, payout_date: str, referrals_as_of: str) -> None:
     base = get_settings()
     paypal, paypal_url = serve(client_id=base.paypal_client_id,
                                client_secret=base.paypal_client_secret, polls_per_step=0)
+    # Warnings only: the demo prints its own account, an access-log line per call would
+    # drown it.
     settings = base.model_copy(update={"paypal_base_url": paypal_url,
-                                       "payout_poll_seconds": 0.05, "payout_max_polls": 40})
+                                       "payout_poll_seconds": 0.05, "payout_max_polls": 40,
+                                       "log_level": "WARNING"})
     upgrade(settings.database_url)
     click.echo(f"database: {settings.database_url}; jobs: "
                f"{'rq at ' + settings.redis_url if settings.redis_url else 'in-process'}; "
@@ -280,3 +283,5 @@ def demo_run(fixtures: str, payout_date: str, referrals_as_of: str) -> None:
     _referrals(client, settings, keys, root, referrals_as_of)
     _summary()
     paypal.shutdown()
+    click.echo("\n== Console: `make console` serves this database at "
+               "http://127.0.0.1:8000/console/ and prints keys to sign in with")
