@@ -259,3 +259,27 @@ def test_dates_are_shown_in_the_tenants_time_zone(app, api):
     zone = dt.datetime.now(dt.timezone.utc).astimezone(
         __import__("zoneinfo").ZoneInfo("America/New_York")).tzname()
     assert f" {zone}</td>" in page
+
+
+def _gauge(text: str, name: str, **labels) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_show_items_of_executing_runs_and_the_last_ledger_check(app, make_tenant,
+                                                                        engine):
+    from settlement.ledger.check import check_tenants
+    from tests.console.test_browser import BROWSER_MEMBERS
+    from tests.console.test_browser import POLICY as AMEX_POLICY
+    api = payable(TenantApi(app.test_client(), make_tenant(**AMEX_POLICY)), BROWSER_MEMBERS)
+    before = app.test_client().get("/metrics").get_data(as_text=True)
+    run = api.planned(PAYOUT)
+    assert api.approve(run["id"], plan_hash=run["plan_hash"]).status_code == 202
+    assert api.run(run["id"])["status"] == "executing"  # Amex's answer file is awaited
+    check_tenants(engine, api.tenant.slug, "cli:test")
+    after = app.test_client().get("/metrics").get_data(as_text=True)
+    assert _gauge(after, "settle_run_items") - _gauge(before, "settle_run_items") == 4
+    assert _gauge(after, "settle_ledger_check_ok", tenant=api.tenant.slug) == 1
