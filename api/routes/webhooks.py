@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import threading
 import time
 
 from flask import current_app, request
@@ -31,8 +32,8 @@ from workers.queue import enqueue, run_batch_job_id
 
 blp = Blueprint("webhooks", __name__, description="Provider callbacks")
 REFERENCE = re.compile(r"^(?P<slug>[a-z0-9][a-z0-9-]*)-(?P<run>[0-9]{1,18})-(?P<item>[0-9]{1,18})$")
-# A read never waits for more than this many bytes, so a body trickling in cannot keep a
-# read going past the deadline by more than this many slow bytes.
+# Outside gunicorn (werkzeug's server), a read never waits for more than this many bytes,
+# so a body trickling in cannot keep a read going past the deadline by more than these.
 READ_SLICE = 16
 log = logging.getLogger("settle.api")
 _CERTIFICATES: dict[tuple, webhook_signature.CertificateStore] = {}
@@ -82,36 +83,53 @@ def paypal_event():
 def _bounded_body(limit: int, timeout: float) -> bytes:
     """The request body: 413 when Content-Length (or what arrives) is over `limit`, 408
     when it has not all arrived within `timeout` seconds."""
-    if (request.content_length or 0) > limit:
-        raise Problem(413, "Payload Too Large", f"a webhook event is at most {limit} bytes")
-    # Under gunicorn the socket is at hand: a client that sends nothing more ends the read
-    # at the deadline too, not only one that sends slowly.
     sock = request.environ.get("gunicorn.socket")
+    if (request.content_length or 0) > limit:
+        _stop_reading(sock)
+        raise Problem(413, "Payload Too Large", f"a webhook event is at most {limit} bytes")
+    late = Problem(408, "Request Timeout", f"the body did not arrive within {timeout:g} s")
     deadline = time.monotonic() + timeout
+    # Under gunicorn a read waits for the whole body however slowly it comes: at the
+    # deadline a timer closes the socket's reading side, which ends the read at once.
+    alarm = threading.Timer(timeout, _stop_reading, [sock]) if sock is not None else None
+    if alarm is not None:
+        alarm.daemon = True
+        alarm.start()
     stream, parts, size = request.stream, [], 0
     try:
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Problem(408, "Request Timeout",
-                              f"the body did not arrive within {timeout:g} seconds")
-            if sock is not None:
-                sock.settimeout(remaining)
+            if time.monotonic() >= deadline:
+                _stop_reading(sock)
+                raise late
             try:
                 chunk = stream.read(READ_SLICE)
-            except (socket.timeout, TimeoutError):
-                raise Problem(408, "Request Timeout",
-                              f"the body did not arrive within {timeout:g} seconds") from None
+            except OSError:  # the socket, closed by the alarm or by the client
+                raise late from None
             if not chunk:
+                if time.monotonic() >= deadline or size < (request.content_length or 0):
+                    raise late  # cut off by the alarm, not the end of the body
                 return b"".join(parts)
             size += len(chunk)
             if size > limit:
+                _stop_reading(sock)
                 raise Problem(413, "Payload Too Large",
                               f"a webhook event is at most {limit} bytes")
             parts.append(chunk)
     finally:
-        if sock is not None:
-            sock.settimeout(None)
+        if alarm is not None:
+            alarm.cancel()
+
+
+def _stop_reading(sock) -> None:
+    """Refusing a body we did not read whole: gunicorn would read the rest of it (to find
+    the next request on the connection) on our thread, as slowly as the client sends it.
+    Closing the reading side ends the connection once the answer is written."""
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass  # the client is gone already
 
 
 def _certificates(settings) -> webhook_signature.CertificateStore:
