@@ -12,6 +12,7 @@ from api.console.views.runs import PAGE_SIZE, _int_arg
 from api.database import db
 from settlement import lists
 from settlement.catalog.service import member_by_external_id
+from settlement.exchanges.service import list_exchanges
 from settlement.ledger.service import member_balances, member_statement
 from settlement.models import Commission, Retailer
 from settlement.referrals import service as referrals
@@ -54,7 +55,9 @@ def member_show(external_id):
         balances=member_balances(db(), tenant_id, member.id),
         entries=member_statement(db(), tenant_id, member.id, limit=STATEMENT_ROWS),
         commissions=_commissions(tenant_id, member.id),
-        referrals=referral_views.member_referrals(db(), tenant_id, policy, member.id))
+        referrals=referral_views.member_referrals(db(), tenant_id, policy, member.id),
+        # Point sites only; never the gift code (the member's own look-up alone shows it).
+        exchanges=list_exchanges(db(), tenant_id, member.id) if policy.exits else None)
 
 
 @blp.route("/referrals/held")
