@@ -179,27 +179,34 @@ def cancel_exchange(session: Session, tenant_id: int, policy: TenantPolicy, memb
         raise ExchangeError(409, "not_cancellable", None,
                             f"exchange {exchange_id} is {exchange.status}; only a requested "
                             "exchange can be cancelled")
-    return_points(session, policy, exchange, "cancelled", "cancelled by the member")
+    # Guarded on `requested`: a fulfilment job may have claimed it since we read it.
+    if not return_points(session, policy, exchange, "cancelled", "cancelled by the member",
+                         from_states=("requested",)):
+        raise ExchangeError(409, "not_cancellable", None,
+                            f"exchange {exchange_id} is being processed; it cannot be "
+                            "cancelled any more")
     return exchange
 
 
 def return_points(session: Session, policy: TenantPolicy, exchange: Exchange, status: str,
-                  reason: str) -> None:
+                  reason: str, from_states=("requested", "processing")) -> bool:
     """cancelled or failed: the compensating entry reserved -> available, in the same
-    transaction as the state change, and the campaign's budget given back."""
+    transaction as the state change, and the campaign's budget given back. False if the
+    exchange had left `from_states` already."""
     moved = session.execute(update(Exchange).where(
         Exchange.tenant_id == exchange.tenant_id, Exchange.id == exchange.id,
-        Exchange.status.in_(("requested", "processing")))
+        Exchange.status.in_(from_states))
         .values(status=status, failure_reason=reason[:200], updated_at=func.now())
         .execution_options(synchronize_session=False))
     if moved.rowcount != 1:
-        return
+        return False
     _release_campaign(session, exchange)
     post_entry(session, exchange.tenant_id, f"exchange:{exchange.id}:{status}",
                f"exchange_{status}",
                _move(policy, exchange.member_id, exchange.debit, "reserved", "available"),
                f"exchange {exchange.id} ({exchange.exit}) {status}: points back to balance")
     session.refresh(exchange)
+    return True
 
 
 def deliver(session: Session, policy: TenantPolicy, exchange: Exchange, **provider) -> bool:

@@ -171,15 +171,17 @@ BUSY = "busy"  # run_batch's answer when another live job holds the batch
 
 
 @contextmanager
-def batch_hold(engine: Engine, batch_id: int) -> Iterator[bool]:
+def batch_hold(engine: Engine, batch_id: int,
+               namespace: int = _HOLD_NAMESPACE) -> Iterator[bool]:
     """Hold the batch for this job: True if no other live job holds it. The lock is a
     session-level advisory lock on a connection of its own (autocommit, so it is never
     idle in a transaction) and goes when the job ends or its process dies. SQLite runs
-    jobs in-process, one at a time: always True."""
+    jobs in-process, one at a time: always True. Other kinds of batch (exchanges) hold
+    theirs in a namespace of their own."""
     if engine.dialect.name != "postgresql":
         yield True
         return
-    key = _HOLD_NAMESPACE | batch_id
+    key = namespace | batch_id
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
         try:
