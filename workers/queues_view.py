@@ -61,7 +61,9 @@ def failed_jobs(settings: Settings, tenant_id: int) -> list[FailedJob]:
         for job in q.job_class.fetch_many(ids, connection=q.connection):
             if job is None or not _belongs(job, tenant_id):
                 continue
-            error = (job.exc_info or "").strip().splitlines()
+            result = job.latest_result()
+            error = ((result.exc_string if result is not None else None) or "").strip() \
+                .splitlines()
             found.append(FailedJob(job.id, name, (job.func_name or "").rsplit(".", 1)[-1],
                                    tuple(job.args), job.ended_at,
                                    error[-1][:300] if error else ""))
