@@ -4,13 +4,16 @@ pages, reports, members, audit."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from settlement.access.service import revoke_key
 from settlement.config import Settings
-from settlement.db import engine_for
+from settlement.models import ApiKey
 from settlement.payouts.sandbox.paypal import serve
 from tests.api.conftest import TenantApi
 from tests.console.helpers import CLIENT_ID, CLIENT_SECRET, PAYOUT, POLICY, csrf_of, payable
@@ -111,9 +114,6 @@ def test_a_revoked_key_ends_its_console_sessions_at_once(app, api, engine):
     assert browser.get("/console/runs").status_code == 200
     prefix = api.tenant.keys["operator"].split("_")[1]
     with Session(engine) as session:
-        from sqlalchemy import select
-
-        from settlement.models import ApiKey
         key_id = session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix))
         assert revoke_key(session, api.tenant.id, key_id)
         session.commit()
@@ -223,7 +223,6 @@ def test_todays_uploads_show_counts_and_a_reports_errors(app, api):
             "commission_amount,currency,status\n"
             "T-9,O-9,pp-ann,macys,apparel,2026-10-01,10.00,1.00,USD,pending\n"
             "T-10,O-10,pp-ann,macys,apparel,2026-10-01,ten,1.00,USD,pending\n").encode()
-    import io
     token = csrf_of(browser.get("/console/reports").get_data(as_text=True))
     response = browser.post("/console/reports", data={
         "csrf_token": token, "format": "generic", "file": (io.BytesIO(body), "october.csv")},
@@ -256,8 +255,7 @@ def test_dates_are_shown_in_the_tenants_time_zone(app, api):
     browser = signed_in(app, api.tenant.keys["operator"])
     plan(browser)
     page = browser.get("/console/runs").get_data(as_text=True)
-    zone = dt.datetime.now(dt.timezone.utc).astimezone(
-        __import__("zoneinfo").ZoneInfo("America/New_York")).tzname()
+    zone = dt.datetime.now(dt.timezone.utc).astimezone(ZoneInfo("America/New_York")).tzname()
     assert f" {zone}</td>" in page
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from api.auth import record
 from api.console import blp, tenant_view
 from api.console.session import page
-from api.console.views.runs import PAGE_SIZE, _int_arg
+from api.console.paging import PAGE_SIZE, after_arg
 from api.database import db
 from settlement import lists
 from settlement.catalog.service import member_by_external_id
@@ -26,7 +26,7 @@ STATEMENT_ROWS = 200
 def members_list():
     prefix = (request.args.get("q") or "").strip()[:128] or None
     found = lists.members_page(db(), g.principal.tenant_id, prefix=prefix,
-                               after=_int_arg("after"), limit=PAGE_SIZE)
+                               after=after_arg(), limit=PAGE_SIZE)
     return render_template("console/members.html", members=found.rows, q=prefix or "",
                            next_after=found.next_after)
 
@@ -65,7 +65,7 @@ def member_show(external_id):
 def referrals_held():
     _, policy = tenant_view()
     rows = referral_views.list_referrals(db(), g.principal.tenant_id, policy, status="held",
-                                         after=_int_arg("after") or 0, limit=PAGE_SIZE + 1)
+                                         after=after_arg() or 0, limit=PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return render_template("console/referrals_held.html", referrals=rows,

@@ -2,7 +2,7 @@
 requeue. Without Redis (jobs run in-process) there is nothing to show."""
 from __future__ import annotations
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, url_for
 
 from api.auth import record
 from api.console import blp

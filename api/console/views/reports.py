@@ -11,7 +11,7 @@ from api.auth import record
 from api.console import blp, tenant_view
 from api.console import format as fmt
 from api.console.session import page
-from api.console.views.runs import PAGE_SIZE, _int_arg
+from api.console.paging import PAGE_SIZE, after_arg
 from api.database import db
 from settlement import lists
 from settlement.models import Report
@@ -32,7 +32,7 @@ def reports_list():
     since = None if everything else fmt.start_of_today(policy.timezone).astimezone(
         dt.timezone.utc)
     found = lists.reports_page(db(), g.principal.tenant_id, status=None, fmt=None,
-                               since=since, after=_int_arg("after"), limit=PAGE_SIZE)
+                               since=since, after=after_arg(), limit=PAGE_SIZE)
     return render_template("console/reports.html", reports=found.rows,
                            next_after=found.next_after, everything=everything,
                            formats=FORMATS, may_upload=g.principal.may("uploader"))

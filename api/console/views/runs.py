@@ -12,8 +12,10 @@ from sqlalchemy import select
 
 from api.auth import record
 from api.console import blp, tenant_view
+from api.console.paging import PAGE_SIZE, after_arg
 from api.console.session import page
 from api.database import db
+from api.routes.lists import RUN_STATUSES
 from settlement import lists
 from settlement.models import Member
 from settlement.runs import plan as runs
@@ -21,14 +23,8 @@ from settlement.runs.batches import batch_views
 from settlement.runs.report import report_csv_rows, skipped_members
 from workers.queue import enqueue, run_job_id
 
-PAGE_SIZE = 50
 LIVE = ("approved", "executing")
 OUTCOME_STATUSES = ("failed", "returned")
-
-
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and 0 < int(value) < 2 ** 63 else None
 
 
 def _run_or_404(run_id: int):
@@ -48,14 +44,9 @@ def _not_found(run_id: int):
 def runs_list():
     status = request.args.get("status") or None
     found = lists.runs_page(db(), g.principal.tenant_id, status=status,
-                            after=_int_arg("after"), limit=PAGE_SIZE)
+                            after=after_arg(), limit=PAGE_SIZE)
     return render_template("console/runs.html", runs=found.rows, next_after=found.next_after,
-                           status=status, statuses=runs_statuses())
-
-
-def runs_statuses() -> tuple[str, ...]:
-    return ("planned", "approved", "executing", "completed", "completed_with_failures",
-            "cancelled")
+                           status=status, statuses=RUN_STATUSES)
 
 
 @blp.route("/runs", methods=["POST"])
@@ -182,7 +173,7 @@ def run_skipped(run_id):
     if reason is not None and reason not in runs.SKIP_REASONS:
         reason = None
     rows = skipped_members(db(), g.principal.tenant_id, run_id, reason=reason,
-                           after=_int_arg("after") or 0, limit=PAGE_SIZE + 1)
+                           after=after_arg() or 0, limit=PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return render_template("console/skipped.html", run=run, rows=rows, reason=reason,
