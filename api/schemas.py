@@ -157,12 +157,30 @@ class ReportOut(Schema):
     errors_truncated = fields.Boolean()
 
 
+class ExpiringOut(Schema):
+    points = fields.Integer()
+    on = fields.String(metadata={"description": "the date they expire"})
+
+
+class PointsBalanceOut(Schema):
+    """Point sites (tenants with exits or expiry): the balance in points."""
+
+    points_per_unit = fields.Integer(metadata={"description": "points per unit of currency"})
+    available = fields.Integer()
+    reserved = fields.Integer()
+    exchanged = fields.Integer()
+    expired = fields.Integer()
+    expiring = fields.Nested(ExpiringOut, allow_none=True, metadata={
+        "description": "points expiring within 30 days, and when"})
+
+
 class BalanceOut(Schema):
     currency = fields.String()
     pending = fields.String()
     available = fields.String()
     reserved = fields.String()
     paid = fields.String()
+    points = fields.Nested(PointsBalanceOut, allow_none=True)
 
 
 class StatementEntry(Schema):

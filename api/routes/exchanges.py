@@ -15,10 +15,12 @@ from api.errors import Problem
 from api.tenancy import tenant_policy
 from settlement.catalog.service import member_by_external_id
 from settlement.exchanges.codes import code_key, unseal
+from settlement.exchanges.expiry import external_ids, forecast
 from settlement.exchanges.models import STATES, Exchange
 from settlement.exchanges.quote import ExchangeError
 from settlement.exchanges.service import (cancel_exchange, get_exchange, list_exchanges,
                                           request_exchange)
+from settlement.ledger.service import member_balances
 
 blp = Blueprint("exchanges", __name__, description="Point exchanges through exits")
 
@@ -165,3 +167,58 @@ def cancel_member_exchange(external_id, exchange_id):
 
 def destination_of(exchange: Exchange) -> dict | None:
     return None if exchange.destination is None else json.loads(exchange.destination)
+
+
+EXPIRY_NOTICE_DAYS = 30
+
+
+def _today(policy) -> dt.date:
+    from zoneinfo import ZoneInfo
+    return dt.datetime.now(ZoneInfo(policy.timezone)).date()
+
+
+def points_balance(member_id: int, policy) -> dict:
+    """The balance in points, with what expires within 30 days (GET .../balance)."""
+    per = policy.points.points_per_unit
+    held = member_balances(db(), current().tenant_id, member_id)
+    soon = forecast(db(), current().tenant_id, policy, _today(policy), EXPIRY_NOTICE_DAYS,
+                    member_id)
+    return {"points_per_unit": per, "available": held["available"] * per,
+            "reserved": held["reserved"] * per, "exchanged": held.get("exchanged", 0) * per,
+            "expired": held.get("breakage", 0) * per,
+            "expiring": {"points": soon[0].amount * per, "on": soon[0].on.isoformat()}
+            if soon else None}
+
+
+class ExpiringQuery(Schema):
+    within = fields.Integer(load_default=EXPIRY_NOTICE_DAYS, validate=validate.Range(0, 366))
+
+
+class ExpiringMemberOut(Schema):
+    member = fields.String()
+    points = fields.Integer()
+    amount = fields.String(metadata={"description": "in the tenant currency"})
+    expires_on = fields.String()
+
+
+class ExpiringListOut(Schema):
+    within = fields.Integer()
+    members = fields.List(fields.Nested(ExpiringMemberOut))
+
+
+@blp.route("/expiring")
+@requires("reader")
+@blp.arguments(ExpiringQuery, location="query")
+@blp.response(200, ExpiringListOut)
+def list_expiring(query):
+    """Members whose points expire within `within` days: whom to remind, of what, when."""
+    from settlement.money import format_amount
+    policy = tenant_policy()
+    tenant_id = current().tenant_id
+    soon = forecast(db(), tenant_id, policy, _today(policy), query["within"])
+    names = external_ids(db(), tenant_id, [s.member_id for s in soon])
+    per = policy.points.points_per_unit
+    return {"within": query["within"], "members": [
+        {"member": names[s.member_id], "points": s.amount * per,
+         "amount": format_amount(s.amount, policy.minor_digits),
+         "expires_on": s.on.isoformat()} for s in soon]}

@@ -35,7 +35,12 @@ def _balance(member_id: int, currency: str, digits: int) -> dict:
 @blp.response(200, BalanceOut)
 def balance(external_id):
     policy = tenant_policy()
-    return _balance(_member(external_id).id, policy.currency, policy.minor_digits)
+    member_id = _member(external_id).id
+    out = _balance(member_id, policy.currency, policy.minor_digits)
+    if policy.exits or policy.points.expiry:
+        from api.routes.exchanges import points_balance
+        out["points"] = points_balance(member_id, policy)
+    return out
 
 
 @blp.route("/members/<external_id>/statement")

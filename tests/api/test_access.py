@@ -58,6 +58,7 @@ ROUTES = {
     "list_exchanges": ("GET", "/v1/members/M1/exchanges", {}),
     "get_exchange": ("GET", "/v1/members/M1/exchanges/{exchange_id}", {}),
     "cancel_exchange": ("POST", "/v1/members/M1/exchanges/{exchange_id}/cancel", {}),
+    "list_expiring": ("GET", "/v1/expiring", {}),
 }
 # Which roles may call each route (ROLE_GRANTS in settlement/access/service.py).
 ALLOWED = {
@@ -99,6 +100,7 @@ ALLOWED = {
     "list_exchanges": {"operator", "approver", "admin"},
     "get_exchange": {"operator", "approver", "admin"},
     "cancel_exchange": {"operator", "admin"},
+    "list_expiring": {"operator", "approver", "admin"},
 }
 RUN_ROUTES = sorted(name for name, (_, path, _) in ROUTES.items() if "{run_id}" in path)
 ROLES = ("uploader", "operator", "approver", "admin")

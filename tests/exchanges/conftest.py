@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from settlement.catalog.service import member_by_external_id
 from settlement.ledger.service import Leg, member_balances, post_entry
+from settlement.models import JournalEntry, Posting
 from tests.domain.helpers import add_members
 
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -61,13 +62,26 @@ def member_id(engine, tenant, external_id: str) -> int:
         return found.id
 
 
-def earn(engine, tenant, external_id: str, yen: int, key: str | None = None) -> int:
-    """Confirmed earnings straight into the member's available balance."""
+def earn(engine, tenant, external_id: str, yen: int, key: str | None = None,
+         on: dt.date | None = None) -> int:
+    """Confirmed earnings straight into the member's available balance (made at noon JST
+    on `on`, when given: the ledger is append-only, so a date is set as it is written)."""
     mid = member_id(engine, tenant, external_id)
     with Session(engine) as session:
-        post_entry(session, tenant.id, key or f"earn:{external_id}:{_next(session, tenant)}",
-                   "test_earning", [Leg("network_receivable", None, "JPY", -yen),
-                                    Leg("available", mid, "JPY", yen)])
+        key = key or f"earn:{external_id}:{_next(session, tenant)}"
+        legs = [Leg("network_receivable", None, "JPY", -yen), Leg("available", mid, "JPY", yen)]
+        if on is None:
+            post_entry(session, tenant.id, key, "test_earning", legs)
+        else:
+            moment = dt.datetime.combine(on, dt.time(12), JST)
+            entry = JournalEntry(tenant_id=tenant.id, idempotency_key=key, kind="test_earning",
+                                 created_at=moment)
+            session.add(entry)
+            session.flush()
+            session.execute(Posting.__table__.insert().values([
+                {"tenant_id": tenant.id, "entry_id": entry.id, "account": leg.account,
+                 "member_id": leg.member_id, "currency": leg.currency, "amount": leg.amount}
+                for leg in legs]))
         session.commit()
     return mid
 
