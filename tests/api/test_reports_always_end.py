@@ -225,3 +225,12 @@ def test_the_watch_reports_job_processes_a_report_whose_job_died(api, engine, te
     result = enqueue("watch_reports", settings=Settings(database_url=db_url, redis_url=None))
     assert [tenant.id, report_id] in json.loads(json.dumps(result["requeued"]))
     assert api.report(report_id)["status"] == "completed"
+
+
+def test_a_lower_case_currency_in_our_own_format_is_refused_by_line_and_field(api):
+    api.setup()
+    report = uploaded(api, api.csv(api.row("T-1", currency="usd"), api.row("T-2")))
+    assert [(e["line"], e["field"], e["code"]) for e in report["errors"]] == [
+        (2, "currency", "invalid_currency")]
+    assert "'USD'" in report["errors"][0]["message"]
+    assert report["counts"]["inserted"] == 1

@@ -81,9 +81,17 @@ def amount(value, line: int, field: str, ctx: ParseContext, errors: list, *,
         return None
 
 
-def currency(value, line: int, field: str, ctx: ParseContext, errors: list) -> str | None:
+def currency(value, line: int, field: str, ctx: ParseContext, errors: list, *,
+             upper_only: bool = False) -> str | None:
+    """An ISO 4217 code, the tenant's. Networks' own spellings ("usd") are read as they
+    come; our own format asks for the code as ISO writes it (`upper_only`)."""
     code = text(value, line, field, errors, max_chars=8)
     if code is None:
+        return None
+    if upper_only and code != code.upper():
+        errors.append(LineError(line, field, "invalid_currency",
+                                f"{field} {code[:8]!r} is written in upper case: "
+                                f"{code[:8].upper()!r}"))
         return None
     code = code.upper()
     if code not in CURRENCY_MINOR_DIGITS:

@@ -39,7 +39,7 @@ def check_record(line: int, get, ctx: ParseContext) -> ParsedLine | list[LineErr
                     json_number_ok=False)
     commission = f.amount(get("commission_amount"), line, "commission_amount", ctx, errors,
                           json_number_ok=False)
-    currency = f.currency(get("currency"), line, "currency", ctx, errors)
+    currency = f.currency(get("currency"), line, "currency", ctx, errors, upper_only=True)
     status = f.status(get("status"), line, "status", f.GENERIC_STATUSES, errors)
     f.sign_rule(line, sale, commission, errors)
     if errors:
