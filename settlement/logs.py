@@ -44,6 +44,16 @@ def _shared_processors() -> list:
             structlog.processors.TimeStamper(fmt="iso", utc=True)]
 
 
+def json_formatter() -> logging.Formatter:
+    """A stdlib formatter writing our JSON lines (gunicorn.conf.py uses it for gunicorn's
+    own lines)."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_shared_processors(), structlog.processors.format_exc_info,
+                           redact],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.JSONRenderer()])
+
+
 def configure(level: str = "INFO", stream=None) -> None:
     """JSON lines on stderr (or `stream`). Safe to call again: our handler is replaced,
     others' kept."""
@@ -52,14 +62,9 @@ def configure(level: str = "INFO", stream=None) -> None:
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger)
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_shared_processors(), structlog.processors.format_exc_info,
-                           redact],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.JSONRenderer()])
     handler = logging.StreamHandler(stream)
     handler.name = _HANDLER_NAME
-    handler.setFormatter(formatter)
+    handler.setFormatter(json_formatter())
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if h.name != _HANDLER_NAME] + [handler]
     root.setLevel(level)
