@@ -9,8 +9,10 @@ and field. What hands a body back: a double quote anywhere (PostgreSQL and Pytho
 a quote inside an unquoted field differently), a header that is not plain, any line the
 expression does not match, a line COPY refuses (not UTF-8, a date that does not exist, mixed
 line endings), a record count that differs from the line count, an event after the report's
-date, or a negative sale with a positive commission. So both paths accept exactly the same
-files into the same rows.
+date, a sale and commission of opposite signs, and what the bounds of reports/bounds.py
+would refuse or rewrite (an amount of ten digits or more, an event before 2000, a control
+character or any non-ASCII byte in a line: ids are NFKC-normalised in Python). So both paths
+accept exactly the same files into the same rows.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from settlement.money import network_scale
+from settlement.reports.bounds import EARLIEST_EVENT_DATE
 from settlement.reports.formats.base import MAX_ID_CHARS, STATUSES, ParseContext
 from settlement.reports.formats.fields import BOM
 from settlement.reports.formats.generic import COLUMNS
@@ -42,7 +45,7 @@ _TARGET = {"transaction_id": "transaction_id", "order_id": "order_id", "member":
 # Where amounts have decimals, no other field may hold a point: the amounts' points are
 # then dropped from the whole chunk at once, and COPY reads minor units as integers.
 _EDGE = rb'[!#-+\--~]'  # visible ASCII but the comma and the double quote
-_INNER = rb'[^,\r\n"\x00]'
+_INNER = rb'[^,\r\n"\x01-\x1f\x7f\x00]'  # no control character (refused in ids)
 MAX_LINE_BYTES = 64 * 1024  # a longer line is the Python path's to report
 
 
@@ -69,7 +72,8 @@ def _field(name: str, ctx: ParseContext) -> bytes:
         # A minus sign only before a non-zero amount: "-0.00" is refused by the Python path.
         # Exactly the currency's decimals, so that dropping the point gives minor units;
         # a network's finer amounts (up to 4 decimals) are the Python path's.
-        whole = rb"(?:-(?=[0-9.]*[1-9]))?[0-9]{1,12}"
+        # At most 9 whole digits: a larger amount may be past bounds.MAX_LINE_AMOUNT.
+        whole = rb"(?:-(?=[0-9.]*[1-9]))?[0-9]{1,9}"
         return whole + (rb"\.[0-9]{%d}" % ctx.digits if ctx.digits else b"")
     if name == "currency":
         return re.escape(ctx.currency.encode())
@@ -138,7 +142,7 @@ class _Body:
             yield self._rewrite(carry + b"\n", expression)
 
     def _rewrite(self, lines: bytes, expression: re.Pattern) -> bytes:
-        if b'"' in lines:
+        if b'"' in lines or not lines.isascii():
             raise _HandBack()
         # Each match is one whole line (anchored at a line start, ending with its newline):
         # as many matches as lines means every line matched.
@@ -184,7 +188,9 @@ def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> None:
         raise _HandBack() from exc
     if copied != body.lines or session.execute(text(
             "SELECT EXISTS (SELECT 1 FROM incoming WHERE event_date > :latest "
-            "OR (sale < 0 AND commission > 0))"), {"latest": ctx.today}).scalar_one():
+            "OR event_date < :earliest OR (sale < 0 AND commission > 0) "
+            "OR (sale > 0 AND commission < 0))"),
+            {"latest": ctx.today, "earliest": EARLIEST_EVENT_DATE}).scalar_one():
         raise _HandBack()
     session.execute(text("UPDATE incoming SET category = lower(category) "
                          "WHERE category <> lower(category)"))

@@ -262,7 +262,7 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
                              member_field=_member_field(policy, report.format), zone=zone)
     parser = parser_for(report.format, report.media)
     if not (_stage_in_database(session, engine, report, parse_ctx)
-            and not bounds.staged_outside(session)):
+            and not bounds.total_outside(session)):
         stage(session, bounds.checked(
             parser(_chunks(engine, report.tenant_id, report.id), parse_ctx), report.format))
     parse_errors = take_parse_errors(session, report.tenant_id, report.id)
