@@ -30,6 +30,8 @@ def schedule(settings) -> dict[str, dict]:
         "sweep_all_referrals": {"cron": "10 3 * * *"},  # ended referral windows expire
         "confirm_held": {"cron": "20 3 * * *"},  # lines past their holding period confirm
         "check_ledger": {"cron": "50 3 * * *"},  # no cent lost (and after every run)
+        "fulfil_exchanges": watchdog,  # members' exchanges go out within a minute
+        "expire_points": {"cron": "0 15 * * *"},  # points past their term: midnight in Japan
     }
 
 

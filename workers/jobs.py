@@ -226,6 +226,26 @@ def follow_batch(tenant_id: int, batch_id: int) -> dict:
     return {"batch_id": batch_id, "status": status}
 
 
+def fulfil_exchanges() -> dict:
+    """Every point site's requested exchanges handed to their partners, and open exchange
+    batches moved on (settlement/exchanges/fulfil.py). Safe to run at any time, again."""
+    from settlement.exchanges.daily import fulfil_all
+
+    result = fulfil_all(_engine(), _settings())
+    job_logger().info("exchanges.fulfilled", batches=result)
+    return result
+
+
+def expire_points() -> dict:
+    """Daily: every point site's points past their term move to breakage, one entry per
+    member and date (settlement/exchanges/expiry.py)."""
+    from settlement.exchanges.daily import expire_all
+
+    result = expire_all(_engine())
+    job_logger().info("points.expired", members=result)
+    return result
+
+
 JOBS = {"process_report": (process_report, "reports"),
         "execute_run": (execute_run, "payouts"),
         "run_batch": (run_batch, "payouts"),
@@ -236,4 +256,6 @@ JOBS = {"process_report": (process_report, "reports"),
         "follow_payouts": (follow_payouts, "payouts"),
         "follow_batch": (follow_batch, "payouts"),
         "confirm_held": (confirm_held, "reports"),
-        "check_ledger": (check_ledger, "reports")}
+        "check_ledger": (check_ledger, "reports"),
+        "fulfil_exchanges": (fulfil_exchanges, "payouts"),
+        "expire_points": (expire_points, "referrals")}

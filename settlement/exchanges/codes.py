@@ -23,9 +23,18 @@ def code_key(settings: Settings) -> bytes:
     path = Path(settings.outbox_dir) / ".gift-code-key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole under a temporary name, then linked: a second process making it at
+        # the same moment reads the first one's key, never a half-written file.
+        tmp = path.with_name(f".gift-code-key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     return base64.urlsafe_b64decode(path.read_bytes().strip() + b"==")
 
 

@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -51,6 +51,7 @@ from settlement.tenants.service import policy_of
 
 GIFT_MAX_ATTEMPTS = 5
 HOLD_NAMESPACE = 0x5E78 << 48  # beside the run batches' locks (0x5E77)
+CLAIM_NAMESPACE = 0x5E79 << 48
 BUSY = "busy"
 
 
@@ -66,6 +67,11 @@ class Partners:
 
 def claim(session: Session, tenant_id: int, today: dt.date) -> list[int]:
     """Batch the requested exchanges due to go: one batch per exit and crediting date."""
+    if session.bind.dialect.name == "postgresql":
+        # One claimer per tenant at a time (two clocks): the second, once the first has
+        # committed, finds nothing left to claim instead of a batch key already taken.
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                        {"k": CLAIM_NAMESPACE | tenant_id})
     groups = session.execute(
         select(Exchange.exit, Exchange.kind, Exchange.credit_on).where(
             Exchange.tenant_id == tenant_id, Exchange.status == "requested",
