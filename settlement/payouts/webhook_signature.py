@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import threading
+import time
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -24,9 +25,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 ALGORITHM = "SHA256withRSA"
-PAYPAL_CERT_PREFIXES = ("https://api.paypal.com/", "https://api-m.paypal.com/",
-                        "https://api.sandbox.paypal.com/", "https://api-m.sandbox.paypal.com/")
+PAYPAL_CERT_PREFIXES = tuple(f"https://{host}/v1/notifications/certs/" for host in (
+    "api.paypal.com", "api-m.paypal.com", "api.sandbox.paypal.com", "api-m.sandbox.paypal.com"))
 MAX_CERT_BYTES = 16 * 1024
+# URLs already fetched, good or bad (a failure for a while: PayPal may have been down), so
+# that a forger naming the same URL again does not make us fetch it again.
+MAX_REMEMBERED_URLS = 1024
+FAILURE_REMEMBERED_SECONDS = 300.0
 HEADERS = ("PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-TRANSMISSION-SIG",
            "PAYPAL-CERT-URL", "PAYPAL-AUTH-ALGO")
 
@@ -46,7 +51,7 @@ class CertificateStore:
     def __init__(self, prefixes: tuple[str, ...], timeout: float = 5.0):
         self.prefixes = prefixes
         self.timeout = timeout
-        self._certs: dict[str, x509.Certificate] = {}
+        self._certs: dict[str, x509.Certificate | tuple[SignatureRefused, float]] = {}
         self._lock = threading.Lock()
 
     def get(self, url: str) -> x509.Certificate:
@@ -54,10 +59,19 @@ class CertificateStore:
             raise SignatureRefused(f"the certificate URL is not PayPal's: {url[:200]!r}")
         with self._lock:
             cert = self._certs.get(url)
+        if isinstance(cert, tuple) and cert[1] < time.monotonic():
+            cert = None  # a failure long enough ago: try again
         if cert is None:
-            cert = self._fetch(url)
+            try:
+                cert = self._fetch(url)
+            except SignatureRefused as exc:
+                cert = (exc, time.monotonic() + FAILURE_REMEMBERED_SECONDS)
             with self._lock:
+                if len(self._certs) >= MAX_REMEMBERED_URLS:
+                    self._certs.pop(next(iter(self._certs)))  # the oldest
                 self._certs[url] = cert
+        if isinstance(cert, tuple):
+            raise cert[0]
         return cert
 
     def _fetch(self, url: str) -> x509.Certificate:

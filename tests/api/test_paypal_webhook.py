@@ -148,3 +148,23 @@ def test_a_body_that_arrives_too_slowly_is_cut_off_with_408(db_url, paypal):
         "wsgi.input": Trickle(), "CONTENT_LENGTH": "60000"})
     assert response.status_code == 408
     assert response.mimetype == "application/problem+json"
+
+
+def test_a_certificate_url_that_failed_is_not_fetched_again_for_each_forgery(paypal):
+    from settlement.payouts.webhook_signature import CertificateStore, SignatureRefused
+
+    fetched = []
+
+    class Counting(CertificateStore):
+        def _fetch(self, url):
+            fetched.append(url)
+            return super()._fetch(url)
+
+    store = Counting((paypal.base_url + "/",), timeout=2)
+    missing = paypal.base_url + "/no-such-cert.pem"
+    for _ in range(3):
+        with pytest.raises(SignatureRefused):
+            store.get(missing)
+    good = paypal.base_url + "/_sandbox/webhook-cert.pem"
+    assert store.get(good) is store.get(good)
+    assert fetched == [missing, good]
