@@ -14,7 +14,9 @@ from itertools import accumulate
 # Our documents are a few levels deep (a report's envelope, a record, an amount object);
 # 64 leaves room for any honest one.
 MAX_DEPTH = 64
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+# A string, or an unterminated one to the end: every quote starts a match, so the search
+# never fails and retries from the next quote (which made a body of `"\"\"...` quadratic).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 

@@ -137,3 +137,12 @@ def test_put_member_with_an_empty_body_is_refused_and_creates_nothing(api):
     assert api.client.get("/v1/members/M9/balance", headers=api.h("operator")).status_code \
         == 404
     assert api.client.put("/v1/members/M9", json={}, headers=api.h("admin")).status_code == 200
+
+
+def test_a_body_of_escaped_quotes_is_measured_in_one_pass_and_refused():
+    # `"\"\"\"...` never closes a string: measured by retrying from each quote, it took
+    # time quadratic in its length (this one would run for hours).
+    doc = '"\\' * 500_000
+    assert jsonsafe.depth(doc) == 0
+    with pytest.raises(jsonsafe.JsonRefused):
+        jsonsafe.loads(doc)
