@@ -76,13 +76,13 @@ def test_openapi_documents_source_as_the_network_account(client):
     assert "networks.<format>.accounts" in source["description"]
 
 
-def test_json_body_for_the_rakuten_csv_report_answers_415_naming_what_it_reads(api):
-    response = api.upload(b'[{"u1": "M1"}]', "application/json", format="rakuten")
+def test_ndjson_body_for_rakuten_answers_415_naming_what_it_reads(api):
+    response = api.upload(b'{"u1": "M1"}\n', "application/x-ndjson", format="rakuten")
     assert response.status_code == 415
     assert response.mimetype == "application/problem+json"
     error = response.get_json()["errors"][0]
     assert (error["field"], error["code"]) == ("content-type", "unsupported_media")
-    assert "text/csv" in error["message"]
+    assert "text/csv, application/json" in error["message"]
 
 
 def test_cj_csv_answers_415_naming_json_and_ndjson(api):
@@ -100,3 +100,19 @@ def test_retailer_holding_period_is_set_by_put_and_bounded(api):
         "name": "Nordstrom", "confirm_after_days": 731})
     assert bad.status_code == 422
     assert bad.get_json()["errors"][0]["field"] == "confirm_after_days"
+
+
+def test_rakuten_events_api_json_is_read_and_held_by_the_networks_holding_period(api_for):
+    api = api_for(networks={"rakuten": {"confirm_after_days": 30}})
+    api.setup(members=("HP000012",), rate="4")
+    assert api.put_retailer("style", network_ids={"rakuten": "43245"}).status_code == 200
+    events = [{"etransaction_id": "c8f6e1d04b7a", "advertiser_id": 43245,
+               "order_id": "O-1", "sku_number": "SKU-1", "sale_amount": 39.8, "quantity": 1,
+               "commissions": 0.3995, "u1": "HP000012", "currency": "USD",
+               "transaction_date": "Thu Jun 04 2026 16:12:45 GMT+0000 (UTC)",
+               "process_date": "Fri Jun 05 2026 03:10:00 GMT+0000 (UTC)"}]
+    response = api.upload(json.dumps(events).encode(), "application/json", format="rakuten",
+                          as_of="2026-06-20T12:00:00Z")
+    assert response.status_code == 202, response.get_json()
+    assert api.report(response.get_json()["id"])["counts"]["inserted"] == 1
+    assert api.money("HP000012") == ("1.59", "0.00")  # 4% of 39.80, held until 2026-07-04

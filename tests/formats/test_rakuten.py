@@ -1,7 +1,10 @@
 """Rakuten Advertising Signature Orders report: derived ids, line kinds, JPY, u1."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
+import zoneinfo
 from pathlib import Path
 
 import pytest
@@ -63,10 +66,11 @@ def only_line(results) -> ParsedLine:
     return results[0]
 
 
-def test_rakuten_is_registered_for_csv_only():
+def test_rakuten_reads_the_report_as_csv_and_the_events_api_as_json_only():
     assert parser_for("rakuten", "csv") is rakuten.parse_csv
+    assert parser_for("rakuten", "json") is rakuten.parse_json
     with pytest.raises(ReportFormatError):
-        parser_for("rakuten", "json")
+        parser_for("rakuten", "ndjson")
 
 
 def test_rakuten_sale_line_maps_to_a_line_without_status_with_a_derived_id():
@@ -362,3 +366,39 @@ def test_rakuten_two_digit_year_is_the_most_recent_past_year_never_the_future():
     # written in full: the year is never moved back a century to make it fit.
     assert codes(run(csv_text([row(**{"Transaction Date": "12/01/26"})]))) == {
         (2, "Transaction Date", "future_date")}
+
+
+# --- the Events API (JSON) ---------------------------------------------------------------
+
+def event(**changes) -> dict:
+    base = {"etransaction_id": "c8f6e1d04b7a", "advertiser_id": 43245, "sid": 3132713,
+            "order_id": "245117-20260604-0012045521", "offer_id": "7201",
+            "sku_number": "SM-TS-001-M", "sale_amount": 39.8, "quantity": 1,
+            "commissions": 0.3995, "process_date": "Fri Jun 05 2026 03:10:00 GMT+0000 (UTC)",
+            "transaction_date": "Thu Jun 04 2026 16:12:45 GMT+0000 (Coordinated Universal Time)",
+            "transaction_type": "realtime", "product_name": "T-shirt", "u1": "HP000012",
+            "currency": "USD", "is_event": "N"}
+    base.update(changes)
+    return base
+
+
+def run_events(records, ctx: ParseContext = US) -> list:
+    return list(rakuten.parse_json([json.dumps(records).encode()], ctx))
+
+
+def test_rakuten_events_api_record_maps_like_a_report_line():
+    line = only_line(run_events([event()]))
+    assert line == ParsedLine(1, "c8f6e1d04b7a", "245117-20260604-0012045521", "HP000012",
+                              "43245", None, datetime.date(2026, 6, 4), 398000, 3995, "USD",
+                              "unstated", None)
+
+
+def test_rakuten_events_api_date_is_converted_to_the_tenants_zone():
+    tokyo = dataclasses.replace(US, zone=zoneinfo.ZoneInfo("Asia/Tokyo"))
+    assert only_line(run_events([event()], tokyo)).event_date == datetime.date(2026, 6, 5)
+
+
+def test_rakuten_events_api_errors_name_the_apis_keys():
+    results = run_events([event(commissions="0.39951", u1="<none>"), event(u1="<none>")])
+    assert codes(results) == {(1, "commissions", "too_many_decimals")}
+    assert lines(results)[0].member is None

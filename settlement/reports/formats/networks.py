@@ -203,17 +203,37 @@ def integer(value, line: int, field: str, errors: list, *, required: bool = True
 
 _YMD_SLASH = re.compile(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})\Z", re.ASCII)
 _MDY_SLASH = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}|[0-9]{2})\Z", re.ASCII)
+# A date-time as JavaScript's Date.toString() writes it (Rakuten's Events API):
+# "Thu Jun 04 2026 10:12:45 GMT+0900 (Japan Standard Time)".
+_JS_DATE = re.compile(r"[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([0-9]{2}) ([0-9]{4}) "
+                      r"([0-9]{2}:[0-9]{2}:[0-9]{2}) GMT([+-][0-9]{2})([0-9]{2})(?: \(.*\))?\Z",
+                      re.ASCII)
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+                                       "Sep", "Oct", "Nov", "Dec"), start=1)}
+
+
+def _js_date_iso(raw: str) -> str | None:
+    """The ISO date-time of a JavaScript date string, or None if `raw` is not one."""
+    m = _JS_DATE.match(raw)
+    if m is None or m.group(1) not in _MONTHS:
+        return None
+    month, day, year, clock, hours, minutes = m.groups()
+    return f"{year}-{_MONTHS[month]:02d}-{day}T{clock}{hours}:{minutes}"
 
 
 def report_date(value, line: int, field: str, ctx: ParseContext, errors: list, *,
                 required: bool = True) -> dt.date | None:
-    """A report date: ISO (2026-06-15, or a date-time), Japanese 2026/06/15, or US
-    06/15/2026; a time after a space is ignored. A two-digit year (older exports: 10/17/80)
+    """A report date: ISO (2026-06-15, or a date-time), Japanese 2026/06/15, US 06/15/2026
+    (a time after a space is ignored), or JavaScript's "Thu Jun 04 2026 10:12:45 GMT+0900"
+    (converted to the tenant's time zone like any date-time with an offset). A two-digit year (older exports: 10/17/80)
     is the most recent such year not after the report's date (1980, never 2080). Slashed
     dates are never read day-first, so no date is ambiguous."""
-    raw = f.text(value, line, field, errors, required=required, max_chars=40)
+    raw = f.text(value, line, field, errors, required=required, max_chars=80)
     if raw is None:
         return None
+    iso = _js_date_iso(raw)
+    if iso is not None:
+        return f.date(iso, line, field, ctx, errors)
     head = raw.split(" ", 1)[0]
     m = _YMD_SLASH.match(head)
     parts = (m.group(1), m.group(2), m.group(3)) if m else None

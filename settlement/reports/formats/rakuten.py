@@ -1,4 +1,5 @@
-"""Rakuten Advertising Signature Orders report (CSV), as the publisher dashboard exports it.
+"""Rakuten Advertising Signature Orders report (CSV), as the publisher dashboard exports it,
+and the same lines from the Events API (JSON, keys in EVENTS_KEYS below).
 
 Columns (matched whatever their case or spacing; others are ignored): "Member ID (U1)",
 "MID", "Advertiser Name", "Order ID", "Transaction Date", "Transaction Time", "SKU",
@@ -71,16 +72,16 @@ LOCK_STATUSES = {"locked": "confirmed", "unlocked": UNSTATED, "not applicable": 
                  "n/a": UNSTATED}
 
 
-def _currency(line: int, get, ctx: ParseContext, errors: list) -> str | None:
+def _currency(line: int, get, field: str, ctx: ParseContext, errors: list) -> str | None:
     value = get(CURRENCY)
-    if value is None or not value.strip():
+    if value is None or (isinstance(value, str) and not value.strip()):
         return ctx.currency
-    return f.currency(value, line, CURRENCY, ctx, errors)
+    return f.currency(value, line, field, ctx, errors)
 
 
 def _status(line: int, get, errors: list) -> str | None:
     value = get(LOCK)
-    if value is None or not value.strip():
+    if value is None or (isinstance(value, str) and not value.strip()):
         return UNSTATED
     return f.status(value, line, LOCK, LOCK_STATUSES, errors)
 
@@ -104,27 +105,31 @@ def _transaction_id(order: str, sku: str | None, kind: str, process_date,
     return key if count == 1 else n.derived_id(*parts, f"#{count}")
 
 
-def _member(line: int, get, errors: list) -> str | None:
-    member = f.text(get(U1), line, U1, errors, required=False, max_chars=MAX_U1_CHARS)
+def _member(line: int, get, field: str, errors: list) -> str | None:
+    member = f.text(get(U1), line, field, errors, required=False, max_chars=MAX_U1_CHARS)
     return None if member == NO_MEMBER else member
 
 
-def check(line: int, get, ctx: ParseContext, seen: dict[str, int]) -> ParsedLine | list[LineError]:
+def check(line: int, get, ctx: ParseContext, seen: dict[str, int],
+          names: dict[str, str] | None = None) -> ParsedLine | list[LineError]:
+    """One line; `get(column)` reads a column by its report name, and errors name the field
+    as the sender wrote it (`names`: the Events API's keys; None: the report's columns)."""
     errors: list[LineError] = []
-    member = _member(line, get, errors)
-    network_txn = f.identifier(get(TXN_ID), line, TXN_ID, errors, required=False)
-    retailer = f.identifier(get(MID), line, MID, errors)
-    order = f.identifier(get(ORDER), line, ORDER, errors)
-    sku = f.identifier(get(SKU), line, SKU, errors, required=False)
-    event_date = n.report_date(get(TXN_DATE), line, TXN_DATE, ctx, errors)
-    process_date = n.report_date(get(PROCESS_DATE), line, PROCESS_DATE, ctx, errors,
+    name = names.get if names else (lambda column: column)
+    member = _member(line, get, name(U1), errors)
+    network_txn = f.identifier(get(TXN_ID), line, name(TXN_ID), errors, required=False)
+    retailer = f.identifier(get(MID), line, name(MID), errors)
+    order = f.identifier(get(ORDER), line, name(ORDER), errors)
+    sku = f.identifier(get(SKU), line, name(SKU), errors, required=False)
+    event_date = n.report_date(get(TXN_DATE), line, name(TXN_DATE), ctx, errors)
+    process_date = n.report_date(get(PROCESS_DATE), line, name(PROCESS_DATE), ctx, errors,
                                  required=False)
-    sale = f.amount(get(SALES), line, SALES, ctx, errors)
-    items = n.integer(get(ITEMS), line, ITEMS, errors, required=False)
-    commission = f.amount(get(COMMISSION), line, COMMISSION, ctx, errors)
-    currency = _currency(line, get, ctx, errors)
+    sale = f.amount(get(SALES), line, name(SALES), ctx, errors)
+    items = n.integer(get(ITEMS), line, name(ITEMS), errors, required=False)
+    commission = f.amount(get(COMMISSION), line, name(COMMISSION), ctx, errors)
+    currency = _currency(line, get, name(CURRENCY), ctx, errors)
     status = _status(line, get, errors)
-    n.sign_rule(line, sale, commission, COMMISSION, errors)
+    n.sign_rule(line, sale, commission, name(COMMISSION), errors)
     if errors:
         return errors
     kind = kind_of(sale, commission, items)
@@ -144,4 +149,23 @@ def parse_csv(chunks: Iterable[bytes], ctx: ParseContext) -> Iterator[ParsedLine
     return n.run(n.csv_records(chunks, ctx, HEADER), check_line, ctx)
 
 
-PARSERS = {"csv": parse_csv}
+# The Rakuten Advertising Events API (`/events/1.0/transactions`): a JSON array of the same
+# lines under these keys, dates as JavaScript writes them ("Thu Jun 04 2026 10:12:45
+# GMT+0900 (...)"), no status either.
+EVENTS_KEYS = {U1: "u1", MID: "advertiser_id", ORDER: "order_id", TXN_DATE: "transaction_date",
+               SKU: "sku_number", SALES: "sale_amount", ITEMS: "quantity",
+               COMMISSION: "commissions", PROCESS_DATE: "process_date", CURRENCY: "currency",
+               TXN_ID: "etransaction_id"}
+
+
+def parse_json(chunks: Iterable[bytes], ctx: ParseContext) -> Iterator[ParsedLine | LineError]:
+    seen: dict[str, int] = {}
+
+    def check_event(line: int, get, ctx: ParseContext):
+        return check(line, lambda column: get(EVENTS_KEYS.get(column, "")), ctx, seen,
+                     EVENTS_KEYS)
+
+    return n.run(n.json_records(chunks, ctx, ()), check_event, ctx)
+
+
+PARSERS = {"csv": parse_csv, "json": parse_json}
