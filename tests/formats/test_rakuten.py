@@ -402,3 +402,16 @@ def test_rakuten_events_api_errors_name_the_apis_keys():
     results = run_events([event(commissions="0.39951", u1="<none>"), event(u1="<none>")])
     assert codes(results) == {(1, "commissions", "too_many_decimals")}
     assert lines(results)[0].member is None
+
+
+_json_value = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                        st.text(max_size=20), st.lists(st.integers(), max_size=2),
+                        st.sampled_from(["0.3995", "-1", "Thu Jun 04 2026 16:12:45 GMT+0000",
+                                         "Fri Feb 30 2026 00:00:00 GMT+2500", "<none>"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(sorted(rakuten.EVENTS_KEYS.values())), _json_value))
+def test_rakuten_events_api_any_values_give_a_line_or_errors_never_an_exception(changes):
+    for result in run_events([event(**changes)]):
+        assert isinstance(result, (ParsedLine, LineError))
