@@ -61,3 +61,17 @@ def test_a_bank_fee_table_is_keyed_by_four_digit_bank_codes():
                            "branch_code": "001", "account_number": "7654321"}}
     with pytest.raises(ValidationError, match="not a 4-digit bank code"):
         TenantPolicy.model_validate(_policy(exits={"bank": bank}))
+
+
+def test_the_fixture_point_sites_have_every_exit_a_campaign_and_expiry():
+    from pathlib import Path
+
+    from settlement.tenants.policy import load_policy
+    root = Path(__file__).parents[2] / "fixtures"
+    jp = load_policy(root / "tenants" / "jp-points.json")
+    assert {e.kind for e in jp.exits.values()} == {"gift_code", "bank_transfer",
+                                                   "points_transfer"}
+    assert (jp.exits["amazon"].minimum_value, jp.exits["bank"].minimum_value) == (300, 1000)
+    assert jp.campaigns[0].budget_count and jp.points.expiry.rule == "inactivity"
+    ten = load_policy(root / "points" / "jp-tenpoints.json")
+    assert ten.points.points_per_unit == 10 and ten.payouts.dates == ()
