@@ -281,6 +281,8 @@ def demo_run(fixtures: str, payout_date: str, referrals_as_of: str) -> None:
     if "us-cashback" in keys:
         _settle(client, settings, keys["us-cashback"], payout_date)
     _referrals(client, settings, keys, root, referrals_as_of)
+    from cli.demo_exchanges import exchanges_demo
+    exchanges_demo(client, settings, keys, root)
     _summary()
     paypal.shutdown()
     click.echo("\n== Console: `make console` serves this database at "

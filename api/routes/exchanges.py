@@ -35,6 +35,9 @@ class ExchangeIn(Schema):
                                  "what to receive, in the exit's unit (yen, partner points)"})
     points = fields.Raw(metadata={"type": "integer", "description":
                                   "what to spend (the fee comes on top)"})
+    use_campaign = fields.Raw(metadata={"type": "boolean", "description":
+                                        "false: the exit's regular rate even while a "
+                                        "campaign runs (default true)"})
     destination = fields.Raw(metadata={"type": "object", "description":
                                        "bank transfer: bank_code, branch_code, account_type "
                                        "(ordinary|current|savings), account_number, "

@@ -143,7 +143,7 @@ def check_destination(kind: str, raw) -> dict | None:
 
 def make_quote(policy: TenantPolicy, body: dict, moment: dt.datetime) -> tuple[Quote, Campaign | None]:
     """The quote for a request body {exit, value | points, destination?} at `moment`."""
-    extra = set(body) - {"exit", "value", "points", "destination"}
+    extra = set(body) - {"exit", "value", "points", "destination", "use_campaign"}
     if extra:
         field = sorted(extra)[0]
         raise ExchangeError(422, "unknown_field", field, f"unknown field {field}")
@@ -154,7 +154,11 @@ def make_quote(policy: TenantPolicy, body: dict, moment: dt.datetime) -> tuple[Q
     exit_ = policy.exits[name]
     if not exit_.enabled:
         raise ExchangeError(422, "exit_disabled", "exit", f"exit {name} is disabled")
-    campaign = live_campaign(policy, name, moment)
+    wanted = body.get("use_campaign", True)
+    if not isinstance(wanted, bool):
+        raise ExchangeError(422, "not_a_boolean", "use_campaign", "use_campaign is true or false")
+    # A member may pass on a campaign (its budget is spent) for the exit's regular rate.
+    campaign = live_campaign(policy, name, moment) if wanted else None
     rate = campaign.rate if campaign is not None and campaign.rate is not None else exit_.rate
     value, field = _value_of(exit_, rate, body)
     _check_value(exit_, value, field)

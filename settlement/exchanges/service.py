@@ -142,7 +142,8 @@ def _take_campaign(session: Session, tenant_id: int, campaign, member_id: int,
         if mine >= campaign.per_member_count:
             raise ExchangeError(422, "campaign_member_cap", "exit",
                                 f"campaign {campaign.name} allows {campaign.per_member_count} "
-                                "exchanges per member")
+                                "exchanges per member; send use_campaign: false for the "
+                                "regular rate")
     p = {"t": tenant_id, "c": campaign.name, "v": value, "bv": campaign.budget_value,
          "bc": campaign.budget_count}
     session.execute(text("INSERT INTO campaign_usage (tenant_id, campaign, used_value, "
@@ -158,7 +159,8 @@ def _take_campaign(session: Session, tenant_id: int, campaign, member_id: int,
         p).first()
     if granted is None:
         raise ExchangeError(409, "campaign_budget_exhausted", "exit",
-                            f"campaign {campaign.name} has run out of its budget")
+                            f"campaign {campaign.name} has run out of its budget; send "
+                            "use_campaign: false for the regular rate")
 
 
 def _release_campaign(session: Session, exchange: Exchange) -> None:

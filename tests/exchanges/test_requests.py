@@ -132,6 +132,9 @@ def test_a_campaign_rate_is_quoted_by_name_and_its_count_budget_runs_out(engine,
     ask(engine, tenant, mids[1], {"exit": "amazon", "value": 1000})
     error = refused(engine, tenant, mids[2], {"exit": "amazon", "value": 1000})
     assert (error.status, error.code) == (409, "campaign_budget_exhausted")
+    regular, _ = ask(engine, tenant, mids[2], {"exit": "amazon", "value": 1000,
+                                               "use_campaign": False}, "k2")
+    assert (regular.campaign, regular.points) == (None, 1000)
 
 
 def test_a_campaign_outside_its_window_does_not_apply(engine, points_tenant):
