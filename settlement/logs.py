@@ -16,16 +16,21 @@ import structlog
 # Keys whose values are secrets whatever they hold (compared lower-case).
 SECRET_KEYS = frozenset({"authorization", "cookie", "set-cookie", "set_cookie", "key",
                          "api_key", "secret", "password", "token", "csrf_token",
-                         "gift_code", "code", "session"})
+                         "gift_code", "code", "claim_code", "gcclaimcode", "session"})
 REDACTED = "[redacted]"
 # The shape of our API keys (settlement/access/service.py): sk_<12 hex>_<secret>.
 API_KEY_PATTERN = re.compile(r"sk_[0-9a-f]{12}_[A-Za-z0-9_\-]+")
+# A gift code inside text (an exception quoting a provider's answer, a form echoed back):
+# the value after one of these names, quoted or not.
+GIFT_CODE_PATTERN = re.compile(
+    r"""(?i)(["']?(?:gcClaimCode|claim_code|gift_code)["']?\s*[:=]\s*["']?)[^"'\s,;}&]+""")
 _HANDLER_NAME = "settle-json"
 
 
 def _mask(value):
     if isinstance(value, str):
-        return API_KEY_PATTERN.sub("sk_" + REDACTED, value)
+        value = API_KEY_PATTERN.sub("sk_" + REDACTED, value)
+        return GIFT_CODE_PATTERN.sub(r"\1" + REDACTED, value)
     return value
 
 

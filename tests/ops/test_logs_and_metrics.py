@@ -84,13 +84,18 @@ def test_no_api_key_cookie_or_gift_code_is_ever_logged(app_logging, client, tena
     structlog.get_logger("settle.test").info("exchange", gift_code=gift, key=key,
                                              note=f"made with {key}")
     logging.getLogger("settle.test").error("stdlib line with %s", key)
+    quoted = f"GIFT-{uuid.uuid4().hex[:16]}"
+    in_repr = f"GIFT-{uuid.uuid4().hex[:16]}"
     try:
-        raise RuntimeError(f"failed for {key}")
+        raise RuntimeError(f'failed for {key}: answer {{"gcClaimCode": "{quoted}", "x": 1}}')
     except RuntimeError:
         logging.getLogger("settle.test").exception("boom")
+    structlog.get_logger("settle.test").warning(
+        "answer", answer=f"GiftCardAnswer(status='SUCCESS', claim_code='{in_repr}')")
     text = log_lines.buffer.getvalue()
     assert "exchange" in text and "boom" in text and "stdlib line" in text
-    for secret in (key, key[len("sk_"):], cookie, gift):
+    assert "GiftCardAnswer(status='SUCCESS', claim_code='[redacted]')" in text
+    for secret in (key, key[len("sk_"):], cookie, gift, quoted, in_repr):
         assert secret not in text
 
 
