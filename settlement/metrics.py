@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 
+import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from settlement.db import tenant_session
+
+log = structlog.get_logger("settle.metrics")
 
 HTTP_REQUESTS = Counter("settle_http_requests_total", "HTTP requests answered",
                         ["method", "route", "status"])
@@ -49,10 +52,26 @@ class StateCollector:
         self.engine, self.redis_url, self.queue_prefix = engine, redis_url, queue_prefix
 
     def collect(self):
-        yield from self._run_items()
-        yield from self._ledger_checks()
+        """Each source read on its own: a database or Redis that does not answer leaves
+        its gauges out and says so in settle_state_up, and the counters are still served."""
+        up = GaugeMetricFamily("settle_state_up", "1 when the source of the state gauges "
+                               "answered this scrape", labels=["source"])
+        sources = [("database", self._run_items), ("database", self._ledger_checks)]
         if self.redis_url:
-            yield from self._queues()
+            sources.append(("redis", self._queues))
+        answered: dict[str, int] = {}
+        for source, read in sources:
+            try:
+                families = list(read())
+            except Exception:  # noqa: BLE001 - an unreadable source must not fail /metrics
+                log.warning("metrics.state_unreadable", source=source, exc_info=True)
+                answered[source] = 0
+                continue
+            answered.setdefault(source, 1)
+            yield from families
+        for source, ok in answered.items():
+            up.add_metric([source], ok)
+        yield up
 
     def _run_items(self):
         from settlement.models import RunItem, SettlementRun

@@ -155,3 +155,23 @@ def test_metrics_show_queue_depths_when_jobs_go_to_rq(sqlite_url, redis_url):
         redis.delete(*doomed)
         redis.srem("rq:queues", f"rq:queue:{prefix}referrals")
         redis.close()
+
+
+def test_metrics_still_answer_with_the_counters_when_the_database_is_down():
+    from api import create_app
+    client = create_app(Settings(database_url="postgresql://postgres@127.0.0.1:1/x",
+                                 redis_url="redis://127.0.0.1:1/0")).test_client()
+    client.get("/v1/health")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert _metric(text, "settle_state_up", source="database") == 0
+    assert _metric(text, "settle_state_up", source="redis") == 0
+    assert _metric(text, "settle_http_requests_total", route="/v1/health", status="200") >= 1
+    assert "settle_run_items{" not in text
+
+
+def test_state_sources_that_answer_are_up(client):
+    text = client.get("/metrics").get_data(as_text=True)
+    assert _metric(text, "settle_state_up", source="database") == 1
+    assert 'settle_state_up{source="redis"}' not in text  # jobs in-process: no Redis
