@@ -281,3 +281,43 @@ def test_metrics_show_items_of_executing_runs_and_the_last_ledger_check(app, mak
     after = app.test_client().get("/metrics").get_data(as_text=True)
     assert _gauge(after, "settle_run_items") - _gauge(before, "settle_run_items") == 4
     assert _gauge(after, "settle_ledger_check_ok", tenant=api.tenant.slug) == 1
+
+
+def _expire_key(engine, tenant, role: str) -> None:
+    prefix = tenant.keys[role].split("_")[1]
+    with Session(engine) as session:
+        row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+        row.expires_at = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+        session.commit()
+
+
+def test_an_expired_key_cannot_sign_in_and_ends_its_sessions(app, api, engine):
+    browser = signed_in(app, api.tenant.keys["operator"])
+    _expire_key(engine, api.tenant, "operator")
+    assert browser.get("/console/runs").status_code == 302
+    fresh = app.test_client()
+    token = csrf_of(fresh.get("/console/sign-in").get_data(as_text=True))
+    response = fresh.post("/console/sign-in", data={"key": api.tenant.keys["operator"],
+                                                    "csrf_token": token})
+    assert response.status_code == 401
+
+
+def test_a_session_past_its_lifetime_is_refused_whatever_the_browser_keeps(
+        db_url, make_tenant):
+    from api import create_app
+    app = create_app(Settings(database_url=db_url, redis_url=None, secret_key="s",
+                              console_session_minutes=0))
+    tenant = make_tenant()
+    browser = signed_in(app, tenant.keys["operator"])
+    page = browser.get("/console/runs")
+    assert page.status_code == 302 and page.headers["Location"].startswith("/console/sign-in")
+
+
+def test_a_cookie_signed_with_another_secret_is_not_a_session(app, api, db_url):
+    from api import create_app
+    other = create_app(Settings(database_url=db_url, redis_url=None, secret_key="other"))
+    browser = signed_in(other, api.tenant.keys["operator"])
+    cookie = browser.get_cookie("settle_console", path="/console")
+    victim = app.test_client()
+    victim.set_cookie("settle_console", cookie.value, path="/console")
+    assert victim.get("/console/runs").status_code == 302
