@@ -321,3 +321,19 @@ def test_a_cookie_signed_with_another_secret_is_not_a_session(app, api, db_url):
     victim = app.test_client()
     victim.set_cookie("settle_console", cookie.value, path="/console")
     assert victim.get("/console/runs").status_code == 302
+
+
+def test_sign_in_returns_to_the_page_asked_for_but_never_off_the_console(app, api):
+    browser = app.test_client()
+    asked = browser.get("/console/members?q=pp")
+    assert asked.status_code == 302 and "next=" in asked.headers["Location"]
+    form = browser.get(asked.headers["Location"]).get_data(as_text=True)
+    assert 'name="next" value="/console/members?q=pp"' in form
+    for target, lands in (("/console/members?q=pp", "/console/members?q=pp"),
+                          ("//evil.example/console/", "/console/runs"),
+                          ("https://evil.example/", "/console/runs")):
+        fresh = app.test_client()
+        token = csrf_of(fresh.get("/console/sign-in").get_data(as_text=True))
+        response = fresh.post("/console/sign-in", data={
+            "key": api.tenant.keys["operator"], "csrf_token": token, "next": target})
+        assert response.headers["Location"] == lands
