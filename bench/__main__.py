@@ -11,6 +11,9 @@ limit measured in the same run, with peak memory; results as JSON and PNG plots.
   rq workers with the PayPal sandbox and the points partners' files, beside a GROUP BY of
   the same balances and a raw INSERT ... SELECT of the run's ledger legs; peak RSS of the
   rq processes (work horses included).
+- exchanges (bench/exchange.py): point-site members asking for exchanges at once at 100,000
+  members (each request its own transaction over 8 connections), beside single-row INSERT
+  transactions over the same connections.
 - `--profile`: also bench/profile.py (cProfile + time per SQL statement) at the largest
   size up to 100,000.
 
@@ -25,7 +28,7 @@ import json
 import time
 from pathlib import Path
 
-from bench import ingest, plot, settle
+from bench import exchange, ingest, plot, settle
 from bench.common import ROOT, code_version, machine
 
 FULL = [10_000, 100_000, 1_000_000]
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma-separated sizes: report lines and run members "
                              "(default 10000,100000)")
     parser.add_argument("--full", action="store_true", help="sizes 10000,100000,1000000")
-    parser.add_argument("--only", choices=("ingest", "settle"), default=None)
+    parser.add_argument("--only", choices=("ingest", "settle", "exchange"), default=None)
     parser.add_argument("--ingest-members", type=int, default=100_000,
                         help="members the ingestion reports' lines spread over")
     parser.add_argument("--workers", type=int, default=2, help="rq workers for settlement")
@@ -70,6 +73,10 @@ def main(argv: list[str] | None = None) -> None:
         for size in sizes:
             data["settle"].append(settle.run(size, args.workers))
             path.write_text(json.dumps(data, indent=2))
+    if args.only in (None, "exchange"):
+        print("exchanges (point sites, 100,000 members, 8 connections):", flush=True)
+        data["exchange"] = [exchange.run(100_000, 5_000, 8)]
+        path.write_text(json.dumps(data, indent=2))
     if args.profile:
         small = max([s for s in sizes if s <= 100_000] or [min(sizes)])
         print(f"profiling the hot paths at {small:,} ...", flush=True)
@@ -101,6 +108,9 @@ def _summary(data: dict) -> None:
                   f"{r['members_per_s']:>10,} "
                   f"{r['plan_members_per_s']:>8,} {r['group_by_members_per_s']:>11,} "
                   f"{r['raw_write_members_per_s']:>12,} {r['peak_rss_mb']:>8.1f}")
+    for r in data.get("exchange", []):
+        print(f"\nexchanges  {r['members']:>11,} members  {r['accepted_per_s']:>8,} accepted/s  "
+              f"raw single-row INSERT {r['raw_inserts_per_s']:>8,}/s  ratio {r['ratio']:.3f}")
     print(f"\n(bench took {data['elapsed_s']} s)")
 
 
