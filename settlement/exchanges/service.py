@@ -21,13 +21,13 @@ import hashlib
 import json
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from settlement.exchanges.models import LIVE, Exchange
 from settlement.exchanges.quote import ExchangeError, Quote, canonical, make_quote
-from settlement.ledger.service import Leg, member_balances, post_entry
-from settlement.models import Member
+from settlement.ledger.service import (Leg, check_balanced, member_balances, open_entry,
+                                       post_entry)
+from settlement.models import Member, Posting
 from settlement.tenants.policy import TenantPolicy
 
 IDEMPOTENCY_KEY_MAX = 200
@@ -64,15 +64,12 @@ def request_exchange(session: Session, tenant_id: int, policy: TenantPolicy, mem
     key with the same body answers the first exchange again."""
     key = _check_key(key)
     digest = hashlib.sha256(canonical(body).encode()).hexdigest()
+    lock_member(session, tenant_id, member_id)
+    # Under the member's lock: a twin request with this key has committed or not started.
     found = _replay(session, tenant_id, member_id, key, digest)
     if found is not None:
         return found, True
     quote, campaign = make_quote(policy, body, moment)
-    lock_member(session, tenant_id, member_id)
-    # A twin request with this key may have committed while we waited for the member.
-    found = _replay(session, tenant_id, member_id, key, digest)
-    if found is not None:
-        return found, True
     _check_monthly_cap(session, tenant_id, policy, member_id, quote)
     debit = quote.points_debited // policy.points.points_per_unit
     available = member_balances(session, tenant_id, member_id)["available"]
@@ -93,17 +90,23 @@ def request_exchange(session: Session, tenant_id: int, policy: TenantPolicy, mem
         idempotency_key=key, request_hash=digest, requested_on=quote.requested_on,
         credit_on=quote.credit_on, attempts=0)
     session.add(exchange)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:  # the same key committed by a twin between our two looks
-        raise ExchangeError(409, "idempotency_key_in_flight", "Idempotency-Key",
-                            "a request with this Idempotency-Key is being answered; "
-                            "send it again") from None
-    post_entry(session, tenant_id, f"exchange:{exchange.id}:reserve", "exchange_reserve",
-               _move(policy, member_id, debit, "available", "reserved"),
-               f"exchange {exchange.id} ({quote.exit}): {quote.points_debited} points reserved")
+    session.flush()
+    _reserve(session, policy, exchange, quote)
     return exchange, False
+
+
+def _reserve(session: Session, policy: TenantPolicy, exchange: Exchange, quote: Quote) -> None:
+    """available -> reserved. The exchange is new, so is its entry's key: no look-up first
+    (post_entry's), two statements."""
+    entry_id = open_entry(session, exchange.tenant_id, f"exchange:{exchange.id}:reserve",
+                          "exchange_reserve", f"exchange {exchange.id} ({quote.exit}): "
+                          f"{quote.points_debited} points reserved")
+    session.execute(Posting.__table__.insert().values([
+        {"tenant_id": exchange.tenant_id, "entry_id": entry_id, "account": leg.account,
+         "member_id": leg.member_id, "currency": leg.currency, "amount": leg.amount}
+        for leg in _move(policy, exchange.member_id, exchange.debit, "available",
+                         "reserved")]))
+    check_balanced(session, exchange.tenant_id, entry_id)
 
 
 def _move(policy: TenantPolicy, member_id: int, amount: int, source: str, target: str):

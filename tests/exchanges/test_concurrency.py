@@ -101,5 +101,5 @@ def test_one_idempotency_key_sent_many_times_at_once_reserves_once(
     member = earn(engine, tenant, "M1", 5000)
     answers = _race(pg_engine, tenant,
                     [(member, {"exit": "amazon", "value": 1000}, "same")] * 20)
-    assert set(answers) <= {"granted", "idempotency_key_in_flight"}
+    assert set(answers) == {"granted"}  # one made it, the others answered with it
     assert buckets(engine, tenant, member)["reserved"] == 1000
