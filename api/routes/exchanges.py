@@ -99,8 +99,15 @@ def _out(exchange: Exchange, policy, code: str | None = None) -> dict:
             "failure_reason": exchange.failure_reason, "gift_code": code}
 
 
+IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": True,
+                      "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                      "description": "the same key and body answer the first exchange; the "
+                                     "same key with another body answers 422"}
+
+
 @blp.route("/members/<external_id>/exchanges", methods=["POST"])
 @requires("operator")
+@blp.doc(parameters=[IDEMPOTENCY_HEADER])
 @blp.arguments(ExchangeIn)
 @blp.response(201, ExchangeOut)
 @blp.alt_response(200, schema=ExchangeOut, description="the same Idempotency-Key and body "
