@@ -34,13 +34,17 @@ def freeze_lines(session: Session, run: SettlementRun) -> None:
     p = {"t": run.tenant_id, "r": run.id, "cutoff": run.cutoff_date}
     _temp(session, "line_items", "SELECT id AS item_id, member_id FROM run_items "
                                  "WHERE tenant_id = :t AND run_id = :r", p, "member_id")
+    _temp(session, "line_unpaid", f"SELECT id AS item_id FROM run_items WHERE tenant_id = :t "
+                                  f"AND status IN ({_UNPAID})", p, "item_id")
     for kind, correction, table, live, amount in _SOURCES:
         names = {"kind": kind, "correction": correction, "table": table, "live": live,
-                 "amount": amount, "unpaid": _UNPAID}
-        _temp(session, "line_netted", _NETTED.format(**names), p, "ref_id")
-        session.execute(text(_PAID.format(**names)), p)
-        session.execute(text(_CORRECTIONS.format(**names)), p)
+                 "amount": amount}
+        paid_before = _temp(session, "line_netted", _NETTED.format(**names), p, "ref_id")
+        # One pass over the commissions (or bonuses) of the members paid now: the ones
+        # nothing paid yet, and the ones paid before whose worth changed since.
+        session.execute(text((_LINES if paid_before else _FIRST_LINES).format(**names)), p)
         _drop(session, "line_netted")
+    _drop(session, "line_unpaid")
     _drop(session, "line_items")
 
 
@@ -50,9 +54,10 @@ def drop_lines(session: Session, tenant_id: int, run_id: int) -> None:
                     {"t": tenant_id, "r": run_id})
 
 
-def _temp(session: Session, name: str, select_sql: str, params: dict, key: str) -> None:
+def _temp(session: Session, name: str, select_sql: str, params: dict, key: str) -> bool:
     """A temporary table, indexed on `key` and (PostgreSQL) analyzed: each statement below
-    reaches it by index or hash, never by rescanning a table it believes empty."""
+    reaches it by index or hash, never by rescanning a table it believes empty. Returns
+    whether it has rows."""
     pg = session.bind.dialect.name == "postgresql"
     _drop(session, name)
     session.execute(text(f"CREATE TEMP TABLE {name}{' ON COMMIT DROP' if pg else ''} AS "
@@ -60,6 +65,7 @@ def _temp(session: Session, name: str, select_sql: str, params: dict, key: str) 
     session.execute(text(f"CREATE INDEX {name}_key ON {name} ({key})"))
     if pg:
         session.execute(text(f"ANALYZE {name}"))
+    return session.execute(text(f"SELECT 1 FROM {name} LIMIT 1")).first() is not None
 
 
 def _drop(session: Session, name: str) -> None:
@@ -68,34 +74,37 @@ def _drop(session: Session, name: str) -> None:
 
 
 # What the items still standing have paid of each commission (or bonus) so far: its paid
-# row plus earlier corrections, and the run that paid it.
+# row plus earlier corrections, and the run that paid it. One scan of the lines.
 _NETTED = """
   SELECT l.ref_id, max(CASE WHEN l.kind = '{kind}' THEN l.run_id END) AS paid_run,
          CAST(sum(l.amount) AS BIGINT) AS netted
   FROM run_item_lines l
-  JOIN run_items paid ON paid.tenant_id = l.tenant_id AND paid.id = l.item_id
   WHERE l.tenant_id = :t AND l.run_id <> :r AND l.kind IN ('{kind}', '{correction}')
-    AND paid.status NOT IN ({unpaid})
-  GROUP BY l.ref_id"""
+    AND NOT EXISTS (SELECT 1 FROM line_unpaid u WHERE u.item_id = l.item_id)
+  GROUP BY l.ref_id
+  HAVING max(CASE WHEN l.kind = '{kind}' THEN l.run_id END) IS NOT NULL"""
 
-_PAID = """
+_INSERT = """
   INSERT INTO run_item_lines (tenant_id, run_id, item_id, member_id, kind, ref_id, amount,
-                              status, confirmed_on)
-  SELECT :t, :r, i.item_id, i.member_id, '{kind}', s.id, s.{amount}, s.status, s.confirmed_on
+                              status, confirmed_on, earlier_run_id)"""
+
+_FIRST_LINES = _INSERT + """
+  SELECT :t, :r, i.item_id, i.member_id, '{kind}', s.id, s.{amount}, s.status,
+         s.confirmed_on, NULL
   FROM line_items i
   JOIN {table} s ON s.tenant_id = :t AND s.member_id = i.member_id
-  LEFT JOIN line_netted n ON n.ref_id = s.id
-  WHERE s.status = '{live}' AND s.confirmed_on <= :cutoff AND s.{amount} <> 0
-    AND n.paid_run IS NULL"""
+  WHERE s.status = '{live}' AND s.confirmed_on <= :cutoff AND s.{amount} <> 0"""
 
-_CORRECTIONS = """
-  INSERT INTO run_item_lines (tenant_id, run_id, item_id, member_id, kind, ref_id, amount,
-                              status, confirmed_on, earlier_run_id)
-  SELECT :t, :r, i.item_id, i.member_id, '{correction}', n.ref_id,
-         CASE WHEN s.status = '{live}' THEN s.{amount} ELSE 0 END - n.netted, s.status,
-         s.confirmed_on, n.paid_run
-  FROM line_netted n
-  JOIN {table} s ON s.tenant_id = :t AND s.id = n.ref_id
-  JOIN line_items i ON i.member_id = s.member_id
-  WHERE n.paid_run IS NOT NULL
-    AND CASE WHEN s.status = '{live}' THEN s.{amount} ELSE 0 END <> n.netted"""
+_LINES = _INSERT + """
+  SELECT :t, :r, item_id, member_id,
+         CASE WHEN paid_run IS NULL THEN '{kind}' ELSE '{correction}' END, ref_id,
+         CASE WHEN paid_run IS NULL THEN worth ELSE worth - netted END, status, confirmed_on,
+         paid_run
+  FROM (SELECT i.item_id, i.member_id, s.id AS ref_id, s.status, s.confirmed_on,
+               CASE WHEN s.status = '{live}' THEN s.{amount} ELSE 0 END AS worth,
+               n.paid_run, n.netted
+        FROM line_items i
+        JOIN {table} s ON s.tenant_id = :t AND s.member_id = i.member_id
+        LEFT JOIN line_netted n ON n.ref_id = s.id) c
+  WHERE (paid_run IS NULL AND status = '{live}' AND confirmed_on <= :cutoff AND worth <> 0)
+     OR (paid_run IS NOT NULL AND worth <> netted)"""
