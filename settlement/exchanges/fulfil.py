@@ -42,7 +42,8 @@ from settlement.exchanges.models import Exchange, ExchangeBatch
 from settlement.exchanges.service import deliver, return_points
 from settlement.models import Member, Tenant
 from settlement.payouts.base import FAILED, SUCCEEDED, PayoutLine
-from settlement.payouts.csvsafe import write_bytes_atomic, write_csv_atomic
+from settlement.payouts.csvsafe import (CsvFormatError, read_csv, uncell, write_bytes_atomic,
+                                        write_csv_atomic)
 from settlement.payouts.points import (ResponseFileError, TRANSFER_COLUMNS, ingest_response,
                                        response_file_name, transfer_file_name)
 from settlement.runs.execute import batch_hold
@@ -219,9 +220,43 @@ def _bank_transfers(session: Session, policy: TenantPolicy, batch: ExchangeBatch
         for exchange in items:
             exchange.provider_status = "IN_FILE"
         session.commit()
-    if today >= batch.credit_on:  # the bank credits on the file's transfer date
-        for exchange in items:
+    returned = _bank_returns(session, partners, batch, {e.id for e in items})
+    for exchange in items:
+        if exchange.id in returned:
+            return_points(session, policy, exchange, "failed",
+                          f"the bank could not transfer: {returned[exchange.id]}")
+        elif today >= batch.credit_on:  # the bank credits on the file's transfer date
             deliver(session, policy, exchange, provider_status="TRANSFERRED")
+
+
+RETURN_COLUMNS = ("reference", "reason")
+
+
+def _bank_returns(session: Session, partners: Partners, batch: ExchangeBatch,
+                  open_ids: set[int]) -> dict[int, str]:
+    """The bank's notice of transfers it cannot make (振込不能: closed account, name or
+    number wrong), `zengin-returns-<key>.csv` with `reference` (our exchange id, the data
+    record's customer code) and `reason`, read up to the transfer date. A malformed file, or
+    one naming an exchange not open in the batch, is refused whole (last_error): nothing is
+    half-applied. A notice after the transfer date needs a person."""
+    path = _outbox(partners, session, batch) / f"zengin-returns-{batch.idempotency_key}.csv"
+    if not path.exists():
+        return {}
+    try:
+        records = read_csv(path)
+        if not records or tuple(c.strip().lower() for c in records[0][1]) != RETURN_COLUMNS:
+            raise ValueError(f"the header is not {', '.join(RETURN_COLUMNS)}")
+        out = {}
+        for line, cells in records[1:]:
+            reference = uncell(cells[0].strip()) if cells else ""
+            if len(cells) != 2 or not reference.isdigit() or int(reference) not in open_ids:
+                raise ValueError(f"line {line}: reference {reference[:20]!r} is not an open "
+                                 "exchange of this batch")
+            out[int(reference)] = uncell(cells[1].strip())[:150] or "returned by the bank"
+        return out
+    except (ValueError, CsvFormatError) as exc:
+        batch.last_error = f"{path.name} refused: {exc}"[:500]
+        return {}
 
 
 # -- points transfers --------------------------------------------------------------------
