@@ -44,7 +44,8 @@ def reports_page(session: Session, tenant_id: int, *, status: str | None, fmt: s
     if fmt:
         query = query.where(Report.format == fmt)
     if since:
-        query = query.where(Report.created_at >= since)
+        # In UTC: SQLite keeps the times as UTC text and compares them as text.
+        query = query.where(Report.created_at >= since.astimezone(dt.timezone.utc))
     return _page(session, query, Report.id, after, limit, newest_first=True)
 
 

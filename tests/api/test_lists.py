@@ -189,3 +189,28 @@ def test_a_runs_skipped_members_are_listed_by_reason_a_page_at_a_time(client, ap
     assert client.get(path, headers=a.h("uploader")).status_code == 403
     other = api_for()
     assert client.get(path, headers=other.h("operator")).status_code == 404
+
+
+def test_reports_since_compares_the_moment_whatever_its_offset(client, two, engine):
+    import datetime as dt
+
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from settlement.models import Report
+
+    a, _ = two
+    ids = [r["id"] for r in client.get("/v1/reports", headers=a.h("admin")).get_json()[
+        "reports"]]
+    utc = dt.timezone.utc
+    with Session(engine) as session:
+        for report_id, hour in zip(sorted(ids), (10, 12)):
+            session.execute(update(Report).where(Report.id == report_id).values(
+                created_at=dt.datetime(2026, 11, 11, hour, tzinfo=utc)))
+        session.commit()
+    since = lambda moment: [r["id"] for r in client.get(  # noqa: E731
+        "/v1/reports", headers=a.h("admin"), query_string={"since": moment}).get_json()[
+        "reports"]]
+    assert since("2026-11-11T13:00:00+02:00") == [max(ids)]  # 11:00 UTC
+    assert since("2026-11-11T05:00:00-05:00") == sorted(ids, reverse=True)  # 10:00 UTC
+    assert since("2026-11-11T12:00:01Z") == []
