@@ -95,3 +95,4 @@ from cli import commissions as _commissions  # noqa: E402,F401
 from cli import ledger as _ledger  # noqa: E402,F401
 from cli import keys as _keys  # noqa: E402,F401
 from cli import console as _console  # noqa: E402,F401
+from cli import exchanges as _exchanges  # noqa: E402,F401
