@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from settlement import failpoints
 from settlement.commissions.holds import confirm_held
 from settlement.commissions.lifecycle import ApplyContext, apply_incoming, attach_unattributed
 from settlement.db import tenant_session
@@ -223,6 +224,7 @@ def process(engine: Engine, tenant_id: int, report_id: int) -> Report:
             if report.status in FINAL:
                 return report
             _apply(session, engine, report)
+            failpoints.reach("report.applied")
             session.commit()
             return report
     except ReportFormatError as exc:
