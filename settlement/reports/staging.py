@@ -88,11 +88,12 @@ def stage(session: Session, items: Iterable[ParsedLine | LineError]) -> None:
 
 
 def take_parse_errors(session: Session, tenant_id: int, report_id: int) -> int:
-    """Move the parse errors from `incoming` to report_errors; returns how many."""
+    """Move the parse errors from `incoming` to report_errors; returns how many. A field
+    name longer than report_errors.field (64) is cut there: the message names it whole."""
     moved = session.execute(text("""
       INSERT INTO report_errors (tenant_id, report_id, seq, line, field, code, message)
-      SELECT :t, :r, row_number() OVER (ORDER BY line, err_field), line, err_field, err_code,
-             err_message
+      SELECT :t, :r, row_number() OVER (ORDER BY line, err_field), line,
+             substr(err_field, 1, 64), err_code, err_message
       FROM incoming WHERE err_code IS NOT NULL"""), {"t": tenant_id, "r": report_id}).rowcount
     if moved:
         session.execute(text("DELETE FROM incoming WHERE err_code IS NOT NULL"))
