@@ -10,7 +10,8 @@ Cancelled cards answer `cardStatus: RefundedToPurchaser`.
 
 Scripted trouble for tests: `script(request_id, "F400")` answers that id's next create
 with a retryable error (RESEND, no card made), `"F500"` likewise, `"F300"` with a FAILURE,
-and `"lost"` makes the card but drops the connection before answering.
+`"lost"` makes the card but drops the connection before answering, and `"slow"` makes it
+and answers only after `slow_seconds` (a caller can be killed meanwhile).
 
 Command line: ``python -m settlement.payouts.sandbox.amazon --port 8766``.
 """
@@ -23,6 +24,7 @@ import re
 import secrets
 import socket
 import threading
+import time
 from decimal import Decimal
 
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -48,6 +50,7 @@ class AmazonSandbox:
         self.cards: dict[str, dict] = {}
         self.scripted: dict[str, list[str]] = {}
         self.creates = 0  # CreateGiftCard calls answered (retries included)
+        self.slow_seconds = 30.0
         self._lock = threading.Lock()
 
     def script(self, request_id: str, *trouble: str) -> None:
@@ -79,6 +82,9 @@ class AmazonSandbox:
         if answer == "lost":  # the card is made; the answer never reaches the caller
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             return Response("", 200)(environ, start_response)
+        if isinstance(answer, tuple):  # slow: outside the lock, so others are answered
+            time.sleep(self.slow_seconds)
+            answer = answer[1]
         return answer(environ, start_response)
 
     def _signed(self, request: Request, operation: str, raw: bytes) -> bool:
@@ -119,7 +125,7 @@ class AmazonSandbox:
             return self._error("F200", "CreateGiftCard", request_id,
                                f"amount must be a positive whole {self.currency} amount")
         trouble = self.scripted.get(request_id)
-        if trouble and trouble[0] != "lost":
+        if trouble and trouble[0] not in ("lost", "slow"):
             return self._error(trouble.pop(0), "CreateGiftCard", request_id)
         self.creates += 1
         card = self.cards.get(request_id)
@@ -137,6 +143,9 @@ class AmazonSandbox:
         if trouble and trouble[0] == "lost":
             trouble.pop(0)
             return "lost"
+        if trouble and trouble[0] == "slow":  # the card is made; the answer takes a while
+            trouble.pop(0)
+            return "slow", self._json(200, self._card(request_id, card))
         return self._json(200, self._card(request_id, card))
 
     def _card(self, request_id: str, card: dict) -> dict:
