@@ -3,7 +3,7 @@ and the members whose points expire soon."""
 from __future__ import annotations
 
 import datetime as dt
-import json
+from zoneinfo import ZoneInfo
 
 from flask import current_app, request
 from flask_smorest import Blueprint
@@ -21,6 +21,7 @@ from settlement.exchanges.quote import ExchangeError
 from settlement.exchanges.service import (cancel_exchange, get_exchange, list_exchanges,
                                           request_exchange)
 from settlement.ledger.service import member_balances
+from settlement.money import format_amount
 
 blp = Blueprint("exchanges", __name__, description="Point exchanges through exits")
 
@@ -88,7 +89,6 @@ def _problem(exc: ExchangeError) -> Problem:
 
 
 def _out(exchange: Exchange, policy, code: str | None = None) -> dict:
-    from settlement.money import format_amount
     return {"id": exchange.id, "exit": exchange.exit, "kind": exchange.kind,
             "partner": exchange.partner, "status": exchange.status, "value": exchange.value,
             "bonus_value": exchange.bonus_value, "points": exchange.points,
@@ -175,15 +175,10 @@ def cancel_member_exchange(external_id, exchange_id):
     return _out(exchange, policy)
 
 
-def destination_of(exchange: Exchange) -> dict | None:
-    return None if exchange.destination is None else json.loads(exchange.destination)
-
-
 EXPIRY_NOTICE_DAYS = 30
 
 
 def _today(policy) -> dt.date:
-    from zoneinfo import ZoneInfo
     return dt.datetime.now(ZoneInfo(policy.timezone)).date()
 
 
@@ -222,7 +217,6 @@ class ExpiringListOut(Schema):
 @blp.response(200, ExpiringListOut)
 def list_expiring(query):
     """Members whose points expire within `within` days: whom to remind, of what, when."""
-    from settlement.money import format_amount
     policy = tenant_policy()
     tenant_id = current().tenant_id
     soon = forecast(db(), tenant_id, policy, _today(policy), query["within"])

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from settlement.exchanges.calendar import crediting_date
 from settlement.exchanges.kana import KanaError, to_zengin_name
@@ -167,18 +168,13 @@ def make_quote(policy: TenantPolicy, body: dict, moment: dt.datetime) -> tuple[Q
     if exit_.kind == "bank_transfer":
         fee = exit_.fee_points_by_bank.get(destination["bank_code"], fee)
     bonus = value * campaign.bonus_percent // 100 if campaign and campaign.bonus_percent else 0
-    requested_on = moment.astimezone(_zone(policy)).date()
+    requested_on = moment.astimezone(ZoneInfo(policy.timezone)).date()
     return Quote(exit=name, kind=exit_.kind, partner=exit_.partner, value=value,
                  bonus_value=bonus, points=points_for(value, rate, policy.points.points_per_unit),
                  fee_points=fee, campaign=campaign.name if campaign else None,
                  requested_on=requested_on,
                  credit_on=crediting_date(exit_.crediting, requested_on),
                  destination=destination), campaign
-
-
-def _zone(policy: TenantPolicy):
-    from zoneinfo import ZoneInfo
-    return ZoneInfo(policy.timezone)
 
 
 def canonical(body: dict) -> str:
