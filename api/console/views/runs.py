@@ -27,7 +27,7 @@ LIVE = ("approved", "executing")
 OUTCOME_STATUSES = ("failed", "returned")
 
 
-def _run_or_404(run_id: int):
+def _run_or_none(run_id: int):
     try:
         return runs.get_run(db(), g.principal.tenant_id, run_id)
     except runs.RunError:
@@ -97,7 +97,7 @@ def _progress(run) -> dict:
 @blp.route("/runs/<int:run_id>")
 @page("reader")
 def run_show(run_id):
-    run = _run_or_404(run_id)
+    run = _run_or_none(run_id)
     if run is None:
         return _not_found(run_id)
     tenant_id = g.principal.tenant_id
@@ -117,7 +117,7 @@ def run_show(run_id):
 @blp.route("/runs/<int:run_id>/progress.json")
 @page("reader")
 def run_progress(run_id):
-    run = _run_or_404(run_id)
+    run = _run_or_none(run_id)
     if run is None:
         return jsonify({"error": "not found"}), 404
     return jsonify(_progress(run))
@@ -166,7 +166,7 @@ def run_cancel(run_id):
 @blp.route("/runs/<int:run_id>/skipped")
 @page("reader")
 def run_skipped(run_id):
-    run = _run_or_404(run_id)
+    run = _run_or_none(run_id)
     if run is None:
         return _not_found(run_id)
     reason = request.args.get("reason") or None
@@ -184,7 +184,7 @@ def run_skipped(run_id):
 @blp.route("/runs/<int:run_id>/report.csv")
 @page("reader")
 def run_report(run_id):
-    run = _run_or_404(run_id)
+    run = _run_or_none(run_id)
     if run is None:
         return _not_found(run_id)
     _, policy = tenant_view()
@@ -198,7 +198,7 @@ def run_report(run_id):
 def run_file(run_id, name):
     """A payout file of the run (check file, positive pay, partner files), by the name the
     run page lists: nothing outside the run's own folder."""
-    run = _run_or_404(run_id)
+    run = _run_or_none(run_id)
     if run is None or name not in _payout_files(run):
         return _not_found(run_id)
     return send_from_directory(_outbox(run), name, as_attachment=True)
