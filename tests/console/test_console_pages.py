@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -337,3 +338,20 @@ def test_sign_in_returns_to_the_page_asked_for_but_never_off_the_console(app, ap
         response = fresh.post("/console/sign-in", data={
             "key": api.tenant.keys["operator"], "csrf_token": token, "next": target})
         assert response.headers["Location"] == lands
+
+
+def test_member_pages_follow_one_another_without_overlap(app, make_tenant):
+    tenant = make_tenant()
+    client = app.test_client()
+    for n in range(55):
+        assert client.put(f"/v1/members/P{n:03d}", json={"name": f"P {n}"},
+                          headers=tenant.auth("admin")).status_code == 200
+    browser = signed_in(app, tenant.keys["operator"])
+    first = browser.get("/console/members").get_data(as_text=True)
+    shown = re.findall(r'href="/console/members/(P\d+)"', first)
+    assert len(shown) == 50
+    next_link = re.search(r'href="([^"]+)" class="next"', first).group(1).replace("&amp;", "&")
+    second = browser.get(next_link).get_data(as_text=True)
+    rest = re.findall(r'href="/console/members/(P\d+)"', second)
+    assert sorted(shown + rest) == [f"P{n:03d}" for n in range(55)]
+    assert 'class="next"' not in second
