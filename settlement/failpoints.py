@@ -20,6 +20,9 @@ POINTS = (
     "batch.polling",  # a batch the provider has is about to be read back (polled)
     "batch.answered",  # the provider answered; nothing of it recorded yet
     "batch.recorded",  # the answer and its money committed; the job not finished
+)
+# A report's failpoint (tests/faults/test_report_faults.py); POINTS are a run's steps.
+REPORT_POINTS = (
     "report.applied",  # a report's lines and money written, the transaction not committed
 )
 
