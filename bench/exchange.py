@@ -1,8 +1,9 @@
 """Exchange benchmark: members of a point site asking for exchanges at once, each request
 its own transaction (the member's row taken, the balance read from the ledger, the exchange
-inserted and its points reserved by a balanced entry), over C concurrent connections, at
-M members; beside the raw limit measured in the same database with the same connections:
-single-row INSERT transactions into a bare table (what one request must at least do).
+inserted and its points reserved by a balanced entry), from C processes with a connection
+each (as gunicorn's workers), at M members; beside the raw limit measured in the same
+database the same way: single-row INSERT transactions into a bare table (what one request
+must at least do).
 
     python -m bench.exchange [--members 100000] [--requests 5000] [--connections 8]
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import threading
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -62,22 +63,32 @@ def _seed(url: str, members: int) -> int:
     return t
 
 
-def _in_threads(connections: int, work) -> float:
-    """Run work(i) for each thread index; seconds from the common start to the last end."""
-    start = threading.Barrier(connections + 1)
-    threads = [threading.Thread(target=lambda i=i: (start.wait(), work(i)))
-               for i in range(connections)]
-    for thread in threads:
-        thread.start()
-    start.wait()
+def _in_processes(connections: int, work, *args) -> tuple[float, list]:
+    """work(index, connections, *args, start=barrier) in `connections` forked processes
+    (each with its own connection, as gunicorn's workers are: no interpreter lock shared),
+    released together; seconds from the common start to the last end, and each process's
+    result."""
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(connections + 1)
+    answers = context.Queue()
+
+    def run(index: int) -> None:
+        answers.put(work(index, connections, *args, start=start))
+
+    processes = [context.Process(target=run, args=(i,)) for i in range(connections)]
+    for process in processes:
+        process.start()
+    start.wait(timeout=300)
     began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - began
+    results = [answers.get(timeout=3600) for _ in processes]
+    seconds = time.perf_counter() - began
+    for process in processes:
+        process.join()
+    return seconds, results
 
 
-def _exchanges(url: str, tenant_id: int, members: int, requests: int,
-               connections: int) -> tuple[float, dict[str, int]]:
+def _exchange_worker(index: int, connections: int, url: str, tenant_id: int,
+                     chosen: list[int], start=None) -> dict[str, int]:
     from sqlalchemy.orm import Session
 
     from settlement.db import make_engine
@@ -89,57 +100,71 @@ def _exchanges(url: str, tenant_id: int, members: int, requests: int,
     engine = make_engine(url)
     with Session(engine) as session:
         policy = policy_of(session.get(Tenant, tenant_id))
-        ids = session.scalars(text("SELECT id FROM members WHERE tenant_id = :t ORDER BY id"),
-                              {"t": tenant_id}).all()
+    start.wait()
+    outcomes: dict[str, int] = {}
+    for n, member_id in enumerate(chosen[index::connections]):
+        body = {"exit": "amazon" if n % 2 else "paypay", "value": 500,
+                "use_campaign": False}  # the fixture campaign has a budget of 3
+        if body["exit"] == "paypay":
+            body["destination"] = {"account": f"pp-{member_id}"}
+        with Session(engine) as session:
+            try:
+                request_exchange(session, tenant_id, policy, member_id, body,
+                                 f"bench-{member_id}", MOMENT)
+                session.commit()
+                code = "accepted"
+            except ExchangeError as exc:
+                session.rollback()
+                code = exc.code
+        outcomes[code] = outcomes.get(code, 0) + 1
+    engine.dispose()
+    return outcomes
+
+
+def _exchanges(url: str, tenant_id: int, members: int, requests: int,
+               connections: int) -> tuple[float, dict[str, int]]:
+    from settlement.db import make_engine
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        ids = conn.execute(text("SELECT id FROM members WHERE tenant_id = :t ORDER BY id"),
+                           {"t": tenant_id}).scalars().all()
+    engine.dispose()
     step = max(1, members // requests)
     chosen = ids[::step][:requests]  # spread over the whole member table
+    seconds, results = _in_processes(connections, _exchange_worker, url, tenant_id, chosen)
     outcomes: dict[str, int] = {}
-    lock = threading.Lock()
-
-    def work(index: int) -> None:
-        mine = {}
-        for n, member_id in enumerate(chosen[index::connections]):
-            body = {"exit": "amazon" if n % 2 else "paypay", "value": 500,
-                    "use_campaign": False}  # the fixture campaign has a budget of 3
-            if body["exit"] == "paypay":
-                body["destination"] = {"account": f"pp-{member_id}"}
-            with Session(engine) as session:
-                try:
-                    request_exchange(session, tenant_id, policy, member_id, body,
-                                     f"bench-{member_id}", MOMENT)
-                    session.commit()
-                    code = "accepted"
-                except ExchangeError as exc:
-                    session.rollback()
-                    code = exc.code
-            mine[code] = mine.get(code, 0) + 1
-        with lock:
-            for code, count in mine.items():
-                outcomes[code] = outcomes.get(code, 0) + count
-
-    seconds = _in_threads(connections, work)
-    engine.dispose()
+    for mine in results:
+        for code, count in mine.items():
+            outcomes[code] = outcomes.get(code, 0) + count
     return seconds, outcomes
 
 
+def _insert_worker(index: int, connections: int, url: str, requests: int,
+                   start=None) -> int:
+    from settlement.db import make_engine
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        conn.commit()
+        start.wait()
+        for n in range(index, requests, connections):
+            conn.execute(text("INSERT INTO raw_rows (member, points) VALUES (:m, 500)"),
+                         {"m": n})
+            conn.commit()
+    engine.dispose()
+    return 0
+
+
 def _raw_inserts(url: str, requests: int, connections: int) -> float:
-    """Single-row INSERT transactions into a bare table, over the same connections."""
+    """Single-row INSERT transactions into a bare table, over as many processes."""
     from settlement.db import make_engine
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS raw_rows"))
         conn.execute(text("CREATE TABLE raw_rows (id BIGSERIAL PRIMARY KEY, member BIGINT, "
                           "points BIGINT)"))
-
-    def work(index: int) -> None:
-        with engine.connect() as conn:
-            for n in range(index, requests, connections):
-                conn.execute(text("INSERT INTO raw_rows (member, points) VALUES (:m, 500)"),
-                             {"m": n})
-                conn.commit()
-
-    seconds = _in_threads(connections, work)
     engine.dispose()
+    seconds, _ = _in_processes(connections, _insert_worker, url, requests)
     return seconds
 
 
