@@ -58,5 +58,9 @@ def _forget(_exc) -> None:
 
 def _metrics_view():
     settings = current_app.config["SETTLE"]
-    state = metrics.StateCollector(engine(), settings.redis_url, settings.queue_prefix)
+    depths = None
+    if settings.redis_url:
+        from workers.queues_view import overview
+        depths = lambda: overview(settings)  # noqa: E731
+    state = metrics.StateCollector(engine(), depths)
     return Response(metrics.exposition(state), mimetype="text/plain; version=0.0.4")

@@ -13,6 +13,8 @@ import os
 import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from typing import Callable
+
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
@@ -45,11 +47,17 @@ def record_report(report) -> None:
             REPORT_LINES.labels(report.format, outcome).inc(count)
 
 
-class StateCollector:
-    """Gauges read at scrape time from the database (and Redis when jobs go to rq)."""
+# The queues' depths, one row per queue ({queue, queued, started, scheduled, failed}), read
+# by the caller's queue layer (workers/queues_view.py): the domain knows no queue.
+QueueDepths = Callable[[], list[dict]]
+QUEUE_STATES = ("queued", "started", "scheduled", "failed")
 
-    def __init__(self, engine: Engine, redis_url: str | None, queue_prefix: str):
-        self.engine, self.redis_url, self.queue_prefix = engine, redis_url, queue_prefix
+
+class StateCollector:
+    """Gauges read at scrape time from the database (and the queues when jobs go to rq)."""
+
+    def __init__(self, engine: Engine, queue_depths: QueueDepths | None = None):
+        self.engine, self.queue_depths = engine, queue_depths
 
     def collect(self):
         """Each source read on its own: a database or Redis that does not answer leaves
@@ -57,7 +65,7 @@ class StateCollector:
         up = GaugeMetricFamily("settle_state_up", "1 when the source of the state gauges "
                                "answered this scrape", labels=["source"])
         sources = [("database", self._run_items), ("database", self._ledger_checks)]
-        if self.redis_url:
+        if self.queue_depths is not None:
             sources.append(("redis", self._queues))
         answered: dict[str, int] = {}
         for source, read in sources:
@@ -101,21 +109,11 @@ class StateCollector:
         yield ok
 
     def _queues(self):
-        from redis import Redis
-        from rq import Queue
-        from workers.jobs import QUEUES
         depth = GaugeMetricFamily("settle_queue_jobs", "jobs in each rq queue, by state",
                                   labels=["queue", "state"])
-        connection = Redis.from_url(self.redis_url, socket_timeout=2)
-        try:
-            for name in QUEUES:
-                q = Queue(self.queue_prefix + name, connection=connection)
-                depth.add_metric([name, "queued"], q.count)
-                depth.add_metric([name, "started"], q.started_job_registry.count)
-                depth.add_metric([name, "failed"], q.failed_job_registry.count)
-                depth.add_metric([name, "scheduled"], q.scheduled_job_registry.count)
-        finally:
-            connection.close()
+        for row in self.queue_depths():
+            for state in QUEUE_STATES:
+                depth.add_metric([row["queue"], state], row[state])
         yield depth
 
 
