@@ -257,3 +257,31 @@ def machine() -> dict:
     except Exception:  # noqa: BLE001 - informational only
         pass
     return info
+
+
+def seed_available_balances(session, tenant_id: int, currency: str, base: int,
+                            memo: str) -> None:
+    """One seed entry giving every member of the tenant `base` + a spread of up to 9,999
+    minor units in `available`, against the networks' receivable (balanced)."""
+    from sqlalchemy import text
+    entry = session.execute(text(
+        "INSERT INTO journal_entries (tenant_id, idempotency_key, kind, memo) "
+        "VALUES (:t, 'bench:seed', 'seed', :memo) RETURNING id"),
+        {"t": tenant_id, "memo": memo}).scalar_one()
+    session.execute(text("""
+      INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
+      SELECT :t, :e, 'available', id, :cur, :base + (id * 7919) % 10000 FROM members
+       WHERE tenant_id = :t
+      UNION ALL
+      SELECT :t, :e, 'network_receivable', NULL, :cur,
+             -(SELECT sum(:base + (id * 7919) % 10000) FROM members WHERE tenant_id = :t)"""),
+                    {"t": tenant_id, "e": entry, "cur": currency, "base": base})
+
+
+def analyze_and_dispose(engine) -> None:
+    """Fresh statistics for the seeded tables (autovacuum may be off), then close."""
+    from sqlalchemy import text
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+    engine.dispose()

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.common import ROOT, create_database, drop_database
+from bench.common import (ROOT, analyze_and_dispose, create_database, drop_database,
+                          seed_available_balances)
 
 MOMENT = dt.datetime(2026, 11, 19, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
 
@@ -43,23 +44,9 @@ def _seed(url: str, members: int) -> int:
             "INSERT INTO members (tenant_id, external_id, name) "
             "SELECT :t, 'HP' || lpad(g::text, 7, '0'), 'Member ' || g "
             "FROM generate_series(1, :n) g"), {"t": t, "n": members})
-        entry = session.execute(text(
-            "INSERT INTO journal_entries (tenant_id, idempotency_key, kind, memo) "
-            "VALUES (:t, 'bench:seed', 'seed', 'bench points') RETURNING id"),
-            {"t": t}).scalar_one()
-        session.execute(text("""
-          INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
-          SELECT :t, :e, 'available', id, 'JPY', 1000 + (id * 7919) % 10000 FROM members
-           WHERE tenant_id = :t
-          UNION ALL
-          SELECT :t, :e, 'network_receivable', NULL, 'JPY',
-                 -(SELECT sum(1000 + (id * 7919) % 10000) FROM members WHERE tenant_id = :t)"""),
-                        {"t": t, "e": entry})
+        seed_available_balances(session, t, "JPY", 1000, "bench points")
         session.commit()
-    with engine.connect() as conn:
-        conn.execute(text("ANALYZE"))
-        conn.commit()
-    engine.dispose()
+    analyze_and_dispose(engine)
     return t
 
 

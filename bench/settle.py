@@ -28,8 +28,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.common import (ROOT, MemorySampler, clean_redis, create_database, drop_database,
-                          spawn, stop)
+from bench.common import (ROOT, MemorySampler, analyze_and_dispose, clean_redis,
+                          create_database, drop_database, seed_available_balances, spawn,
+                          stop)
 from settlement.runtime import tune_gc_for_bulk_work
 from workers import WORKER_CLASS
 
@@ -67,23 +68,9 @@ def _seed(url: str, members: int) -> int:
                                           WHEN g % 20 < 18 THEN 'amex_mr'
                                           ELSE 'bilt' END AS method) m"""),
                         {"t": t, "n": members})
-        entry = session.execute(text(
-            "INSERT INTO journal_entries (tenant_id, idempotency_key, kind, memo) "
-            "VALUES (:t, 'bench:seed', 'seed', 'bench balances') RETURNING id"),
-            {"t": t}).scalar_one()
-        session.execute(text("""
-          INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
-          SELECT :t, :e, 'available', id, 'USD', 600 + (id * 7919) % 10000 FROM members
-           WHERE tenant_id = :t
-          UNION ALL
-          SELECT :t, :e, 'network_receivable', NULL, 'USD',
-                 -(SELECT sum(600 + (id * 7919) % 10000) FROM members WHERE tenant_id = :t)"""),
-                        {"t": t, "e": entry})
+        seed_available_balances(session, t, "USD", 600, "bench balances")
         session.commit()
-    with engine.connect() as conn:
-        conn.execute(text("ANALYZE"))
-        conn.commit()
-    engine.dispose()
+    analyze_and_dispose(engine)
     return t
 
 
