@@ -65,19 +65,13 @@ def test_a_5xx_once_after_paypal_accepted_adopts_the_original_batch_and_complete
     finish(payday, "5xx once")
 
 
-def test_a_worker_killed_right_after_paypal_accepted_is_resumed_by_the_watchdog(payday):
+@pytest.mark.parametrize("point, case", [
+    ("batch.answered", "SIGKILL when PayPal accepted"),
+    ("batch.polling", "SIGKILL while reading items back")])
+def test_a_worker_killed_once_at_a_step_is_resumed_by_the_watchdog(payday, point, case):
     payday.scenario()
-    payday.go(SETTLE_FAILPOINT="batch.answered",
-              SETTLE_FAILPOINT_ONCE=str(payday.workdir / "killed"))
-    finish(payday, "SIGKILL when PayPal accepted")
-    assert (payday.workdir / "killed").exists(), "the failpoint was never reached"
-
-
-def test_a_worker_killed_while_reading_items_back_is_resumed_by_the_watchdog(payday):
-    payday.scenario()
-    payday.go(SETTLE_FAILPOINT="batch.polling",
-              SETTLE_FAILPOINT_ONCE=str(payday.workdir / "killed"))
-    finish(payday, "SIGKILL while reading items back")
+    payday.go(SETTLE_FAILPOINT=point, SETTLE_FAILPOINT_ONCE=str(payday.workdir / "killed"))
+    finish(payday, case)
     assert (payday.workdir / "killed").exists(), "the failpoint was never reached"
 
 
