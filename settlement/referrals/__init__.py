@@ -45,9 +45,13 @@ Guards (each refusal or hold carries a reason code)
   on the review date, so the next run pays it) or rejects it (`refused`,
   `rejected_on_review`);
 - `cap_per_referrer_per_year`: a referrer earns at most that many referrer bonuses per
-  calendar year of the qualifying purchases (pending and earned ones count, voided ones do
-  not); past it the referrer's side is refused (`referrer_cap_reached`) while the friend
-  still gets theirs. Within one batch the earlier purchases win.
+  calendar year in which they are earned (the `confirmed_on` date, in the tenant's time
+  zone; a purchase of December confirmed in January counts for January's year). The cap is
+  decided when a bonus is earned: a pending referrer bonus waits in the pending balance,
+  and when its purchase confirms it is earned if the referrer has fewer than the cap of
+  earned bonuses that year, else refused (`referrer_cap_reached`, its pending amount back
+  to the expense account) while the friend still gets theirs. Bonuses clawed back free
+  their place; kept ones do not. Within one batch the earlier confirmations win.
 
 Money (the ledger, kind `referral`)
 - A bonus is a journal entry per referral and transition, keyed by its cause:

@@ -95,6 +95,14 @@ def _year(session: Session, day: str) -> str:
     return f"CAST(strftime('%Y', {day}) AS INTEGER)"
 
 
+def _earned_this_year(session: Session, referrer: str, year: str) -> str:
+    """How many referrer bonuses `referrer` has earned (and still holds) in `year`, by the
+    date each was earned: the count the yearly cap is checked against."""
+    return f"""(SELECT count(*) FROM referral_bonuses b
+               WHERE b.tenant_id = :t AND b.member_id = {referrer} AND b.side = 'referrer'
+                 AND b.status = 'earned' AND {_year(session, 'b.confirmed_on')} = {year})"""
+
+
 def _lock(session: Session, tenant_id: int) -> None:
     if _pg(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:ns, :t)"),
@@ -361,11 +369,24 @@ def _settle_pending(session: Session, tenant_id: int, policy: TenantPolicy, p: d
         f"LEFT JOIN referral_bonuses {alias} ON {alias}.tenant_id = :t "
         f"AND {alias}.referral_id = x.referral_id AND {alias}.commission_id = x.commission_id "
         f"AND {alias}.side = '{side}' AND {alias}.status = 'pending'")
+    # The yearly cap is decided here, when the referrer's bonus is earned: it counts the
+    # referrer's bonuses earned in the same calendar year, then this batch's in order of
+    # confirmation (DOMAIN.md: by the year earned, not the year of the purchase).
+    capping = "CASE WHEN y.outcome = 'confirmed' AND y.referrer_amount IS NOT NULL THEN 1 END"
+    cap = T.cap_sql(policy, "y.terms_index")
     _temp(session, "ref_settle", f"""
-      SELECT * FROM (
+      SELECT y.*,
+        CASE WHEN {capping} = 1 AND {cap} IS NOT NULL
+                  AND {_earned_this_year(session, 'y.referrer_id', 'y.earn_year')}
+                      + row_number() OVER (
+                        PARTITION BY {capping}, y.referrer_id, y.earn_year
+                        ORDER BY y.confirmed_on, y.referral_id) > {cap}
+             THEN 1 ELSE 0 END AS referrer_capped
+      FROM (
         SELECT x.referral_id, x.commission_id, x.referrer_ext, f.external_id AS friend_ext,
-               x.friend_id, x.referrer_id, bf.amount AS friend_amount,
+               x.friend_id, x.referrer_id, x.terms_index, bf.amount AS friend_amount,
                br.amount AS referrer_amount, c.confirmed_on, c.transaction_id,
+               {_year(session, 'c.confirmed_on')} AS earn_year,
                CASE WHEN c.id IS NULL OR c.status = 'reversed' OR c.share_amount <= 0
                          OR c.sale_amount < {minimum} THEN 'voided'
                     WHEN c.status = 'confirmed' THEN 'confirmed' END AS outcome
@@ -374,33 +395,44 @@ def _settle_pending(session: Session, tenant_id: int, policy: TenantPolicy, p: d
         LEFT JOIN members f ON f.tenant_id = :t AND f.id = x.friend_id
         {pending('friend', 'bf')}
         {pending('referrer', 'br')}) y
-      WHERE outcome IS NOT NULL""", p, key="referral_id")
+      WHERE y.outcome IS NOT NULL""", p, key="referral_id")
     if not _count(session, "SELECT count(*) FROM ref_settle"):
         return
     key = _key("s.referral_id", "s.commission_id", "s.outcome")
     memo = _memo("s.outcome", "s")
+    earned = {"friend": "s.outcome = 'confirmed'",
+              "referrer": "s.outcome = 'confirmed' AND s.referrer_capped = 0"}
     sides = " UNION ALL ".join(f"""
       SELECT {key} AS ekey, {memo} AS memo, 'pending' AS account, s.{side}_id AS member_id,
              -s.{side}_amount AS amount FROM ref_settle s WHERE s.{side}_amount IS NOT NULL
       UNION ALL
       SELECT {key}, {memo},
-             CASE s.outcome WHEN 'confirmed' THEN 'available' ELSE 'referral_expense' END,
-             CASE s.outcome WHEN 'confirmed' THEN s.{side}_id END, s.{side}_amount
+             CASE WHEN {earned[side]} THEN 'available' ELSE 'referral_expense' END,
+             CASE WHEN {earned[side]} THEN s.{side}_id END, s.{side}_amount
       FROM ref_settle s WHERE s.{side}_amount IS NOT NULL""" for side in ("friend", "referrer"))
     _post(session, tenant_id, policy.currency, sides, p)
+    capped = "referral_bonuses.side = 'referrer' AND s.referrer_capped = 1"
     session.execute(text(f"""
       UPDATE referral_bonuses SET
-        status = CASE s.outcome WHEN 'confirmed' THEN 'earned' ELSE 'voided' END,
+        status = CASE WHEN s.outcome <> 'confirmed' THEN 'voided' WHEN {capped} THEN 'refused'
+                      ELSE 'earned' END,
+        reason = CASE WHEN {capped} THEN 'referrer_cap_reached' ELSE referral_bonuses.reason END,
         confirmed_on = CASE s.outcome WHEN 'confirmed' THEN s.confirmed_on END,
-        confirmed_entry_id = CASE s.outcome WHEN 'confirmed' THEN e.entry_id END,
-        voided_entry_id = CASE s.outcome WHEN 'voided' THEN e.entry_id END
+        confirmed_entry_id = CASE WHEN s.outcome = 'confirmed' AND NOT ({capped})
+                                  THEN e.entry_id END,
+        voided_entry_id = CASE WHEN s.outcome <> 'confirmed' OR {capped} THEN e.entry_id END
       FROM ref_settle s LEFT JOIN ref_posted e ON e.ekey = {key}
       WHERE referral_bonuses.tenant_id = :t AND referral_bonuses.referral_id = s.referral_id
         AND referral_bonuses.commission_id = s.commission_id
         AND referral_bonuses.status = 'pending'"""), p)
-    session.execute(text("""
+    # Only the referrer's side was live and the cap refused it: nothing was earned.
+    nothing = "s.friend_amount IS NULL AND s.referrer_capped = 1"
+    session.execute(text(f"""
       UPDATE referrals SET
-        status = CASE s.outcome WHEN 'confirmed' THEN 'earned' ELSE 'open' END,
+        status = CASE WHEN s.outcome <> 'confirmed' THEN 'open' WHEN {nothing} THEN 'refused'
+                      ELSE 'earned' END,
+        reason = CASE WHEN s.outcome = 'confirmed' AND {nothing} THEN 'referrer_cap_reached'
+                      ELSE referrals.reason END,
         commission_id = CASE s.outcome WHEN 'confirmed' THEN referrals.commission_id END,
         qualified_on = CASE s.outcome WHEN 'confirmed' THEN referrals.qualified_on END,
         updated_at = CURRENT_TIMESTAMP
@@ -484,8 +516,14 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
     if not _count(session, "SELECT count(*) FROM ref_cand"):
         return
     same = lambda col: f"lower(trim(f.{col})) = lower(trim(rf.{col}))"  # noqa: E731
+    # A pair granted on a confirmed purchase is earned at once: on the purchase's
+    # confirmation date, or on the review date for a pair approved on review (so that the
+    # next run pays it).
+    earned_on = ("CASE WHEN c.c_status <> 'confirmed' THEN NULL "
+                 "WHEN c.review = 'approved' AND c.confirmed_on < :today THEN :today "
+                 "ELSE c.confirmed_on END")
     _temp(session, "ref_new", f"""
-      SELECT c.*, {_year(session, 'c.event_date')} AS year,
+      SELECT c.*, {_year(session, earned_on)} AS year, {earned_on} AS earned_on,
         CASE WHEN c.review = 'approved' THEN NULL
              WHEN {same('paypal_email')} OR {same('amex_account')} OR {same('bilt_account')}
                THEN 'shared_payout_destination'
@@ -511,12 +549,11 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
     r_cash, r_points, r_method = T.side_sql(policy, index, "referrer", today,
                                             "n.referrer_tier")
     cap = T.cap_sql(policy, index)
-    # The cap counts the referrer's live bonuses of the purchase's year, then this batch's
-    # in purchase order.
-    existing = f"""(SELECT count(*) FROM referral_bonuses b
-                    WHERE b.tenant_id = :t AND b.member_id = n.referrer_id
-                      AND b.side = 'referrer' AND b.status IN ('pending', 'earned')
-                      AND {_year(session, 'b.qualified_on')} = n.year)"""
+    # The cap applies to bonuses earned now (confirmed purchases): the referrer's bonuses
+    # earned in the same year, then this batch's in order. A pending pair is capped, or
+    # not, when it is earned (_settle_pending).
+    existing = _earned_this_year(session, "n.referrer_id", "n.year")
+    capping = "CASE WHEN n.c_status = 'confirmed' THEN 1 END"
     _temp(session, "ref_grant", f"""
       SELECT g.*,
         CASE WHEN g.friend_amount IS NULL OR g.friend_amount <= 0 THEN 'refused'
@@ -533,8 +570,9 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
         SELECT n.*, {f_cash} AS friend_amount, {f_points} AS friend_points,
                {f_method} AS friend_method, {r_cash} AS referrer_amount,
                {r_points} AS referrer_points, {r_method} AS referrer_method,
-               CASE WHEN {cap} IS NOT NULL AND {existing} + row_number() OVER (
-                      PARTITION BY n.referrer_id, n.year ORDER BY n.event_date, n.referral_id)
+               CASE WHEN {capping} = 1 AND {cap} IS NOT NULL AND {existing} + row_number()
+                      OVER (PARTITION BY {capping}, n.referrer_id, n.year
+                            ORDER BY n.earned_on, n.event_date, n.referral_id)
                       > {cap} THEN 1 ELSE 0 END AS capped
         FROM ref_new n WHERE n.hold IS NULL) g""", p, key="referral_id")
     transition = "CASE g.c_status WHEN 'confirmed' THEN 'confirmed' ELSE 'pending' END"
@@ -554,10 +592,8 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
       SELECT :t, g.referral_id, g.commission_id, '{side}', g.{side}_id,
              COALESCE(g.{side}_amount, 0), g.{side}_points, g.{side}_method, g.{side}_status,
              g.{side}_reason, g.event_date,
-             CASE WHEN g.{side}_status <> 'earned' THEN NULL
-                  -- approved on review: earned that day, for the next run to pay
-                  WHEN g.review = 'approved' AND g.confirmed_on < :today THEN :today
-                  ELSE g.confirmed_on END,
+             CASE WHEN g.{side}_status = 'earned' OR g.{side}_reason = 'referrer_cap_reached'
+                  THEN g.earned_on END,
              CASE WHEN g.{side}_status = 'pending' THEN e.entry_id END,
              CASE WHEN g.{side}_status = 'earned' THEN e.entry_id END
       FROM ref_grant g LEFT JOIN ref_posted e ON e.ekey = {key}"""

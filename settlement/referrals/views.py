@@ -45,6 +45,15 @@ class _Blank(dict):
         return "?"
 
 
+def _cap_year(bonuses: list) -> int | str:
+    """The year whose cap refused the referrer's bonus: the year it would have been earned."""
+    for b in bonuses:
+        if b.reason == "referrer_cap_reached":
+            day = b.confirmed_on or b.qualified_on
+            return day.year if day else "?"
+    return "?"
+
+
 def reason_view(code: str | None, context: dict) -> dict | None:
     if code is None:
         return None
@@ -117,7 +126,8 @@ def _views(session: Session, tenant_id: int, policy: TenantPolicy, where,
         context = {"friend": friend_ext, "referrer": ref.referrer_external_id,
                    "joined_at": _iso(joined_at), "window_end": _iso(ref.window_end),
                    "reviewed_by": ref.reviewed_by or "an operator",
-                   "cap": terms.cap_per_referrer_per_year if terms else None}
+                   "cap": terms.cap_per_referrer_per_year if terms else None,
+                   "year": _cap_year(bonuses[ref.id])}
         current = [b for b in bonuses[ref.id] if b.commission_id == ref.commission_id
                    and b.status != "voided"] if ref.status in ("pending", "earned") else []
 
@@ -128,8 +138,7 @@ def _views(session: Session, tenant_id: int, policy: TenantPolicy, where,
                     "points_method": b.points_method, "status": status,
                     "confirmed_on": _iso(b.confirmed_on),
                     "reason": reason_view(b.reason, {
-                        **context, "year": b.qualified_on.year if b.qualified_on else "?",
-                        "points_method": b.points_method})}
+                        **context, "points_method": b.points_method})}
 
         pair = {b.side: bonus_view(b) for b in current}
         view = {"id": ref.id, "friend": friend_ext, "referrer": ref.referrer_external_id,

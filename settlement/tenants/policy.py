@@ -114,6 +114,7 @@ class ReferralTerms(_Strict):
     friend_bonus: Bonus
     minimum_purchase: str = "30.00"
     window_days: int = Field(default=90, gt=0)
+    # Referrer bonuses per calendar year in which they are earned (tenant time zone).
     cap_per_referrer_per_year: int | None = Field(default=None, gt=0)
     # A qualifying purchase reversed after the bonuses were earned claws both back (buy and
     # return is the common referral fraud), unless the terms keep them.

@@ -144,15 +144,16 @@ def test_the_cap_shows_as_the_referrers_refused_bonus(client, engine):
     api.member("R1")
     api.member("F1", referred_by="R1", address_line1="1 Elm St")
     api.member("F2", referred_by="R1", address_line1="2 Elm St")
-    api.upload(row("t1", "F1", day="2026-09-03"), row("t2", "F2", day="2026-09-04"))
+    api.upload(row("t1", "F1", day="2026-09-03", status="confirmed"),
+               row("t2", "F2", day="2026-09-04", status="confirmed"))
     views = {r["friend"]: r for r in api.listed("R1")}
-    assert views["F1"]["status"] == "pending"
+    assert views["F1"]["status"] == "earned"
     assert views["F2"]["status"] == "refused"
     assert views["F2"]["reason"] == {
         "code": "referrer_cap_reached",
         "message": "R1 already has the yearly cap of 1 referral bonuses for 2026"}
     (friend,) = api.listed("F2")
-    assert friend["status"] == "pending" and friend["bonuses"]["friend"]["amount"] == "20.00"
+    assert friend["status"] == "earned" and friend["bonuses"]["friend"]["amount"] == "20.00"
 
 
 def test_unknown_members_other_tenants_and_missing_keys_answer_problems(api, client, engine):

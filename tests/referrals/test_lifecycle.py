@@ -229,30 +229,113 @@ def test_a_held_referral_rejected_on_review_is_refused_for_good(engine):
             raise AssertionError("a refused referral cannot be reviewed again")
 
 
+def _referrer_side(engine, tenant) -> dict[str, tuple]:
+    """friend -> (status, reason, confirmed_on) of the referrer's bonus."""
+    with Session(engine) as session:
+        return {f: (s, r, str(d) if d else None) for f, s, r, d in session.execute(text("""
+          SELECT f.external_id, b.status, b.reason, b.confirmed_on FROM referral_bonuses b
+          JOIN referrals r ON r.tenant_id = b.tenant_id AND r.id = b.referral_id
+          JOIN members f ON f.tenant_id = r.tenant_id AND f.id = r.friend_id
+          WHERE b.tenant_id = :t AND b.side = 'referrer'
+            AND b.status NOT IN ('voided', 'clawed_back')"""), {"t": tenant.id})}
+
+
+def _capped_tenant(engine, cap: int, joined_at: str = "2026-09-01", friends: int = 4,
+                   **overrides):
+    tenant = make_tenant(engine, referrals=({**STANDARD, "cap_per_referrer_per_year": cap},),
+                         **overrides)
+    put_members(engine, tenant, {"external_id": "R1", "joined_at": "2025-01-05"},
+                *({"external_id": f"F{n}", "referred_by": "R1", "joined_at": joined_at,
+                   "address_line1": f"{n} Elm St"} for n in range(1, friends + 1)))
+    return tenant
+
+
+def _at(day: str, hour: int = 12) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=dt.timezone.utc)
+
+
 def test_the_yearly_cap_refuses_the_referrers_bonus_but_not_the_friends(engine):
-    tenant = make_tenant(engine, referrals=({**STANDARD, "cap_per_referrer_per_year": 2},))
-    friends = [{"external_id": f"F{n}", "referred_by": "R1", "address_line1": f"{n} Elm St"}
-               for n in range(1, 5)]
-    put_members(engine, tenant, {"external_id": "R1", "joined_at": "2026-01-05"}, *friends)
-    report(engine, tenant, row("t1", "F1", day="2026-09-03"))
-    report(engine, tenant, row("t3", "F3", day="2026-09-09"), row("t2", "F2", day="2026-09-05"),
-           row("t4", "F4", day="2026-09-12"), as_of=NOV2)
+    tenant = _capped_tenant(engine, cap=2)
+    report(engine, tenant, row("t1", "F1", day="2026-09-03", status="confirmed"))
+    report(engine, tenant, row("t3", "F3", day="2026-09-09", status="confirmed"),
+           row("t2", "F2", day="2026-09-05", status="confirmed"),
+           row("t4", "F4", day="2026-09-12", status="confirmed"), as_of=NOV2)
     # (Sorted: the order the database wrote the bonuses in is its own business.)
     capped = sorted((b[0], b[1], b[5], b[6]) for b in bonuses(engine, tenant)
                     if b[5] == "refused")
-    # F1 (first report), then F2 and F3 by purchase date: F3 and F4 are past the cap of 2.
+    # F1 (first report), then F2 and F3, earned the same day, by purchase date: F3 and F4
+    # are past the cap of 2.
     assert capped == [("F3", "referrer", "refused", "referrer_cap_reached"),
                       ("F4", "referrer", "refused", "referrer_cap_reached")]
-    assert money(engine, tenant, "R1") == (6000, 0)
-    assert all(money(engine, tenant, f"F{n}")[0] == 1000 + 2000 for n in range(1, 5))
+    assert money(engine, tenant, "R1") == (0, 6000)
+    assert all(money(engine, tenant, f"F{n}") == (0, 1000 + 2000) for n in range(1, 5))
     assert {f: s[0] for f, s in referrals(engine, tenant).items()} == {
-        "F1": "pending", "F2": "pending", "F3": "pending", "F4": "pending"}
-    # A voided pair frees its place for the next friend who qualifies.
-    report(engine, tenant, row("t1", "F1", day="2026-09-03", status="reversed"),
-           row("t5", "F1", day="2026-09-15"), as_of=NOV3)
-    live = [(b[0], b[1]) for b in bonuses(engine, tenant)
-            if b[1] == "referrer" and b[5] == "pending"]
-    assert live == [("F2", "referrer"), ("F1", "referrer")]
+        "F1": "earned", "F2": "earned", "F3": "earned", "F4": "earned"}
+    _balanced(engine, tenant)
+
+
+def test_a_bonus_clawed_back_frees_its_place_under_the_yearly_cap(engine):
+    tenant = _capped_tenant(engine, cap=1, friends=2)
+    report(engine, tenant, row("t1", "F1", day="2026-09-03", status="confirmed"))
+    report(engine, tenant, row("t1", "F1", day="2026-09-03", status="reversed"), as_of=NOV2)
+    report(engine, tenant, row("t2", "F2", day="2026-09-05", status="confirmed"), as_of=NOV3)
+    assert _referrer_side(engine, tenant) == {"F2": ("earned", None, "2026-11-03")}
+    assert money(engine, tenant, "R1") == (0, 3000)
+    _balanced(engine, tenant)
+
+
+def test_the_yearly_cap_counts_bonuses_by_the_year_they_were_earned_not_purchased(engine):
+    # Friends who joined in November: their window runs into January.
+    tenant = _capped_tenant(engine, cap=1, joined_at="2025-11-01", friends=3)
+    report(engine, tenant, row("t1", "F1", day="2025-12-20"), as_of=_at("2025-12-21"))
+    report(engine, tenant, row("t2", "F2", day="2025-12-22", status="confirmed"),
+           as_of=_at("2025-12-28"))
+    # F1's December purchase is confirmed in January: its bonus is earned in 2026, whose
+    # cap is still free (by the purchase's year, 2025, it would have been refused).
+    report(engine, tenant, row("t1", "F1", day="2025-12-20", status="confirmed"),
+           as_of=_at("2026-01-05"))
+    report(engine, tenant, row("t3", "F3", day="2026-01-02", status="confirmed"),
+           as_of=_at("2026-01-10"))
+    assert _referrer_side(engine, tenant) == {
+        "F1": ("earned", None, "2026-01-05"), "F2": ("earned", None, "2025-12-28"),
+        "F3": ("refused", "referrer_cap_reached", "2026-01-10")}
+    assert money(engine, tenant, "R1") == (0, 6000)
+    assert money(engine, tenant, "F3") == (0, 1000 + 2000)  # the friend's bonus stands
+    _balanced(engine, tenant)
+
+
+def test_a_pending_referrer_bonus_past_the_cap_is_refused_when_earned_and_leaves_pending(
+        engine):
+    tenant = _capped_tenant(engine, cap=1, friends=3)
+    report(engine, tenant, row("t1", "F1", day="2026-09-03"), row("t2", "F2", day="2026-09-04"),
+           row("t3", "F3", day="2026-09-05"))
+    # Pending bonuses are not capped yet: the year they will be earned is not known.
+    assert money(engine, tenant, "R1") == (9000, 0)
+    report(engine, tenant, row("t2", "F2", day="2026-09-04", status="confirmed"), as_of=NOV2)
+    # F1 and F3 confirm together the next day: both past the cap of 1 in 2026.
+    report(engine, tenant, row("t3", "F3", day="2026-09-05", status="confirmed"),
+           row("t1", "F1", day="2026-09-03", status="confirmed"), as_of=NOV3)
+    assert _referrer_side(engine, tenant) == {
+        "F1": ("refused", "referrer_cap_reached", "2026-11-03"),
+        "F2": ("earned", None, "2026-11-02"),
+        "F3": ("refused", "referrer_cap_reached", "2026-11-03")}
+    assert money(engine, tenant, "R1") == (0, 3000)
+    assert all(money(engine, tenant, f"F{n}") == (0, 1000 + 2000) for n in range(1, 4))
+    assert {f: s[0] for f, s in referrals(engine, tenant).items()} == {
+        "F1": "earned", "F2": "earned", "F3": "earned"}
+    _balanced(engine, tenant)
+
+
+def test_the_year_a_bonus_is_earned_is_the_tenants_local_year(engine):
+    tenant = _capped_tenant(engine, cap=1, joined_at="2025-11-01", friends=2,
+                            timezone="America/New_York")
+    report(engine, tenant, row("t2", "F2", day="2025-12-02", status="confirmed"),
+           as_of=_at("2025-12-10"))
+    # 03:00 UTC on January 1st is still December 31st in New York: 2025's cap is full.
+    report(engine, tenant, row("t1", "F1", day="2025-12-20", status="confirmed"),
+           as_of=_at("2026-01-01", hour=3))
+    assert _referrer_side(engine, tenant)["F1"] == (
+        "refused", "referrer_cap_reached", "2025-12-31")
     _balanced(engine, tenant)
 
 
