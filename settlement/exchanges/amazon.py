@@ -8,8 +8,13 @@ each card and the SAME for a retry: Amazon answers a retried id with the card it
 made, which is what makes our retries exactly-once. Answers carry `status` SUCCESS,
 FAILURE or RESEND; errors carry `errorCode` F100 (Amazon internal), F2xx (our request),
 F3xx (our account), F400 (temporary: retry the same request), F500 (unknown), with
-`errorType` and `message`. Amounts arrive as JSON numbers (`"amount": 500.0`): they are read
-as Decimal and must be whole yen.
+`errorType` and `message`, beside an `agcodResponse` whose fields are all null but
+`status` (FAILURE, RESEND for F400), as Amazon's sandbox answers its mock request ids
+(recorded in gullevek/amazon-incentives' notes, replayed in
+tests/exchanges/test_amazon_recorded.py). Amounts arrive as JSON numbers
+(`"amount": 500.0`): they are read as Decimal and must be whole yen. A card is only a card
+if its `cardStatus` is `Fulfilled`: a creationRequestId asked again after a cancel answers
+SUCCESS with the same claim code and `RefundedToPurchaser` (recorded too).
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ from decimal import Decimal
 SERVICE = "AGCODService"
 TARGET = "com.amazonaws.agcod.AGCODService."
 SUCCESS, FAILURE, RESEND = "SUCCESS", "FAILURE", "RESEND"
+FULFILLED = "Fulfilled"
+CARD_NOT_FOUND = "CardNotFound"  # CancelGiftCard for an id Amazon made no card for
 
 
 @dataclass(frozen=True)
@@ -69,11 +76,14 @@ def read_answer(status_code: int, raw: bytes) -> GiftCardAnswer:
     inner = body.get("agcodResponse") if isinstance(body.get("agcodResponse"), dict) else body
     code = body.get("errorCode")
     status = inner.get("status") or body.get("status")
-    if status not in (SUCCESS, FAILURE, RESEND):
-        # An error without a status: F4xx is retryable by definition, the rest final unless
-        # Amazon (F1xx, F500) or the transport failed, where retrying the same id is safe.
-        status = FAILURE if code and code[:2] in ("F2", "F3") else RESEND
-    if status == SUCCESS and (code or status_code >= 300):
+    if code or status not in (SUCCESS, FAILURE, RESEND):
+        # The error's class decides, not its status: Amazon answers F100 and F500 with
+        # status FAILURE (recorded), yet neither says whether a card was made, and asking
+        # again with the same creationRequestId is what Amazon's retry rule makes safe.
+        # Only F2xx (our request) and F3xx (our account) are refusals; F400, a throttle or
+        # an answer without a code is asked again.
+        status = FAILURE if isinstance(code, str) and code[:2] in ("F2", "F3") else RESEND
+    if status == SUCCESS and status_code >= 300:
         status = RESEND  # a contradictory answer is no verdict
     card = inner.get("cardInfo") if isinstance(inner.get("cardInfo"), dict) else {}
     value = card.get("value") if isinstance(card.get("value"), dict) else {}

@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session
 
 from settlement.db import tenant_session
 from settlement.exchanges import zengin
-from settlement.exchanges.amazon import FAILURE, SUCCESS, IncentivesClient, creation_request_id
+from settlement.exchanges.amazon import (CARD_NOT_FOUND, FAILURE, FULFILLED, SUCCESS,
+                                         IncentivesClient, creation_request_id)
 from settlement.exchanges.codes import seal
 from settlement.exchanges.models import Exchange, ExchangeBatch
 from settlement.exchanges.service import deliver, return_points
@@ -54,6 +55,7 @@ GIFT_MAX_ATTEMPTS = 5
 HOLD_NAMESPACE = 0x5E78 << 48  # beside the run batches' locks (0x5E77)
 CLAIM_NAMESPACE = 0x5E79 << 48
 BUSY = "busy"
+REFUNDED = "RefundedToPurchaser"  # a cancelled card's status
 
 
 @dataclass
@@ -169,11 +171,17 @@ def _gift_codes(session: Session, policy: TenantPolicy, batch: ExchangeBatch,
         answer = partners.amazon.create(request_id, exchange.value + exchange.bonus_value,
                                         policy.currency)
         if answer.status == SUCCESS and answer.claim_code and \
-                answer.amount == exchange.value + exchange.bonus_value:
+                answer.amount == exchange.value + exchange.bonus_value and \
+                answer.card_status == FULFILLED:
             deliver(session, policy, exchange, provider_status=SUCCESS,
                     provider_item_id=answer.gc_id,
                     code_cipher=seal(partners.code_key, batch.tenant_id, exchange.id,
                                      answer.claim_code))
+        elif answer.status == SUCCESS and answer.card_status == REFUNDED:
+            # The id's card was cancelled (by _give_up, or by hand at Amazon): it can never
+            # be spent, so the member gets the points back.
+            return_points(session, policy, exchange, "failed",
+                          "the gift card was cancelled at Amazon before it was delivered")
         elif answer.status == FAILURE:
             return_points(session, policy, exchange, "failed",
                           f"Amazon refused the gift card: {answer.reason}")
@@ -190,7 +198,9 @@ def _give_up(session: Session, policy: TenantPolicy, exchange: Exchange, partner
     """No verdict after every attempt: cancel whatever Amazon may have made, and only when
     Amazon confirms there is no live card return the points."""
     answer = partners.amazon.cancel(request_id, exchange.provider_item_id)
-    if answer.status == SUCCESS or (answer.status == FAILURE and answer.error_code == "F200"):
+    # Any other refusal (F2047 CancelRequestArrivedAfterTimeLimit: the card lives) keeps
+    # the exchange processing: the next job asks for that card again.
+    if answer.status == SUCCESS or answer.error_type == CARD_NOT_FOUND:
         return_points(session, policy, exchange, "failed",
                       f"no gift card after {exchange.attempts} attempts; the request was "
                       "cancelled at Amazon")

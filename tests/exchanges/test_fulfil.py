@@ -248,3 +248,34 @@ def test_a_returns_file_naming_a_stranger_is_refused_whole(engine, points_tenant
         batch = session.scalar(select(ExchangeBatch).where(
             ExchangeBatch.tenant_id == tenant.id))
         assert "999999" in batch.last_error
+
+
+def test_a_card_cancelled_at_amazon_before_its_answer_was_recorded_fails_and_returns_the_points(
+        engine, points_tenant, partners, amazon):
+    tenant = points_tenant()
+    mid = earn(engine, tenant, "M1", 5000)
+    exchange = ask(engine, tenant, mid, {"exit": "amazon", "value": 1000})
+    amazon.sandbox.script(request_id(tenant, exchange), "lost")
+    fulfil_exchanges(engine, tenant.id, partners, TODAY)
+    # Someone cancels the card at Amazon; asked again, Amazon answers SUCCESS with the same
+    # claim code and cardStatus RefundedToPurchaser (as recorded): not a card to deliver.
+    assert partners.amazon.cancel(request_id(tenant, exchange)).status == "SUCCESS"
+    fulfil_exchanges(engine, tenant.id, partners, TODAY)
+    failed = state(engine, tenant, exchange.id)
+    assert (failed.status, failed.code_cipher) == ("failed", None)
+    assert "cancelled at Amazon" in failed.failure_reason
+    assert buckets(engine, tenant, mid)["available"] == 5000
+
+
+@pytest.mark.parametrize("trouble", ["F100", "F500"])
+def test_an_amazon_internal_or_unknown_error_is_asked_again_and_delivers_once(
+        engine, points_tenant, partners, amazon, trouble):
+    tenant = points_tenant()
+    mid = earn(engine, tenant, "M1", 5000)
+    exchange = ask(engine, tenant, mid, {"exit": "amazon", "value": 1000})
+    amazon.sandbox.script(request_id(tenant, exchange), trouble)
+    fulfil_exchanges(engine, tenant.id, partners, TODAY)
+    assert state(engine, tenant, exchange.id).status == "processing"
+    fulfil_exchanges(engine, tenant.id, partners, TODAY)
+    assert state(engine, tenant, exchange.id).status == "delivered"
+    assert buckets(engine, tenant, mid)["exchanged"] == 1000

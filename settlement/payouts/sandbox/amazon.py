@@ -8,8 +8,10 @@ the pre-payment account's funds. A `creationRequestId` seen before is answered w
 card it already made (Amazon's retry rule); with another amount it is an F200 error.
 Cancelled cards answer `cardStatus: RefundedToPurchaser`.
 
-Scripted trouble for tests: `script(request_id, "F400")` answers that id's next create
-with a retryable error (RESEND, no card made), `"F500"` likewise, `"F300"` with a FAILURE,
+Amazon's mock request ids are answered as Amazon's sandbox answers them (MOCK_ERRORS,
+recorded). Scripted trouble for tests: `script(request_id, "F400")` answers that id's next
+create with the recorded F400 (RESEND, no card made), `"F100"`, `"F300"`, `"F500"` with
+theirs (status FAILURE),
 `"lost"` makes the card but drops the connection before answering, and `"slow"` makes it
 and answers only after `slow_seconds` (a caller can be killed meanwhile).
 
@@ -30,14 +32,41 @@ from decimal import Decimal
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from settlement.exchanges.amazon import SERVICE, TARGET, sign
+from settlement.exchanges.amazon import CARD_NOT_FOUND, SERVICE, TARGET, sign
 
-ERRORS = {  # code: (HTTP status, status, errorType, message)
-    "F200": (400, "FAILURE", "InvalidRequestInput", "the request is not valid"),
-    "F300": (400, "FAILURE", "InsufficientFunds", "the pre-payment account is short"),
-    "F400": (400, "RESEND", "SystemTemporarilyUnavailable", "try the same request again"),
-    "F500": (500, "RESEND", "UnknownError", "unknown error"),
+# Amazon's sandbox answers these creationRequestIds with the error they name (its "mock
+# error" ids). (errorCode, errorType, message, status) as recorded from Amazon's sandbox in
+# gullevek/amazon-incentives' notes of AWS answers ("AWS GCOD Mocks"); the HTTP status of an
+# error is not in the recording: 400 for the request's and account's errors and F400, 500
+# for Amazon's own (F100, F500).
+MOCK_ERRORS = {
+    "F1000": ("F100", "GeneralError", "General Error", "FAILURE"),
+    "F2003": ("F200", "InvalidAmountInput", "Amount can't be null", "FAILURE"),
+    "F2004": ("F200", "InvalidAmountValue", "Amount must be larger than 0", "FAILURE"),
+    "F2005": ("F200", "InvalidCurrencyCodeInput", "Currency Code can't be null or empty",
+              "FAILURE"),
+    "F2010": ("F200", "CardAlreadyActivatedWithDifferentRequestId",
+              "The card was already activated with a different request id", "FAILURE"),
+    "F2015": ("F200", "MaxAmountExceeded", "Max Amount Exceeded", "FAILURE"),
+    "F2016": ("F200", "CurrencyCodeMismatch", "Currency Code Mismatch", "FAILURE"),
+    "F2017": ("F200", "FractionalAmountNotAllowed", "Fractional Amount Not Allowed",
+              "FAILURE"),
+    "F2047": ("F200", "CancelRequestArrivedAfterTimeLimit", "Cancellation cannot be "
+              "processed as too much time has elapsed since creation", "FAILURE"),
+    "F3003": ("F300", "InsufficientFunds", "Insufficient Funds", "FAILURE"),
+    "F3005": ("F300", "GeneralError", "General Error", "FAILURE"),
+    "F3010": ("F300", "CustomerSurpassedDailyVelocityLimit",
+              "Customer has exceeded daily velocity limit", "FAILURE"),
+    "F4000": ("F400", "SystemTemporarilyUnavailable", "System Temporarily Unavailable",
+              "RESEND"),
+    "F5000": ("F500", "GeneralError", "General Error", "FAILURE"),
 }
+# The mock success id, answered with the recorded card (JPY 500).
+MOCK_SUCCESS = {"creationRequestId": "F0000", "gcClaimCode": "ZYXW-VUTS-RQPO",
+                "gcId": "ABC123ZYX987", "amount": 500}
+# What script(id, code) answers: the recorded mock error of that class.
+SCRIPTED = {"F100": "F1000", "F200": "F2003", "F300": "F3003", "F400": "F4000",
+            "F500": "F5000"}
 REQUEST_ID = re.compile(r"[A-Za-z0-9]{1,40}")
 
 
@@ -74,7 +103,8 @@ class AmazonSandbox:
             body = None
         with self._lock:
             if not isinstance(body, dict) or body.get("partnerId") != self.partner_id:
-                answer = self._error("F200", operation, None, "partnerId or body is not valid")
+                answer = self._error(operation, "F200", "InvalidPartnerIdInput",
+                                     "Partner Id can't be null or empty or is not yours")
             elif operation == "CreateGiftCard":
                 answer = self._create(body)
             else:
@@ -101,44 +131,61 @@ class AmazonSandbox:
         return secrets.compare_digest(presented, expected) and SERVICE in presented
 
     def _json(self, status: int, body: dict) -> Response:
-        return Response(json.dumps(body, default=str), status, mimetype="application/json")
+        return Response(json.dumps(body), status, mimetype="application/json")
 
-    def _error(self, code: str, operation: str, request_id: str | None,
-               message: str | None = None) -> Response:
-        http_status, status, kind, default = ERRORS[code]
-        return self._json(http_status, {
+    def _error(self, operation: str, code: str, kind: str, message: str,
+                status: str = "FAILURE") -> Response:
+        """An error as Amazon gives it: every field of the inner response null but its
+        status, beside errorCode, errorType and message."""
+        return self._json(500 if code in ("F100", "F500") else 400, {
             "agcodResponse": {"__type": f"{operation}Response:http://internal.amazon.com/"
                                         "coral/com.amazonaws.agcod/",
-                              "creationRequestId": request_id, "status": status},
-            "errorCode": code, "errorType": kind, "message": message or default})
+                              "cardInfo": None, "creationRequestId": None,
+                              "gcClaimCode": None, "gcExpirationDate": None, "gcId": None,
+                              "status": status},
+            "errorCode": code, "errorType": kind, "message": message})
+
+    def _mock(self, operation: str, mock_id: str) -> Response:
+        code, kind, message, status = MOCK_ERRORS[mock_id]
+        return self._error(operation, code, kind, message, status)
 
     def _create(self, body: dict):
         request_id = body.get("creationRequestId")
         value = body.get("value") if isinstance(body.get("value"), dict) else {}
         amount = value.get("amount")
-        if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id) \
-                or not request_id.startswith(self.partner_id):
-            return self._error("F200", "CreateGiftCard", None, "creationRequestId must be "
-                               "at most 40 alphanumerics starting with the partner id")
-        if value.get("currencyCode") != self.currency or isinstance(amount, bool) or \
-                not isinstance(amount, (int, Decimal)) or amount <= 0 or amount % 1:
-            return self._error("F200", "CreateGiftCard", request_id,
-                               f"amount must be a positive whole {self.currency} amount")
+        if request_id in MOCK_ERRORS:
+            return self._mock("CreateGiftCard", request_id)
+        if request_id == MOCK_SUCCESS["creationRequestId"]:
+            return self._json(200, self._card(request_id, {**MOCK_SUCCESS,
+                                                           "code": MOCK_SUCCESS["gcClaimCode"],
+                                                           "status": "Fulfilled"}))
+        if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
+            return self._error("CreateGiftCard", "F200", "InvalidRequestIdInput",
+                               "creationRequestId must be 1 to 40 alphanumerics")
+        if not request_id.startswith(self.partner_id):
+            return self._error("CreateGiftCard", "F200", "RequestIdMustStartWithPartnerName",
+                               "creationRequestId must start with the partner id")
+        if value.get("currencyCode") != self.currency:
+            return self._mock("CreateGiftCard", "F2016")
+        if isinstance(amount, bool) or not isinstance(amount, (int, Decimal)):
+            return self._mock("CreateGiftCard", "F2003")
+        if amount <= 0:
+            return self._mock("CreateGiftCard", "F2004")
+        if amount % 1:
+            return self._mock("CreateGiftCard", "F2017")
         trouble = self.scripted.get(request_id)
         if trouble and trouble[0] not in ("lost", "slow"):
-            return self._error(trouble.pop(0), "CreateGiftCard", request_id)
+            return self._mock("CreateGiftCard", SCRIPTED[trouble.pop(0)])
         self.creates += 1
         card = self.cards.get(request_id)
         if card is not None and card["amount"] != int(amount):
-            return self._error("F200", "CreateGiftCard", request_id,
+            return self._error("CreateGiftCard", "F200", "InvalidRequestInput",
                                "creationRequestId was used for another amount")
         if card is None:
             if self.funds < amount:
-                return self._error("F300", "CreateGiftCard", request_id)
+                return self._mock("CreateGiftCard", "F3003")
             self.funds -= int(amount)
-            card = {"amount": int(amount), "status": "Fulfilled",
-                    "code": "-".join(secrets.token_hex(2).upper() for _ in range(3)),
-                    "gcId": "A" + secrets.token_hex(6).upper()}
+            card = self._new_card(int(amount))
             self.cards[request_id] = card
         if trouble and trouble[0] == "lost":
             trouble.pop(0)
@@ -148,19 +195,38 @@ class AmazonSandbox:
             return "slow", self._json(200, self._card(request_id, card))
         return self._json(200, self._card(request_id, card))
 
+    @staticmethod
+    def _new_card(amount: int) -> dict:
+        """Shaped as the recorded JPY cards: a 4-6-4 claim code, a 16-digit gcId, an
+        expiry ten years on at the end of the day in Japan."""
+        letters = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+        code = "-".join("".join(secrets.choice(letters) for _ in range(n)) for n in (4, 6, 4))
+        expires = dt.datetime.now(dt.timezone.utc).date()
+        expires = expires.replace(year=expires.year + 10, day=min(expires.day, 28))
+        return {"amount": amount, "status": "Fulfilled", "code": code,
+                "gcId": str(secrets.randbelow(10 ** 16)).zfill(16),
+                "expires": f"{expires:%a %b %d} 14:59:59 UTC {expires:%Y}"}
+
     def _card(self, request_id: str, card: dict) -> dict:
         return {"cardInfo": {"cardNumber": None, "cardStatus": card["status"],
                              "expirationDate": None,
-                             "value": {"amount": Decimal(card["amount"]).quantize(
-                                 Decimal("0.0")), "currencyCode": self.currency}},
+                             # A JSON number with a point, as Amazon writes it
+                             # (1000.0); whole yen are exact in a double.
+                             "value": {"amount": float(card["amount"]),
+                                       "currencyCode": self.currency}},
                 "creationRequestId": request_id, "gcClaimCode": card["code"],
-                "gcExpirationDate": None, "gcId": card["gcId"], "status": "SUCCESS"}
+                "gcExpirationDate": card.get("expires"), "gcId": card["gcId"],
+                "status": "SUCCESS"}
 
     def _cancel(self, body: dict):
         request_id = body.get("creationRequestId")
+        if request_id in MOCK_ERRORS:
+            return self._mock("CancelGiftCard", request_id)
         card = self.cards.get(request_id)
         if card is None:
-            return self._error("F200", "CancelGiftCard", request_id,
+            # errorType as the Incenteev/async-amazon-incentives client names it
+            # (CardNotFoundException); the message is ours.
+            return self._error("CancelGiftCard", "F200", CARD_NOT_FOUND,
                                "no gift card was created for this creationRequestId")
         if card["status"] == "Fulfilled":
             card["status"] = "RefundedToPurchaser"
