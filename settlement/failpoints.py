@@ -21,6 +21,13 @@ POINTS = (
     "batch.answered",  # the provider answered; nothing of it recorded yet
     "batch.recorded",  # the answer and its money committed; the job not finished
 )
+# An exchange fulfilment's (tests/exchanges/test_faults.py), apart from a run's steps.
+EXCHANGE_POINTS = (
+    "exchange.file_written",  # a bank or points file on disk; its batch not yet recorded
+    "exchange.answered",  # Amazon answered / a partner's file or the date is read; nothing
+                          # of it recorded yet
+    "exchange.returns_applied",  # a bank return notice applied and committed, not filed
+)
 # A report's failpoint (tests/faults/test_report_faults.py); POINTS are a run's steps.
 REPORT_POINTS = (
     "report.applied",  # a report's lines and money written, the transaction not committed

@@ -15,7 +15,11 @@ crediting date, with the payout runs' protocol (settlement/runs/execute.py).
 - Each outcome moves the money in the transaction that records it: delivered, reserved ->
   exchanged; failed, reserved -> available (the compensating entry).
 - The crediting date is honoured: a bank transfer's file names it as the transfer date,
-  and an exchange becomes `delivered` on that date, not before.
+  and an exchange becomes `delivered` on that date, not before. The bank's return notices
+  (settlement/exchanges/returns.py) are applied first: before the date they fail the
+  transfer, after it they undo the delivery with a compensating entry.
+- Failpoints (settlement/failpoints.py, EXCHANGE_POINTS) mark where a killed worker is
+  tested to lose nothing and send nothing twice (tests/exchanges/test_faults.py).
 - One live job per batch: the batch's advisory lock on PostgreSQL (`batch_hold`).
 
 Batch states: `submitting` (claimed; the partner may or may not have it) -> `submitted`
@@ -34,17 +38,18 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from settlement import failpoints
 from settlement.db import tenant_session
 from settlement.exchanges import zengin
 from settlement.exchanges.amazon import (CARD_NOT_FOUND, FAILURE, FULFILLED, SUCCESS,
                                          IncentivesClient, creation_request_id)
 from settlement.exchanges.codes import seal
 from settlement.exchanges.models import Exchange, ExchangeBatch
+from settlement.exchanges.returns import take_return_notices
 from settlement.exchanges.service import deliver, return_points
 from settlement.models import Member, Tenant
 from settlement.payouts.base import FAILED, SUCCEEDED, PayoutLine
-from settlement.payouts.csvsafe import (CsvFormatError, read_csv, uncell, write_bytes_atomic,
-                                        write_csv_atomic)
+from settlement.payouts.csvsafe import write_bytes_atomic, write_csv_atomic
 from settlement.payouts.points import (ResponseFileError, TRANSFER_COLUMNS, ingest_response,
                                        response_file_name, transfer_file_name)
 from settlement.runs.execute import batch_hold
@@ -117,7 +122,12 @@ def fulfil_exchanges(engine: Engine, tenant_id: int, partners: Partners,
         claim(session, tenant_id, today)
         session.commit()
         batch_ids = open_batches(session, tenant_id)
+        folder = Path(partners.outbox) / session.get(Tenant, tenant_id).slug / "exchanges"
     states: dict[str, int] = {}
+    returns = take_return_notices(engine, tenant_id, folder)
+    if returns["notices"] or returns["refused"]:
+        states["bank_returns"] = returns["before_date"] + returns["after_delivery"]
+        states["bank_notices_refused"] = returns["refused"]
     for batch_id in batch_ids:
         state = work_batch(engine, tenant_id, batch_id, partners, today)
         states[state] = states.get(state, 0) + 1
@@ -170,6 +180,7 @@ def _gift_codes(session: Session, policy: TenantPolicy, batch: ExchangeBatch,
         session.commit()  # the attempt counts even if this worker dies in the call
         answer = partners.amazon.create(request_id, exchange.value + exchange.bonus_value,
                                         policy.currency)
+        failpoints.reach("exchange.answered")
         if answer.status == SUCCESS and answer.claim_code and \
                 answer.amount == exchange.value + exchange.bonus_value and \
                 answer.card_status == FULFILLED:
@@ -229,44 +240,14 @@ def _bank_transfers(session: Session, policy: TenantPolicy, batch: ExchangeBatch
         batch.status, batch.provider_batch_id = "submitted", name
         for exchange in items:
             exchange.provider_status = "IN_FILE"
+        failpoints.reach("exchange.file_written")
         session.commit()
-    returned = _bank_returns(session, partners, batch, {e.id for e in items})
+    # Transfers the bank returned before the date were failed by their notice
+    # (settlement/exchanges/returns.py) and are no longer among the items.
+    failpoints.reach("exchange.answered")
     for exchange in items:
-        if exchange.id in returned:
-            return_points(session, policy, exchange, "failed",
-                          f"the bank could not transfer: {returned[exchange.id]}")
-        elif today >= batch.credit_on:  # the bank credits on the file's transfer date
+        if today >= batch.credit_on:  # the bank credits on the file's transfer date
             deliver(session, policy, exchange, provider_status="TRANSFERRED")
-
-
-RETURN_COLUMNS = ("reference", "reason")
-
-
-def _bank_returns(session: Session, partners: Partners, batch: ExchangeBatch,
-                  open_ids: set[int]) -> dict[int, str]:
-    """The bank's notice of transfers it cannot make (振込不能: closed account, name or
-    number wrong), `zengin-returns-<key>.csv` with `reference` (our exchange id, the data
-    record's customer code) and `reason`, read up to the transfer date. A malformed file, or
-    one naming an exchange not open in the batch, is refused whole (last_error): nothing is
-    half-applied. A notice after the transfer date needs a person."""
-    path = _outbox(partners, session, batch) / f"zengin-returns-{batch.idempotency_key}.csv"
-    if not path.exists():
-        return {}
-    try:
-        records = read_csv(path)
-        if not records or tuple(c.strip().lower() for c in records[0][1]) != RETURN_COLUMNS:
-            raise ValueError(f"the header is not {', '.join(RETURN_COLUMNS)}")
-        out = {}
-        for line, cells in records[1:]:
-            reference = uncell(cells[0].strip()) if cells else ""
-            if len(cells) != 2 or not reference.isdigit() or int(reference) not in open_ids:
-                raise ValueError(f"line {line}: reference {reference[:20]!r} is not an open "
-                                 "exchange of this batch")
-            out[int(reference)] = uncell(cells[1].strip())[:150] or "returned by the bank"
-        return out
-    except (ValueError, CsvFormatError) as exc:
-        batch.last_error = f"{path.name} refused: {exc}"[:500]
-        return {}
 
 
 # -- points transfers --------------------------------------------------------------------
@@ -299,6 +280,7 @@ def _points_transfers(session: Session, policy: TenantPolicy, batch: ExchangeBat
         name = transfer_file_name(partner, batch.idempotency_key)
         write_csv_atomic(folder / name, TRANSFER_COLUMNS, rows, replace_different=False)
         batch.status, batch.provider_batch_id = "submitted", name
+        failpoints.reach("exchange.file_written")
         session.commit()
         return
     answer = folder / response_file_name(partner, batch.idempotency_key)
@@ -309,6 +291,7 @@ def _points_transfers(session: Session, policy: TenantPolicy, batch: ExchangeBat
     except ResponseFileError as exc:
         batch.last_error = str(exc)[:500]  # nothing applied; an operator gets it corrected
         return
+    failpoints.reach("exchange.answered")
     for exchange in items:
         outcome = outcomes[exchange.id]
         if outcome.status == FAILED:

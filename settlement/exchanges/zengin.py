@@ -106,3 +106,97 @@ def parse_file(raw: bytes) -> list[dict[str, str]]:
     if lines[-1] != b"":
         raise ValueError("the file does not end with CRLF")
     return [parse_record(line) for line in lines[:-1]]
+
+
+# -- the bank's return notice -------------------------------------------------------------
+#
+# A transfer can come back after its date: the receiving bank finds no such account, a
+# name that differs or a closed account (振込不能), or the transfer is recalled (組戻し). The
+# 全銀協 standard has no 総合振込 return file of its own; banks that send one as data (a
+# 振込不能明細 / 組戻し結果 file of their EB service) send our own records back in the
+# 総合振込 layout above: header (type 21, our client code and transfer date), one data
+# record per returned transfer as we wrote it (the customer code is our exchange id),
+# trailer (count and total of the returns), end. Where the data record's last 7 bytes are
+# blank in ours, the notice writes the result: a 1-byte code, as the 口座振替 result files
+# code their 振替結果コード, and the return date MMDD, then 2 blanks.
+RETURN_REASONS = {
+    "1": "no such account (口座なし)",
+    "2": "the account name differs (名義相違)",
+    "3": "the account is closed (解約済)",
+    "4": "the transfer was recalled (組戻し)",
+    "9": "returned by the bank (その他)",
+}
+
+
+class NoticeError(ValueError):
+    """A return notice that cannot be taken: refused whole, naming the line and field."""
+
+    def __init__(self, line: int, field: str, message: str):
+        super().__init__(f"line {line}, {field}: {message}")
+        self.line, self.field, self.message = line, field, message
+
+
+@dataclass(frozen=True)
+class Returned:
+    line: int
+    reference: int  # customer code 1: our exchange id
+    bank_code: str
+    branch_code: str
+    account_number: str
+    amount: int
+    reason: str
+    returned_mmdd: str
+
+
+def _digits(line: int, record: dict[str, str], field: str) -> int:
+    value = record[field]
+    if not value.isdigit():
+        raise NoticeError(line, field, f"{value.strip()!r} is not a number")
+    return int(value)
+
+
+def _records(raw: bytes) -> list[tuple[int, dict[str, str]]]:
+    lines = raw.split(b"\r\n")
+    if lines[-1] != b"":
+        raise NoticeError(len(lines), "record", "the file does not end with CRLF")
+    out = []
+    for n, line in enumerate(lines[:-1], start=1):
+        try:
+            out.append((n, parse_record(line)))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise NoticeError(n, "record", str(exc)) from None
+    kinds = "".join(record["kind"] for _, record in out)
+    if len(kinds) < 4 or kinds[0] != "1" or kinds[-2:] != "89" or set(kinds[1:-2]) != {"2"}:
+        raise NoticeError(1, "kind", "records must be header 1, data 2 (one or more), "
+                          f"trailer 8, end 9; found {kinds[:20]!r}")
+    return out
+
+
+def read_return_notice(raw: bytes) -> tuple[dict[str, str], list[Returned]]:
+    """The header and the returned transfers of a notice, every field checked."""
+    records = _records(raw)
+    header = records[0][1]
+    if header["type_code"] != "21":
+        raise NoticeError(1, "type_code", f"{header['type_code']!r} is not 21 (総合振込)")
+    returned = []
+    for line, record in records[1:-2]:
+        code, mmdd = record["dummy"][0], record["dummy"][1:5]
+        if code not in RETURN_REASONS:
+            raise NoticeError(line, "result_code", f"{code!r} is not one of "
+                              f"{', '.join(RETURN_REASONS)}")
+        if not mmdd.isdigit():
+            raise NoticeError(line, "returned_on", f"{mmdd!r} is not a date MMDD")
+        returned.append(Returned(
+            line=line, reference=_digits(line, record, "customer_code1"),
+            bank_code=record["bank_code"], branch_code=record["branch_code"],
+            account_number=record["account_number"], amount=_digits(line, record, "amount"),
+            reason=RETURN_REASONS[code], returned_mmdd=mmdd))
+    line, trailer = records[-2]
+    if (_digits(line, trailer, "count"), _digits(line, trailer, "total")) != (
+            len(returned), sum(r.amount for r in returned)):
+        raise NoticeError(line, "count", f"the trailer says {int(trailer['count'])} returns "
+                          f"of {int(trailer['total'])} yen; the data records are "
+                          f"{len(returned)} of {sum(r.amount for r in returned)}")
+    if len({r.reference for r in returned}) != len(returned):
+        raise NoticeError(1, "customer_code1", "a transfer is returned twice in one notice")
+    return header, returned

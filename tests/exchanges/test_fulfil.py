@@ -210,44 +210,21 @@ def test_the_code_is_shown_on_the_members_own_look_up_only(engine, db_url, point
 
 def test_a_transfer_the_bank_cannot_make_fails_before_its_date_and_returns_the_points(
         engine, points_tenant, partners, tmp_path):
-    from settlement.payouts.csvsafe import write_csv_atomic
     tenant = points_tenant()
     good = earn(engine, tenant, "M1", 5000)
     bad = earn(engine, tenant, "M2", 5000)
     paid = ask(engine, tenant, good, {"exit": "bank", "value": 1000, "destination": BANK})
     closed = ask(engine, tenant, bad, {"exit": "bank", "value": 2000, "destination": BANK})
     fulfil_exchanges(engine, tenant.id, partners, TODAY)
-    folder = next(tmp_path.rglob("zengin-*.txt")).parent
-    key = next(tmp_path.rglob("zengin-*.txt")).name[len("zengin-"):-len(".txt")]
-    write_csv_atomic(folder / f"zengin-returns-{key}.csv", ("reference", "reason"),
-                     [(str(closed.id), "account closed")])
+    partner_sandbox.return_transfers(next(tmp_path.rglob("zengin-*.txt")), {closed.id: "3"},
+                                     dt.date(2026, 11, 20))
     fulfil_exchanges(engine, tenant.id, partners, dt.date(2026, 11, 24))
     assert state(engine, tenant, closed.id).status == "failed"
-    assert "account closed" in state(engine, tenant, closed.id).failure_reason
+    assert "closed" in state(engine, tenant, closed.id).failure_reason
     assert buckets(engine, tenant, bad)["available"] == 5000
     assert state(engine, tenant, paid.id).status == "processing"
     fulfil_exchanges(engine, tenant.id, partners, dt.date(2026, 11, 25))
     assert state(engine, tenant, paid.id).status == "delivered"
-
-
-def test_a_returns_file_naming_a_stranger_is_refused_whole(engine, points_tenant, partners,
-                                                           tmp_path):
-    from settlement.exchanges.models import ExchangeBatch
-    from settlement.payouts.csvsafe import write_csv_atomic
-    tenant = points_tenant()
-    mid = earn(engine, tenant, "M1", 5000)
-    mine = ask(engine, tenant, mid, {"exit": "bank", "value": 1000, "destination": BANK})
-    fulfil_exchanges(engine, tenant.id, partners, TODAY)
-    path = next(tmp_path.rglob("zengin-*.txt"))
-    key = path.name[len("zengin-"):-len(".txt")]
-    write_csv_atomic(path.parent / f"zengin-returns-{key}.csv", ("reference", "reason"),
-                     [(str(mine.id), "closed"), ("999999", "closed")])
-    fulfil_exchanges(engine, tenant.id, partners, dt.date(2026, 11, 24))
-    assert state(engine, tenant, mine.id).status == "processing"
-    with Session(engine) as session:
-        batch = session.scalar(select(ExchangeBatch).where(
-            ExchangeBatch.tenant_id == tenant.id))
-        assert "999999" in batch.last_error
 
 
 def test_a_card_cancelled_at_amazon_before_its_answer_was_recorded_fails_and_returns_the_points(

@@ -10,6 +10,10 @@ any other is ACCEPTED. ``respond(..., reject=f)`` replaces that rule: ``f(row)``
 transfer row as a dict (``reference, member_account, points, member_external_id,
 payout_date``) and returns a rejection reason, or None to accept.
 
+The bank's side of a Zengin transfer file: ``return_transfers(file, {exchange id: code},
+day)`` writes the bank's return notice (``bank-returns-<batch key>-<MMDD>.txt``, the layout
+in ``settlement/exchanges/zengin.py``) for transfers that came back, next to our file.
+
 Command line: ``python -m settlement.payouts.sandbox.partners --outbox DIR`` answers every
 transfer file under DIR (searched recursively) that has no response yet.
 
@@ -18,10 +22,12 @@ A test/demo tool: settlement's domain code never imports it.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 from typing import Callable
 
-from settlement.payouts.csvsafe import read_csv, uncell, write_csv_atomic
+from settlement.exchanges import zengin
+from settlement.payouts.csvsafe import read_csv, uncell, write_bytes_atomic, write_csv_atomic
 from settlement.payouts.points import (
     ACCEPTED, REJECTED, RESPONSE_COLUMNS, TRANSFER_COLUMNS, response_file_name,
     transfer_file_name,
@@ -58,6 +64,30 @@ def respond(outbox: str | Path, partner: str, idempotency_key: str,
     response = outbox / response_file_name(partner, idempotency_key)
     write_csv_atomic(response, RESPONSE_COLUMNS, rows)
     return response
+
+
+def return_transfers(transfer_file: str | Path, codes: dict[int, str],
+                     returned_on: dt.date) -> Path:
+    """The bank's notice that the transfers `codes` names (exchange id: result code of
+    zengin.RETURN_REASONS) came back on `returned_on`: our header, those data records with
+    the result in their last 7 bytes, a trailer of their count and total, the end record."""
+    transfer_file = Path(transfer_file)
+    lines = transfer_file.read_bytes().split(b"\r\n")[:-1]
+    data = []
+    for line in lines[1:-2]:
+        reference = int(zengin.parse_record(line)["customer_code1"])
+        if reference in codes:
+            data.append(line[:113] + f"{codes[reference]}{returned_on:%m%d}  ".encode("ascii"))
+    missing = set(codes) - {int(zengin.parse_record(d)["customer_code1"]) for d in data}
+    if missing:
+        raise ValueError(f"{transfer_file.name} has no transfer {sorted(missing)}")
+    total = sum(int(zengin.parse_record(d)["amount"]) for d in data)
+    trailer = zengin._record("8", zengin._number(len(data), 6), zengin._number(total, 12),
+                             zengin._field("", 101))
+    key = transfer_file.name[len("zengin-"):-len(".txt")]
+    notice = transfer_file.with_name(f"bank-returns-{key}-{returned_on:%m%d}.txt")
+    write_bytes_atomic(notice, b"\r\n".join([lines[0], *data, trailer, lines[-1]]) + b"\r\n")
+    return notice
 
 
 def unanswered(outbox: str | Path) -> list[tuple[Path, str, str]]:
