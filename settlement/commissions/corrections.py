@@ -19,6 +19,37 @@ from settlement.ledger.service import check_balanced, open_entry
 # The network's own name for the field that points at the original, for the line errors.
 ORIGINAL_FIELD = {"cj": "originalActionId"}
 
+# A report restating commissions we have: the new state and amounts of its `updated` lines.
+# The rows to change are found by primary key from an array computed once (an InitPlan),
+# never by a join the planner orders from its statistics of `commissions`: with statistics
+# taken before a tenant's rows arrived (a new tenant, a first big day, autovacuum behind),
+# it estimated one row for the tenant and looped over all of the tenant's commissions with
+# a scan of the report's lines inside (53 s for one 50,000-line report under load,
+# docs/PERFORMANCE.md "Payout day under load, 2026-12-06"). The lines come from `restated`,
+# indexed on the commission id, so either join order costs one probe per restated line.
+RESTATE_SQL = """
+  UPDATE commissions SET status = a.status, sale_amount = a.sale,
+    commission_amount = a.commission, sale_precise = a.sale_precise,
+    commission_precise = a.commission_precise, share_amount = a.share,
+    margin_amount = a.margin,
+    order_id = COALESCE(a.order_id, commissions.order_id), as_of_us = :as_of,
+    confirm_after = a.confirm_after, awaiting_original = a.awaiting,
+    version = commissions.version + 1,
+    confirmed_on = CASE WHEN a.status = 'confirmed' AND commissions.status <> 'confirmed'
+                        THEN :today ELSE commissions.confirmed_on END
+  FROM restated a
+  WHERE commissions.tenant_id = :t AND commissions.id = a.existing_id
+    {by_key}"""
+RESTATED_BY_KEY = "AND commissions.id = ANY (ARRAY(SELECT existing_id FROM restated))"
+# A newer report that confirms what we have makes older reports stale from now on; the same
+# primary-key look-up, and no join at all (only the report's moment is written).
+CONFIRMED_SQL = """
+  UPDATE commissions SET as_of_us = :as_of
+  WHERE commissions.tenant_id = :t AND commissions.as_of_us < :as_of
+    AND commissions.id {in_unchanged}"""
+UNCHANGED_PG = "= ANY (ARRAY(SELECT existing_id FROM applied WHERE outcome = 'unchanged'))"
+UNCHANGED_SQLITE = "IN (SELECT existing_id FROM applied WHERE outcome = 'unchanged')"
+
 
 def unknown_originals_sql(fmt: str) -> str:
     """The originals the staged corrections point at that nobody has seen: not in this
@@ -34,6 +65,27 @@ def unknown_originals_sql(fmt: str) -> str:
         AND NOT EXISTS (SELECT 1 FROM commissions o
                         WHERE o.tenant_id = :t AND o.source = :source
                           AND o.transaction_id = i.original_txn)"""
+
+
+def restate_existing(session: Session, params: dict, counts: dict[str, int]) -> None:
+    """Write the report's `updated` lines over the commissions they restate, and move the
+    `unchanged` ones to the report's moment; nothing at all for a report without either
+    (most new reports)."""
+    from settlement.commissions.lifecycle import _temp, drop_temps
+
+    pg = session.bind.dialect.name == "postgresql"
+    if counts.get("updated"):
+        _temp(session, "restated", """
+          SELECT existing_id, status, sale, commission, sale_precise, commission_precise,
+                 share, margin, order_id, confirm_after, awaiting
+          FROM applied WHERE outcome = 'updated'""", params)
+        session.execute(text("CREATE INDEX restated_existing ON restated (existing_id)"))
+        session.execute(text(RESTATE_SQL.format(by_key=RESTATED_BY_KEY if pg else "")),
+                        params)
+        drop_temps(session, "restated")
+    if counts.get("unchanged"):
+        session.execute(text(CONFIRMED_SQL.format(
+            in_unchanged=UNCHANGED_PG if pg else UNCHANGED_SQLITE)), params)
 
 
 def record_unmatched(session: Session, params: dict, fmt: str, seq0: int) -> int:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from settlement.commissions.corrections import (
     record_unmatched,
     release_corrections,
+    restate_existing,
     unknown_originals_sql,
 )
 from settlement.commissions.holds import resolve_holds
@@ -245,24 +246,7 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None)
       SELECT :t, existing_id, 'updated', :r, line, :e, old_status, status, old_share, share,
              old_commission, commission
       FROM applied WHERE outcome = 'updated'"""), p)
-    session.execute(text("""
-      UPDATE commissions SET status = a.status, sale_amount = a.sale,
-        commission_amount = a.commission, sale_precise = a.sale_precise,
-        commission_precise = a.commission_precise, share_amount = a.share,
-        margin_amount = a.margin,
-        order_id = COALESCE(a.order_id, commissions.order_id), as_of_us = :as_of,
-        confirm_after = a.confirm_after, awaiting_original = a.awaiting,
-        version = commissions.version + 1,
-        confirmed_on = CASE WHEN a.status = 'confirmed' AND commissions.status <> 'confirmed'
-                            THEN :today ELSE commissions.confirmed_on END
-      FROM applied a
-      WHERE commissions.tenant_id = :t AND commissions.id = a.existing_id
-        AND a.outcome = 'updated'"""), p)
-    # A newer report that confirms what we have makes older reports stale from now on.
-    session.execute(text("""
-      UPDATE commissions SET as_of_us = :as_of FROM applied a
-      WHERE commissions.tenant_id = :t AND commissions.id = a.existing_id
-        AND a.outcome = 'unchanged' AND commissions.as_of_us < :as_of"""), p)
+    # The `updated` and `unchanged` lines: commissions/corrections.py, restate_existing.
 
 
 def drop_temps(session: Session, *names: str) -> None:
@@ -288,6 +272,7 @@ def apply_incoming(session: Session, ctx: ApplyContext, parse_errors: int) -> Ap
         return result
     result.entry_id = post_report_entry(session, ctx)
     write_commissions(session, ctx, result.entry_id)
+    restate_existing(session, _params(ctx), counts)
     result.released_entry_id = release_corrections(session, _params(ctx))
     counts["unattributed"] = session.execute(text(
         "SELECT count(*) FROM applied WHERE outcome = 'inserted' AND member_id IS NULL"
