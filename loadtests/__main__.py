@@ -44,13 +44,15 @@ from pathlib import Path
 from bench.common import (BIN, ROOT, MemorySampler, clean_redis, code_version,
                           create_database, drop_database, free_port, machine, spawn, stop,
                           wait_for_port)
+from loadtests.diagnostics import Observed
+from loadtests.plot import draw_from
 from loadtests.reports import opening_report
 from loadtests.seed import seed
 from workers import WORKER_CLASS
 
 REDIS_URL = os.environ.get("LOADTEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 OPENING_AS_OF = "2026-11-10T18:00:00Z"
-GOALS = {"balance_p99_ms": 500, "upload_1000_p99_ms": 2000}
+GOALS = {"balance_p99_ms": 500, "upload_1000_p99_ms": 2000, "members_per_s": 10_000}
 
 
 class Interrupted(Exception):
@@ -134,17 +136,20 @@ def upload_opening(base: str, key: str, members: int, log) -> dict:
 
 
 class Scheduler(threading.Thread):
-    """The points partners (answer every transfer file in the outbox) and the periodic
+    """The points partners (answer every transfer file in the outbox), an inbox watcher
+    (each answer collected as it lands: its batch's job enqueued again once the batch has
+    recorded its submission, as `bench/settle.py` does) and, as a fallback, the periodic
     `settle run execute` (when a run still has open batches, no payout job is queued or
-    running, enqueue execute_run to collect the partners' answers)."""
+    running, enqueue execute_run)."""
 
-    def __init__(self, url: str, settings, outbox: Path, every: float = 2.0,
-                 resume_every: float = 10.0):
+    def __init__(self, url: str, settings, outbox: Path, every: float = 1.0,
+                 resume_every: float = 10.0, collect: bool = True):
         super().__init__(daemon=True)
-        self.url, self.settings, self.outbox = url, settings, outbox
+        self.url, self.settings, self.outbox, self.collect = url, settings, outbox, collect
         self.every, self.resume_every = every, resume_every
         self.halt = threading.Event()
-        self.answered = self.resumed = 0
+        self.answered = self.resumed = self.collected = 0
+        self.waiting: set[str] = set()  # answered files' keys whose batch has not been told
         self.errors: list[str] = []
 
     def run(self) -> None:
@@ -155,6 +160,7 @@ class Scheduler(threading.Thread):
             while not self.halt.wait(self.every):
                 try:
                     self._answer()
+                    self._collect(engine)
                     if time.monotonic() - last_resume >= self.resume_every:
                         if self._resume(engine):
                             last_resume = time.monotonic()
@@ -170,6 +176,24 @@ class Scheduler(threading.Thread):
         for folder, partner, key in unanswered(self.outbox):
             respond(folder, partner, key)
             self.answered += 1
+            self.waiting.add(key)
+
+    def _collect(self, engine) -> None:
+        from sqlalchemy import text
+
+        from workers.queue import enqueue, run_batch_job_id
+        if not self.collect or not self.waiting:
+            return
+        with engine.connect() as conn:
+            ready = conn.execute(text(
+                "SELECT tenant_id, id, idempotency_key FROM run_batches "
+                "WHERE status = 'submitted' AND idempotency_key = ANY(:keys)"),
+                {"keys": sorted(self.waiting)}).all()
+        for tenant_id, batch_id, key in ready:
+            enqueue("run_batch", tenant_id, batch_id, settings=self.settings,
+                    job_id=run_batch_job_id(self.settings, tenant_id, batch_id))
+            self.waiting.discard(key)
+            self.collected += 1
 
     def _resume(self, engine) -> bool:
         from rq.registry import StartedJobRegistry
@@ -222,65 +246,56 @@ def analyze(url: str) -> float:
     return time.perf_counter() - started
 
 
+def auto_explain(url: str, database: str, slower_than_ms: int) -> None:
+    """Every new session of the test's database loads auto_explain (no server restart:
+    session_preload_libraries) and logs the plans of statements slower than the bound."""
+    import psycopg
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" SET session_preload_libraries = '
+                     f"'auto_explain'")
+        conn.execute(f'ALTER DATABASE "{database}" SET auto_explain.log_min_duration = '
+                     f"{int(slower_than_ms)}")
+
+
 def autovacuum_on(url: str) -> bool:
     import psycopg
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         return conn.execute("SHOW autovacuum").fetchone()[0] == "on"
 
 
-class PgSampler(threading.Thread):
-    """Samples pg_stat_activity of the load test's database every `every` s: which
-    statements are running and what they wait on (a sampling profile of the database under
-    load; no extension needed)."""
-
-    def __init__(self, url: str, database: str, every: float = 0.5, path: Path | None = None):
-        super().__init__(daemon=True)
-        self.url, self.database, self.every, self.path = url, database, every, path
-        self.halt = threading.Event()
-        self.samples = 0
-        self.counts: dict[tuple[str, str, str], int] = {}
-
-    def run(self) -> None:
-        import re
-
-        import psycopg
-        try:
-            with psycopg.connect(self.url.replace("postgresql+psycopg://", "postgresql://"),
-                                 autocommit=True) as conn:
-                while not self.halt.wait(self.every):
-                    rows = conn.execute(
-                        "SELECT coalesce(wait_event_type, 'CPU'), coalesce(wait_event, '-'), "
-                        "query FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
-                        "AND pid <> pg_backend_pid()", (self.database,)).fetchall()
-                    self.samples += 1
-                    if self.path and self.samples % 20 == 0:
-                        self.path.write_text(json.dumps(self.result(40), indent=2))
-                    for kind, event, query in rows:
-                        shape = re.sub(r"\s+", " ", query or "").strip()[:110]
-                        key = (kind, event, shape)
-                        self.counts[key] = self.counts.get(key, 0) + 1
-        except Exception as exc:  # noqa: BLE001 - a diagnostic; never fail the test for it
-            self.counts[("error", type(exc).__name__, str(exc)[:100])] = 1
-
-    def result(self, top: int = 15) -> dict:
-        rows = sorted(self.counts.items(), key=lambda kv: -kv[1])[:top]
-        return {"samples": self.samples, "interval_s": self.every,
-                "top": [{"busy_s": round(n * self.every, 1), "wait": f"{k[0]}:{k[1]}",
-                         "statement": k[2]} for k, n in rows]}
-
-
-def procfile_queues() -> list[str]:
-    """The queues the Procfile's `worker` listens to, in its order (every queue of
-    workers.jobs.QUEUES if the Procfile does not say)."""
+def procfile_queues(process: str = "worker") -> list[str]:
+    """The queues the Procfile's `process` listens to, in its order (`worker`: every queue
+    of workers.jobs.QUEUES if the Procfile does not say; another process: none)."""
     from workers.jobs import QUEUES
     procfile = ROOT / "Procfile"
     if procfile.exists():
         for line in procfile.read_text().splitlines():
-            if line.startswith("worker:"):
+            if line.startswith(f"{process}:"):
                 named = [word for word in line.split() if word in QUEUES]
                 if named:
                     return named
-    return list(QUEUES)
+    return list(QUEUES) if process == "worker" else []
+
+
+def workers_queues() -> set[str]:
+    return set(procfile_queues()) | set(procfile_queues("payouts"))
+
+
+def start_workers(args, env: dict, prefix: str, out: Path) -> list[subprocess.Popen]:
+    """The Procfile's rq workers: `--rq-workers` as its `worker` (its queues, the first
+    `--payouts-first` of them with `payouts` put first) and `--payout-workers` as its
+    `payouts` (that queue alone, so a payout batch never waits behind a report)."""
+    queues = procfile_queues()
+    payouts_first = ["payouts"] + [q for q in queues if q != "payouts"]
+    shapes = [(f"w{i}", payouts_first if i < args.payouts_first else queues, True)
+              for i in range(args.rq_workers)]
+    shapes += [(f"p{i}", procfile_queues("payouts"), False) for i in range(args.payout_workers)]
+    return [spawn([str(BIN / "rq"), "worker", "--worker-class", WORKER_CLASS,
+                   *(["--with-scheduler"] if scheduler else []), "--url", REDIS_URL,
+                   "--name", f"{prefix}{name}", "--dequeue-strategy", args.dequeue_strategy,
+                   *(prefix + q for q in names)], env, out / f"worker-{name}.log")
+            for name, names, scheduler in shapes]
 
 
 def read_stats(path: Path) -> list[dict]:
@@ -321,6 +336,7 @@ def summarise(out: Path, wall_s: float, run: dict, extra: dict) -> dict:
     summary["lines_per_s"] = round(summary["lines_ingested"] / wall_s, 1) if wall_s else 0
     summary["members_paid"] = members_paid["requests"] if members_paid else 0
     summary["members_per_s"] = run.get("members_per_s")
+    summary["uploads"] = uploads_summary(out, custom, http, wall_s, run)
 
     def p99(name: str) -> float | None:
         row = next((h for h in http if h["name"] == name), None)
@@ -336,6 +352,10 @@ def summarise(out: Path, wall_s: float, run: dict, extra: dict) -> dict:
                                  "met": balance is not None and balance < GOALS["balance_p99_ms"]},
         "p99 1,000-line upload < 2 s": {"value": upload, "met": upload is not None
                                          and upload < GOALS["upload_1000_p99_ms"]},
+        "run >= 10,000 members/s from approval to completed": {
+            "value": run.get("members_per_s"),
+            "met": completed_under_load
+            and (run.get("members_per_s") or 0) >= GOALS["members_per_s"]},
         "run completed while uploads continued": {
             "value": f"{run.get('status', 'not started')}, {run.get('items', 0):,} items, "
                      f"{run.get('failed', 0)} refused by the provider",
@@ -346,6 +366,33 @@ def summarise(out: Path, wall_s: float, run: dict, extra: dict) -> dict:
             and run.get("done", 0) + run.get("failed", 0) == run.get("items", -1)},
     }
     return summary
+
+
+def uploads_summary(out: Path, custom: list[dict], http: list[dict], wall_s: float,
+                    run: dict) -> dict:
+    """The uploads' own throughput beside the run: lines and reports committed over the
+    test and while the run executed, upload-to-committed percentiles, POST p99 by size."""
+    def row(rows, name):
+        return next((r for r in rows if r["name"] == name), None) or {}
+    lines, reports = row(custom, "lines ingested"), row(custom, "report committed")
+    out_ = {"lines_ingested": lines.get("requests", 0),
+            "lines_per_s": round(lines.get("requests", 0) / wall_s, 1) if wall_s else 0,
+            "reports_committed": reports.get("requests", 0),
+            "report_committed_ms": {k: reports.get(f"{k}_ms") for k in ("p50", "p95", "p99")},
+            "post_p99_ms": {r["name"].removeprefix("POST /v1/reports ").strip("()"):
+                            r["p99_ms"] for r in http
+                            if r["name"].startswith("POST /v1/reports")}}
+    try:
+        committed = json.loads((out / "timeline.json").read_text()).get("lines", [])
+    except (OSError, ValueError):
+        committed = []
+    if run.get("approved_at") and run.get("completed_at"):
+        start, end = run["approved_at"], run["completed_at"]
+        during = [n for t, n in committed if start <= t <= end]
+        out_["during_run"] = {"seconds": round(end - start, 1), "lines": sum(during),
+                              "reports": len(during),
+                              "lines_per_s": round(sum(during) / max(end - start, 1e-9), 1)}
+    return out_
 
 
 def print_summary(s: dict) -> None:
@@ -379,15 +426,48 @@ def print_summary(s: dict) -> None:
     print("peak memory (MB): " + ", ".join(
         f"{k} {v['peak_process_mb']:.0f} (tree {v['peak_tree_mb']:.0f})"
         for k, v in s.get("memory", {}).items()))
-    db = s.get("database_activity", {})
-    if db.get("top"):
-        print(f"\ndatabase busy time by statement (pg_stat_activity sampled every "
-              f"{db['interval_s']} s, {db['samples']} samples):")
-        for row in db["top"][:8]:
-            print(f"  {row['busy_s']:>7.1f} s  {row['wait']:<28} {row['statement'][:80]}")
+    uploads = s.get("uploads", {})
+    during = uploads.get("during_run")
+    if during:
+        print(f"uploads while the run executed ({during['seconds']} s): {during['lines']:,} "
+              f"lines in {during['reports']} reports ({during['lines_per_s']:,.0f} lines/s); "
+              f"upload-to-committed p99 {uploads['report_committed_ms']['p99']} ms")
+    print_database(s)
+    if s.get("plot"):
+        print(f"plot: {s['plot']}")
     print("\ngoals:")
     for goal, g in s["goals"].items():
         print(f"  [{'met' if g['met'] else 'MISSED'}] {goal}: {g['value']}")
+
+
+def print_database(s: dict) -> None:
+    """What the database and the workers did while the run executed (the whole test if
+    the run never started)."""
+    db = s.get("database_activity", {})
+    phase = db.get("run") or db.get("all") or {}
+    where = "while the run executed" if db.get("run") else "over the test"
+    print(f"\ndatabase {where}: {phase.get('busy_s', 0)} s busy in {phase.get('seconds', 0)} s "
+          f"(pg_stat_activity every {db.get('interval_s')} s); by wait: " + ", ".join(
+              f"{w['wait']} {w['busy_s']} s" for w in phase.get("by_wait", [])[:5]))
+    for row in phase.get("top", [])[:8]:
+        print(f"  {row['busy_s']:>7.1f} s  {row['wait']:<28} {row['statement'][:80]}")
+    for wait in phase.get("lock_waits", [])[:4]:
+        print(f"  lock wait {wait['waiting_s']} s: {wait['statement'][:50]} on {wait['lock']} "
+              f"{wait['on']} ({wait['mode']}) behind {[b[:40] for b in wait['blocked_by']]}")
+    if phase.get("queue_nonempty_s"):
+        print("  rq queues with jobs waiting (s): " + ", ".join(
+            f"{q.rsplit('-', 1)[-1]} {n}" for q, n in phase["queue_nonempty_s"].items()))
+    jobs = s.get("jobs") or {}
+    if jobs.get("busy_s_by_queue"):
+        print("  worker-seconds by queue while the run executed: " + ", ".join(
+            f"{q} {n}" for q, n in jobs["busy_s_by_queue"].items()))
+    stats = s.get("table_stats", {}).get("approval->completion", {})
+    if stats.get("seq_tup_read"):
+        print("  rows read by sequential scans while the run executed: " + ", ".join(
+            f"{t['table']} {t['seq_tup_read']:,}" for t in stats["seq_tup_read"][:5]))
+    statements = s.get("statements", {})
+    if not statements.get("available"):
+        print(f"  pg_stat_statements: not available ({statements.get('why', '')[:90]})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -413,7 +493,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--web-keep-alive", type=int, default=5,
                         help="gunicorn --keep-alive seconds (5, as the Procfile runs it)")
-    parser.add_argument("--rq-workers", type=int, default=2)
+    parser.add_argument("--rq-workers", type=int, default=2,
+                        help="workers as the Procfile's `worker` (on its queues)")
+    parser.add_argument("--payout-workers", type=int, default=1 if procfile_queues("payouts") else 0,
+                        help="workers as the Procfile's `payouts` (on its queues only; the "
+                             "Procfile runs 1; 0 measures the shape without it)")
+    parser.add_argument("--collect", choices=("inbox", "periodic"), default="inbox",
+                        help="points partners' answers collected as they land (inbox, as "
+                             "bench/settle.py) or only by the resume every 10 s (periodic)")
     parser.add_argument("--dequeue-strategy", default="round_robin",
                         choices=("default", "round_robin", "random"),
                         help="rq's (round_robin, as the Procfile runs it; default takes the "
@@ -427,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--opening", choices=("api", "sql"), default="api",
                         help="opening balances: one report through the API (default), or "
                              "one journal entry in SQL")
+    parser.add_argument("--auto-explain", type=int, default=0, metavar="MS",
+                        help="log the plan of every statement slower than MS ms to the "
+                             "server's log (auto_explain, set on the test's database; 0: off)")
     parser.add_argument("--payout-date", default="2026-11-15")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "loadtest")
     parser.add_argument("--keep-db", action="store_true", help="leave the database (debug)")
@@ -447,12 +537,15 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"load-{token}-"
     procs: list[subprocess.Popen] = []
     scheduler: Scheduler | None = None
+    observed: Observed | None = None
     name, url = create_database("settle_load")
     log(f"load test {token}: database {name}, Redis {REDIS_URL} prefix {prefix}, out {out}")
     summary: dict = {}
     try:
         log("seeding from the fixtures ...")
         keys = seed(url, {"us-cashback": args.members, "jp-points": jp_members}, out, log)
+        if args.auto_explain:
+            auto_explain(url, name, args.auto_explain)
         paypal_port, web_port = free_port(), free_port()
         paypal_url = f"http://127.0.0.1:{paypal_port}"
         base = f"http://127.0.0.1:{web_port}"
@@ -463,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
                "SETTLE_PAYOUT_MAX_POLLS": "120", "SETTLE_LOG_LEVEL": "WARNING",
                "PYTHONPATH": str(ROOT)}
         log(f"starting the PayPal sandbox, gunicorn ({args.web_workers}x{args.web_threads}) "
-            f"and {args.rq_workers} rq workers ...")
+            f"and {args.rq_workers} rq workers (+ {args.payout_workers} on payouts alone) ...")
         paypal = spawn([sys.executable, "-m", "settlement.payouts.sandbox.paypal", "--port",
                         str(paypal_port), "--client-id", "loadtest", "--client-secret",
                         "loadtest", "--polls-per-step", "1"], env, out / "paypal.log")
@@ -475,22 +568,13 @@ def main(argv: list[str] | None = None) -> int:
                      "api:create_app()"],
                     env, out / "web.log")
         procs.append(web)
-        queues = procfile_queues()
-        payouts_first = ["payouts"] + [q for q in queues if q != "payouts"]
-        workers = [spawn([str(BIN / "rq"), "worker", "--worker-class", WORKER_CLASS,
-                           "--with-scheduler", "--url", REDIS_URL,
-                          "--name", f"{prefix}w{i}", "--dequeue-strategy",
-                          args.dequeue_strategy,
-                          *(prefix + q for q in (payouts_first if i < args.payouts_first
-                                                 else queues))],
-                         env, out / f"worker-{i}.log") for i in range(args.rq_workers)]
+        workers = start_workers(args, env, prefix, out)
         procs.extend(workers)
         wait_for_port(paypal_port, paypal, what="PayPal sandbox")
         wait_for_port(web_port, web, what="gunicorn")
-        memory = MemorySampler({"web": web.pid, "rq worker 0": workers[0].pid,
-                                "paypal sandbox": paypal.pid}, interval=0.25)
-        for i, w in enumerate(workers[1:], start=1):
-            memory.add(f"rq worker {i}", w.pid)
+        memory = MemorySampler({"web": web.pid, "paypal sandbox": paypal.pid}, interval=0.25)
+        for w in workers:
+            memory.add(w.args[w.args.index("--name") + 1].removeprefix(prefix), w.pid)
         with memory:
             if args.opening == "sql":
                 opening = sql_opening(url, log)
@@ -509,10 +593,10 @@ def main(argv: list[str] | None = None) -> int:
             from settlement.config import Settings
             scheduler = Scheduler(url, Settings(database_url=url, redis_url=REDIS_URL,
                                                 queue_prefix=prefix, outbox_dir=str(out / "outbox"),
-                                                paypal_base_url=paypal_url), out / "outbox")
+                                                paypal_base_url=paypal_url), out / "outbox",
+                                  collect=args.collect == "inbox")
             scheduler.start()
-            pg = PgSampler(url, name, path=out / "pg_activity.json")
-            pg.start()
+            observed = Observed(url, name, prefix, out, REDIS_URL, sorted(workers_queues()))
             config = {
                 "token": token, "keys": keys, "duration": args.duration,
                 "max_duration": max_duration, "run_at": run_at,
@@ -520,6 +604,7 @@ def main(argv: list[str] | None = None) -> int:
                 "payout_date": args.payout_date, "size_mix": _mix(args.size_mix),
                 "format_mix": _mix(args.format_mix), "uploader_weight": args.uploaders,
                 "operator_weight": args.operators, "run_summary": str(out / "run.json"),
+                "timeline": str(out / "timeline.json"),
             }
             (out / "config.json").write_text(json.dumps(config, indent=2))
             users = args.uploaders + args.operators + 1
@@ -543,8 +628,7 @@ def main(argv: list[str] | None = None) -> int:
             wall = time.monotonic() - started
             scheduler.halt.set()
             scheduler.join(timeout=10)
-            pg.halt.set()
-            pg.join(timeout=10)
+            observed.stop()
             analyzer.halt.set()
             pending = _pending_reports(url)
         run = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
@@ -553,11 +637,13 @@ def main(argv: list[str] | None = None) -> int:
             "uploaders": args.uploaders, "operators": args.operators, "run_at": run_at,
             "opening": opening, "reports_pending": pending, "memory": memory.result(),
             "scheduler": {"partner_files_answered": scheduler.answered,
+                          "collected_as_answered": scheduler.collected,
+                          "collect": args.collect,
                           "resumes": scheduler.resumed, "errors": scheduler.errors[:5]},
             "web": f"{args.web_workers}x{args.web_threads}", "rq_workers": args.rq_workers,
-            "web_keep_alive": args.web_keep_alive,
+            "payout_workers": args.payout_workers, "web_keep_alive": args.web_keep_alive,
             "dequeue_strategy": args.dequeue_strategy, "payouts_first": args.payouts_first,
-            "database_activity": pg.result(),
+            **observed.result(run),
             "autovacuum": autovacuum, "analyze_every_s": analyze_every,
             "analyze": {"runs": analyzer.runs, "seconds": round(analyzer.seconds, 1)},
             "code": code_version(),
@@ -565,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(), "measured_at": dt.datetime.now(dt.timezone.utc)
             .isoformat(timespec="seconds"), "locust_exit": locust.returncode})
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        summary["plot"] = draw_from(out, summary)
     except (KeyboardInterrupt, Interrupted) as exc:
         log(f"interrupted ({exc}): cleaning up")
         return 130
@@ -574,6 +661,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if scheduler is not None:
             scheduler.halt.set()
+        if observed is not None:
+            observed.stop()
         stop(procs, timeout=15)
         clean_redis(REDIS_URL, prefix)
         if not args.keep_db:

@@ -43,6 +43,9 @@ from loadtests.reports import FORMATS, ReportSpec, correction_of, render, reques
 CONFIG = json.loads(Path(os.environ["LOADTEST_CONFIG"]).read_text()) \
     if os.environ.get("LOADTEST_CONFIG") else {}
 RUN = {"id": None, "done": False, "approved_at": None, "started": None}
+# Wall-clock points for the plot (loadtests/plot.py): (time, members with an outcome) at each
+# poll of the run, and (time, lines) of each committed report. Written at the test's end.
+TIMELINE: dict = {"members_paid": [], "lines": []}
 _numbers = itertools.count(1)
 FINAL_RUN = ("completed", "completed_with_failures", "cancelled")
 
@@ -178,6 +181,7 @@ class NetworkUploader(HttpUser):
                 env = self.environment
                 log_units(env, "INGEST", "lines ingested", counts["lines"], took)
                 log_units(env, "INGEST", "report committed", 1, took)
+                TIMELINE["lines"].append((time.time(), counts["lines"]))
                 if counts["rejected"]:
                     log_failure(env, "INGEST", "lines rejected",
                                 f"report {report_id} ({spec.format}/{spec.media}): "
@@ -279,6 +283,7 @@ class PayoutOperator(HttpUser):
                 return
         RUN["approved_at"] = time.monotonic()
         RUN["approved_wall"] = time.time()
+        TIMELINE["approved_at"], TIMELINE["items"] = RUN["approved_wall"], RUN["items"]
         RUN["plan_s"] = round(RUN["approved_at"] - t0, 2)
         self.state = "executing"
         _write_run({"run_id": run["id"], "items": run["totals"]["members"],
@@ -299,6 +304,7 @@ class PayoutOperator(HttpUser):
         finished = progress["done"] + progress["failed"]
         since = (time.monotonic() - RUN["approved_at"]) * 1000
         log_units(self.environment, "SETTLE", "members paid", finished - self.seen, since)
+        TIMELINE["members_paid"].append((time.time(), finished))
         self.seen = finished
         if run["status"] in FINAL_RUN:
             log_units(self.environment, "SETTLE", "approve to completed", 1, since)
@@ -311,6 +317,13 @@ class PayoutOperator(HttpUser):
                         "plan_s": RUN.get("plan_s"), "approved_at": RUN["approved_wall"],
                         "completed_at": time.time(), "execute_s": round(since / 1000, 2),
                         "members_per_s": round(finished / (since / 1000), 1)})
+
+
+@events.test_stop.add_listener
+def _write_timeline(**_kw) -> None:
+    path = CONFIG.get("timeline")
+    if path:
+        Path(path).write_text(json.dumps(TIMELINE))
 
 
 def _write_run(data: dict) -> None:
