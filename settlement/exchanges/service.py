@@ -23,6 +23,7 @@ import json
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from settlement.exchanges.guard import hold_against_planning, planned_unreserved
 from settlement.exchanges.models import LIVE, Exchange
 from settlement.exchanges.quote import ExchangeError, Quote, canonical, make_quote
 from settlement.ledger.service import (Leg, check_balanced, member_balances, open_entry,
@@ -64,6 +65,7 @@ def request_exchange(session: Session, tenant_id: int, policy: TenantPolicy, mem
     key with the same body answers the first exchange again."""
     key = _check_key(key)
     digest = hashlib.sha256(canonical(body).encode()).hexdigest()
+    hold_against_planning(session, tenant_id)  # settlement/exchanges/guard.py
     lock_member(session, tenant_id, member_id)
     # Under the member's lock: a twin request with this key has committed or not started.
     found = _replay(session, tenant_id, member_id, key, digest)
@@ -73,6 +75,13 @@ def request_exchange(session: Session, tenant_id: int, policy: TenantPolicy, mem
     _check_monthly_cap(session, tenant_id, policy, member_id, quote)
     debit = quote.points_debited // policy.points.points_per_unit
     available = member_balances(session, tenant_id, member_id)["available"]
+    planned, payout = planned_unreserved(session, tenant_id, member_id)
+    if available >= debit > available - planned:
+        unit = policy.points.points_per_unit
+        raise ExchangeError(409, "held_for_payout", "points" if "points" in body else "value",
+                            f"{planned * unit} of your {available * unit} points are being "
+                            f"paid out on {payout.isoformat()}; this exchange needs "
+                            f"{quote.points_debited} points (fee included)")
     if debit > available:
         have = available * policy.points.points_per_unit
         raise ExchangeError(422, "insufficient_points", "points" if "points" in body else "value",
