@@ -1,7 +1,8 @@
 """The point sites' part of `settle demo run`: members of jp-points exchange points through
 every exit on Thursday 2026-11-19 (the campaign runs out, Monday 23rd's holiday pushes a
 bank transfer's crediting date), the partners answer, the days pass until each exchange is
-credited, points expire; then jp-tenpoints, at 10 points per yen."""
+credited, the bank returns a transfer after its date, points expire; then jp-tenpoints, at
+10 points per yen."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +13,7 @@ import click
 from sqlalchemy import text
 
 from settlement.db import get_engine, session_scope
+from settlement.exchanges import zengin
 from settlement.exchanges.amazon import IncentivesClient
 from settlement.exchanges.codes import code_key
 from settlement.exchanges.daily import expire_all
@@ -115,8 +117,28 @@ def _jp_points(client, keys: dict[str, str], partners: Partners, outbox: str) ->
         click.echo(f"   Zengin file {path.name}: {len(lines)} records of "
                    f"{sorted({len(line) for line in lines})} bytes, transfer date "
                    f"{lines[0][54:58].decode()} (Mon 23 Nov is Labor Thanksgiving Day)")
+    _bank_return(slug, partners, outbox)
     _show_gift_code(client, keys, slug)
     _expiry(client, keys, slug)
+
+
+def _bank_return(slug: str, partners: Partners, outbox: str) -> None:
+    """Two days after the transfer date the bank sends the transfer back (the name differs):
+    the delivered exchange fails and a compensating entry returns the points."""
+    path = next(iter(sorted(Path(outbox).rglob("zengin-*.txt"))), None)
+    if path is None:
+        return
+    reference = int(zengin.parse_file(path.read_bytes())[1]["customer_code1"])
+    with session_scope() as session:
+        member, points = session.execute(text(
+            "SELECT m.external_id, e.points + e.fee_points FROM exchanges e JOIN members m "
+            "ON m.tenant_id = e.tenant_id AND m.id = e.member_id JOIN tenants t "
+            "ON t.id = e.tenant_id WHERE t.slug = :s AND e.id = :e"),
+            {"s": slug, "e": reference}).one()
+    notice = partner_sandbox.return_transfers(path, {reference: "2"}, dt.date(2026, 11, 27))
+    click.echo(f"   the bank returns {member}'s transfer on Fri 27 Nov, the name differs "
+               f"({notice.name}); {points} points go back by a compensating entry")
+    _fulfil(slug, partners, dt.date(2026, 11, 27))
 
 
 def _show_gift_code(client, keys: dict[str, str], slug: str) -> None:

@@ -25,6 +25,9 @@ def test_the_demo_exchanges_through_every_exit_and_shows_campaign_holiday_and_ex
     for state in ("amazon delivered", "bank delivered", "paypay delivered", "paypay failed",
                   "pex delivered", "amazon cancelled"):
         assert state in last_day
+    returned = [line for line in out.splitlines() if "fulfilment on Fri 27 Nov" in line][0]
+    assert "bank failed 1" in returned and "bank delivered" not in returned
+    assert "the bank returns" in out and "go back by a compensating entry" in out
     assert "members' points expired" in out and "run again that day: 0 more" in out
     assert "at 10 point(s) per yen" in out
     assert "every entry balances: NO" not in out
