@@ -1,5 +1,5 @@
-"""Property: whatever sequence of earnings, exchanges, cancellations, deliveries, failures
-and expiries happens, every point earned is in exactly one place: available + reserved +
+"""Property: whatever sequence of earnings, exchanges, cancellations, deliveries, failures,
+bank returns (before or after delivery) and expiries happens, every point earned is in exactly one place: available + reserved +
 exchanged + expired, each exchange's points are where its state says, and every entry
 balances."""
 from __future__ import annotations
@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from settlement.exchanges import zengin
 from settlement.exchanges.amazon import IncentivesClient
 from settlement.exchanges.expiry import expire_points
 from settlement.exchanges.fulfil import Partners, fulfil_exchanges
@@ -26,12 +27,12 @@ from settlement.payouts.sandbox.amazon import serve
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import apply_policy, policy_of
 from tests.conftest import TenantHandle, policy_document
-from tests.exchanges.conftest import EXITS, NOW, earn, member_id
+from tests.exchanges.conftest import BANK, EXITS, NOW, earn, member_id
 
 MEMBERS = ("a", "b")
 START = dt.date(2026, 5, 1)
 exchange = st.tuples(st.just("exchange"), st.sampled_from(MEMBERS),
-                     st.sampled_from(["amazon", "paypay", "paypay-closed"]),
+                     st.sampled_from(["amazon", "paypay", "paypay-closed", "bank"]),
                      st.integers(1, 20))
 op = st.one_of(
     st.tuples(st.just("earn"), st.sampled_from(MEMBERS), st.integers(1, 3000),
@@ -40,6 +41,7 @@ op = st.one_of(
     st.tuples(st.just("cancel"), st.sampled_from(MEMBERS), st.integers(0, 5)),
     st.tuples(st.just("fulfil"), st.sampled_from([False, False, True])),  # True: refused
     st.tuples(st.just("expire"), st.integers(0, 120)),
+    st.tuples(st.just("bank_return"), st.integers(0, 3)),  # the nth transfer in a file
 )
 
 
@@ -77,6 +79,8 @@ def _apply(engine, tenant, partners, amazon, step, earned, outbox) -> None:
         body = {"exit": "paypay" if closed else exit_name, "value": hundreds * 100}
         if body["exit"] == "paypay":
             body["destination"] = {"account": "pp-0000" if closed else "pp-1"}
+        if body["exit"] == "bank":
+            body["destination"] = BANK
         with Session(engine) as session:
             try:
                 request_exchange(session, tenant.id, policy, member_id(engine, tenant, who),
@@ -109,6 +113,14 @@ def _apply(engine, tenant, partners, amazon, step, earned, outbox) -> None:
         for folder, partner, key in partner_sandbox.unanswered(outbox):
             partner_sandbox.respond(folder, partner, key)
         fulfil_exchanges(engine, tenant.id, partners, later)
+    elif kind == "bank_return":
+        files = sorted(outbox.rglob("zengin-*.txt"))
+        sent = [(path, int(record["customer_code1"])) for path in files
+                for record in zengin.parse_file(path.read_bytes()) if record["kind"] == "2"]
+        if step[1] < len(sent):
+            path, reference = sent[step[1]]
+            partner_sandbox.return_transfers(path, {reference: "3"}, NOW.date())
+            fulfil_exchanges(engine, tenant.id, partners, NOW.date() + dt.timedelta(days=7))
     else:
         with Session(engine) as session:
             expire_points(session, tenant.id, policy, START + dt.timedelta(days=step[1]))
@@ -134,6 +146,10 @@ def _check(engine, tenant, earned) -> None:
             for state in by_state:
                 event(f"an exchange ended {state}")
             event(f"expired: {bool(parts['breakage'])}")
+            returned = session.scalar(select(func.count()).select_from(Exchange).where(
+                Exchange.tenant_id == tenant.id, Exchange.member_id == mid,
+                Exchange.provider_status == "RETURNED"))
+            event(f"a bank transfer came back: {bool(returned)}")
             assert parts["exchanged"] == by_state.get("delivered", 0)
             assert parts["reserved"] == by_state.get("requested", 0) + \
                 by_state.get("processing", 0)
