@@ -3,16 +3,19 @@
     python -m loadtests [--duration 60] [--members 50000] [--jp-members 5000]
                         [--uploaders 6] [--operators 6] [--run-at 15] [--max-duration 900]
                         [--web-workers 2] [--web-threads 4] [--rq-workers 2]
+                        [--payout-workers 1] [--opening api|sql] [--auto-explain MS]
                         [--size-mix 100:35,1000:50,10000:13,50000:2] [--out var/loadtest]
 
 1. creates its own PostgreSQL database (127.0.0.1:5432) and uses Redis db 12 under its own
    queue prefix; seeds both fixture tenants, `--members` US members and `--jp-members`
    Japanese ones from the fixture generator, and API keys;
 2. starts the Procfile's processes: gunicorn (`api:create_app()`, --web-workers x
-   --web-threads), `--rq-workers` x `rq worker --with-scheduler ...` on the Procfile's
-   queues, and the PayPal sandbox (`python -m settlement.payouts.sandbox.paypal`) as its
-   own process; a scheduler thread here plays the points partners (answers their
-   transfer files) and the periodic `settle run execute` that collects those answers;
+   --web-threads), `--rq-workers` x `rq worker --with-scheduler ...` on the queues of the
+   Procfile's `worker`, `--payout-workers` x `rq worker ... payouts` (its `payouts`), and
+   the PayPal sandbox (`python -m settlement.payouts.sandbox.paypal`) as its own process;
+   a scheduler thread here plays the points partners (answers their transfer files), the
+   inbox watcher that collects each answer as it lands, and the periodic `settle run
+   execute`; loadtests/diagnostics.py watches the database and the queues meanwhile;
 3. uploads the opening balances (one confirmed line per US member, as of before the
    2026-11-15 cut-off) through the API and waits until they are committed;
 4. runs locust headless (loadtests/locustfile.py) with --csv and --html into --out: the
@@ -20,7 +23,9 @@
    --duration, or until the run completes if later (at most --max-duration);
 5. stops everything it started, drops the database, deletes its Redis keys, and prints
    requests/s, p50/p95/p99 per endpoint, failures, lines/s ingested and members/s settled,
-   and the goals of docs/PERFORMANCE.md (met or not). Writes OUT/summary.json.
+   the uploads' own throughput, where the database's time went while the run executed,
+   and the goals of docs/PERFORMANCE.md (met or not). Writes OUT/summary.json and draws
+   OUT/members_paid.png (loadtests/plot.py).
 `--strict` exits 1 when a goal is missed.
 """
 from __future__ import annotations
@@ -143,8 +148,10 @@ class Scheduler(threading.Thread):
     running, enqueue execute_run)."""
 
     def __init__(self, url: str, settings, outbox: Path, every: float = 1.0,
-                 resume_every: float = 10.0, collect: bool = True):
+                 resume_every: float = 10.0, collect: bool = True,
+                 collect_first: bool = True):
         super().__init__(daemon=True)
+        self.collect_first = collect_first
         self.url, self.settings, self.outbox, self.collect = url, settings, outbox, collect
         self.every, self.resume_every = every, resume_every
         self.halt = threading.Event()
@@ -190,8 +197,10 @@ class Scheduler(threading.Thread):
                 "WHERE status = 'submitted' AND idempotency_key = ANY(:keys)"),
                 {"keys": sorted(self.waiting)}).all()
         for tenant_id, batch_id, key in ready:
+            # at the front: collecting an answer is short and completes the batch's members
             enqueue("run_batch", tenant_id, batch_id, settings=self.settings,
-                    job_id=run_batch_job_id(self.settings, tenant_id, batch_id))
+                    job_id=run_batch_job_id(self.settings, tenant_id, batch_id),
+                    at_front=self.collect_first)
             self.waiting.discard(key)
             self.collected += 1
 
@@ -498,9 +507,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--payout-workers", type=int, default=1 if procfile_queues("payouts") else 0,
                         help="workers as the Procfile's `payouts` (on its queues only; the "
                              "Procfile runs 1; 0 measures the shape without it)")
-    parser.add_argument("--collect", choices=("inbox", "periodic"), default="inbox",
-                        help="points partners' answers collected as they land (inbox, as "
-                             "bench/settle.py) or only by the resume every 10 s (periodic)")
+    parser.add_argument("--collect", choices=("inbox-first", "inbox", "periodic"),
+                        default="inbox-first",
+                        help="points partners' answers collected as they land, the batch's "
+                             "job put at the front of the payouts queue (inbox-first) or at "
+                             "its end (inbox, as bench/settle.py), or only by the resume "
+                             "every 10 s (periodic)")
     parser.add_argument("--dequeue-strategy", default="round_robin",
                         choices=("default", "round_robin", "random"),
                         help="rq's (round_robin, as the Procfile runs it; default takes the "
@@ -594,7 +606,8 @@ def main(argv: list[str] | None = None) -> int:
             scheduler = Scheduler(url, Settings(database_url=url, redis_url=REDIS_URL,
                                                 queue_prefix=prefix, outbox_dir=str(out / "outbox"),
                                                 paypal_base_url=paypal_url), out / "outbox",
-                                  collect=args.collect == "inbox")
+                                  collect=args.collect != "periodic",
+                                  collect_first=args.collect == "inbox-first")
             scheduler.start()
             observed = Observed(url, name, prefix, out, REDIS_URL, sorted(workers_queues()))
             config = {

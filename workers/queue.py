@@ -27,9 +27,12 @@ def queue(name: str, settings: Settings | None = None):
                  default_timeout=timeout)
 
 
-def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | None = None):
+def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | None = None,
+            at_front: bool = False):
     """Run `job` with `args`: on rq when Redis is configured, otherwise here and now, on
-    the caller's database. `job_id` makes the enqueue idempotent while the job is waiting."""
+    the caller's database. `job_id` makes the enqueue idempotent while the job is waiting;
+    `at_front` puts it before the jobs already waiting in its queue (a short job that
+    finishes work already started, such as collecting a batch's answer)."""
     func, queue_name = JOBS[job]
     settings = settings or get_settings()
     if not settings.redis_url:
@@ -55,7 +58,7 @@ def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | Non
             job_id = f"{job_id}-{uuid.uuid4().hex[:8]}"
     # The request (or job) that enqueued it, so the job's log lines can be found with it.
     return q.enqueue(func, *args, job_id=job_id, retry=Retry(max=retries, interval=[1, 5, 30]),
-                     meta={"request_id": current_request_id()})
+                     meta={"request_id": current_request_id()}, at_front=at_front)
 
 
 @contextmanager

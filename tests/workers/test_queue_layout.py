@@ -83,3 +83,12 @@ def test_the_procfiles_general_worker_still_listens_on_payouts():
     queues = [word for word in procfile_command("worker") if word in QUEUES]
     assert "payouts" in queues and "reports" in queues
     assert [word for word in procfile_command("payouts") if word in QUEUES] == ["payouts"]
+
+
+def test_a_job_enqueued_at_the_front_is_taken_before_the_jobs_already_waiting(settings):
+    from workers.queue import enqueue, queue
+
+    waiting = [enqueue("watch_runs", settings=settings) for _ in range(2)]
+    collect = enqueue("run_batch", 1, 1, settings=settings, at_front=True)
+
+    assert queue("payouts", settings).job_ids == [collect.id, *(job.id for job in waiting)]
