@@ -73,7 +73,8 @@ def seed(url: str, members: dict[str, int], workdir: Path, log=print) -> dict:
         path = workdir / f"members-{slug}.csv"
         subprocess.run([sys.executable, "-m", "fixtures.generate", "members", "--count",
                         str(count), "--tenant", slug, "--out", str(path)], check=True, cwd=ROOT)
-        for body in _member_chunks(path):
+        for n, body in enumerate(_member_chunks(path), start=1):
+            chunk_started = time.perf_counter()
             batch = parse_member_file(body, "csv", dt.date(2026, 12, 31))
             if batch.errors:
                 raise RuntimeError(f"members of {slug}: {batch.errors[:3]}")
@@ -83,6 +84,9 @@ def seed(url: str, members: dict[str, int], workdir: Path, log=print) -> dict:
             with engine.connect() as conn:  # autovacuum's part (it may be off: see __main__)
                 conn.execute(text("ANALYZE members"))
                 conn.commit()
+            if count > MEMBER_CHUNK:  # a long seeding says how it goes (linear or not)
+                log(f"    {slug}: members {(n - 1) * MEMBER_CHUNK + 1:,}-"
+                    f"{min(n * MEMBER_CHUNK, count):,} in {time.perf_counter() - chunk_started:.1f} s")
         path.unlink()
         log(f"  {slug}: {count:,} members, retailers, share rules and keys "
             f"({time.perf_counter() - started:.1f} s)")
