@@ -133,10 +133,14 @@ def take_return_notices(engine: Engine, tenant_id: int, folder: Path) -> dict[st
         if refused.exists():
             totals["refused"] += 1
             continue
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:  # another job filed it away meanwhile
+            continue
         with tenant_session(engine, tenant_id) as session:
             policy = policy_of(session.get(Tenant, tenant_id))
             try:
-                applied = apply_return_notice(session, tenant_id, policy, path.read_bytes())
+                applied = apply_return_notice(session, tenant_id, policy, raw)
             except zengin.NoticeError as exc:
                 session.rollback()
                 refused.write_text(f"{path.name} refused, nothing applied: {exc}\n")
@@ -147,7 +151,10 @@ def take_return_notices(engine: Engine, tenant_id: int, folder: Path) -> dict[st
         # changes nothing (every move is guarded on the exchange's state).
         failpoints.reach("exchange.returns_applied")
         (folder / FILED).mkdir(exist_ok=True)
-        os.replace(path, folder / FILED / path.name)
+        try:
+            os.replace(path, folder / FILED / path.name)
+        except FileNotFoundError:
+            pass  # a job at the same time read it too, and filed it first
         totals["notices"] += 1
         for name in ("before_date", "after_delivery", "already"):
             totals[name] += getattr(applied, name)

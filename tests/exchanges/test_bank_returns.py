@@ -138,3 +138,27 @@ def test_a_notice_naming_another_sites_transfer_is_refused(engine, points_tenant
 def test_a_malformed_notice_names_its_line_and_field(raw, where):
     with pytest.raises(zengin.NoticeError, match=where):
         zengin.read_return_notice(raw)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_two_jobs_taking_the_same_notice_at_once_return_the_points_once(
+        engine, points_tenant, partners, tmp_path):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    tenant = points_tenant()
+    made = delivered_transfers(engine, tenant, partners, 1000, 1200, 1400, 1600)
+    notice = return_transfers(next(tmp_path.rglob("zengin-*.txt")),
+                              {e.id: "3" for _, e in made}, RETURNED_ON)
+    barrier = threading.Barrier(2)
+
+    def job():
+        barrier.wait(timeout=30)
+        return take_return_notices(engine, tenant.id, notice.parent)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: job(), range(2)))
+    assert sum(r["after_delivery"] for r in results) == 4
+    for mid, exchange in made:
+        assert entry_kinds(engine, tenant, exchange.id).count("exchange_returned") == 1
+        assert buckets(engine, tenant, mid)["available"] == 5000
+    assert (notice.parent / FILED / notice.name).exists() and not notice.exists()
