@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from settlement.exchanges.models import Exchange
+from settlement.exchanges.guard import hold_against_planning, planned_unreserved
 from settlement.exchanges.service import lock_member
 from settlement.ledger.service import Leg, member_balances, post_entry
 from settlement.models import JournalEntry, Member, Posting
@@ -126,14 +127,16 @@ def expire_points(session: Session, tenant_id: int, policy: TenantPolicy,
                   today: dt.date) -> list[Expiring]:
     """Post today's expiries, one entry per member; running it again posts nothing new."""
     posted = []
+    hold_against_planning(session, tenant_id)  # points a run will pay never expire
     for due in forecast(session, tenant_id, policy, today, 0):
         lock_member(session, tenant_id, due.member_id)
         # Read again under the member's lock: an exchange may have spent the points.
         fresh = forecast(session, tenant_id, policy, today, 0, due.member_id)
         if not fresh:
             continue
+        planned, _ = planned_unreserved(session, tenant_id, due.member_id)
         amount = min(fresh[0].amount, member_balances(session, tenant_id,
-                                                      due.member_id)["available"])
+                                                      due.member_id)["available"] - planned)
         if amount <= 0:
             continue
         entry = post_entry(session, tenant_id, f"expiry:{due.member_id}:{today.isoformat()}",

@@ -19,7 +19,7 @@ from settlement.models import RunBatch, Tenant
 from settlement.runs import plan as runs
 from settlement.runs.execute import _reserve
 from settlement.tenants.service import policy_of
-from tests.exchanges.conftest import NOW, buckets, earn
+from tests.exchanges.conftest import NOW, buckets, earn, member_id
 from tests.exchanges.test_concurrency import pg_engine  # noqa: F401 (fixture)
 from tests.faults.harness import ADDRESS, wait_for
 
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres
 
 
 def paypal_members(engine, tenant, count: int, yen: int) -> list[int]:
-    """Members paid by PayPal, each with `yen` available."""
+    """Members paid by PayPal, each with `yen` available (none earned if 0)."""
     with Session(engine) as session:
         batch = MemberBatch()
         for n in range(1, count + 1):
@@ -39,6 +39,8 @@ def paypal_members(engine, tenant, count: int, yen: int) -> list[int]:
         assert not batch.errors, batch.errors
         upsert_members(session, tenant.id, "JPY", batch, "guard")
         session.commit()
+    if not yen:
+        return [member_id(engine, tenant, f"P{n}") for n in range(1, count + 1)]
     return [earn(engine, tenant, f"P{n}", yen) for n in range(1, count + 1)]
 
 
@@ -181,3 +183,19 @@ def test_exchanges_and_a_plan_all_at_once_never_spend_more_than_a_member_holds(
         assert held["reserved"] >= frozen.get(mid, 0)
     with Session(pg_engine) as session:
         assert unbalanced_entries(session, tenant.id) == []
+
+
+def test_points_a_planned_run_will_pay_do_not_expire(engine, points_tenant):
+    from settlement.exchanges.expiry import expire_points
+    tenant = points_tenant()  # inactivity: everything expires 180 days after the last earning
+    [mid] = paypal_members(engine, tenant, 1, 0)
+    earn(engine, tenant, "P1", 5000, on=dt.date(2026, 1, 10))
+    with Session(engine) as session:
+        runs.plan_run(session, tenant.id, PAYOUT, "key:planner")
+        session.commit()
+    with Session(engine) as session:
+        assert expire_points(session, tenant.id, policy(engine, tenant), NOW.date()) == []
+        session.commit()
+    reserve_every_batch(engine, tenant)
+    held = buckets(engine, tenant, mid)
+    assert (held["available"], held["reserved"], held.get("breakage", 0)) == (0, 5000, 0)
