@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from settlement.commissions.corrections import (
+    ORIGINAL_FIELD,
     record_unmatched,
     release_corrections,
     restate_existing,
@@ -83,12 +84,15 @@ def _temp_schema(session: Session) -> str:
     return "pg_temp" if session.bind.dialect.name == "postgresql" else "temp"
 
 
-def _temp(session: Session, name: str, select_sql: str, params: dict) -> None:
+def _temp(session: Session, name: str, select_sql: str, params: dict,
+          analyze: bool = True) -> None:
+    """`analyze=False` for a table only ever read whole (a scan whatever the statistics
+    say): at a million lines its ANALYZE read every page once more."""
     pg = session.bind.dialect.name == "postgresql"
     session.execute(text(f"DROP TABLE IF EXISTS {_temp_schema(session)}.{name}"))
     on_commit = " ON COMMIT DROP" if pg else ""
     session.execute(text(f"CREATE TEMP TABLE {name}{on_commit} AS {select_sql}"), params)
-    if pg:
+    if pg and analyze:
         session.execute(text(f"ANALYZE {name}"))
 
 
@@ -98,8 +102,12 @@ def classify(session: Session, ctx: ApplyContext) -> None:
     join, retailer_id = _retailer_join(ctx)
     _temp(session, "dupes", "SELECT transaction_id FROM incoming GROUP BY transaction_id "
                             "HAVING count(*) > 1", p)
-    _temp(session, "line_keys", f"SELECT DISTINCT {retailer_id} AS retailer_id, i.category, "
-                                f"i.event_date FROM incoming i {join.replace('LEFT ', '')}", p)
+    # The distinct keys first (a few thousand), then their retailers: the join reads those
+    # instead of every line; DISTINCT again, as two names may be the same retailer.
+    _temp(session, "line_keys", f"""
+      SELECT DISTINCT {retailer_id} AS retailer_id, i.category, i.event_date
+      FROM (SELECT DISTINCT retailer, category, event_date FROM incoming) i
+      {join.replace('LEFT ', '')}""", p)
     _temp(session, "line_rules", best_rule_sql(), p)
     _temp(session, "unknown_originals", unknown_originals_sql(ctx.fmt), p)
     rule_id = "CASE WHEN c.id IS NULL THEN lr.rule_id ELSE c.rule_id END"
@@ -148,7 +156,7 @@ def classify(session: Session, ctx: ApplyContext) -> None:
         LEFT JOIN line_rules lr ON lr.retailer_id = {retailer_id}
                                AND lr.category = i.category AND lr.event_date = i.event_date
         LEFT JOIN share_rules sr ON sr.tenant_id = :t AND sr.id = {rule_id}
-      ) x""", p)
+      ) x""", p, analyze=False)  # read whole, or by key from an array (corrections.py)
 
 
 def _params(ctx: ApplyContext) -> dict:
@@ -157,11 +165,19 @@ def _params(ctx: ApplyContext) -> dict:
 
 
 def outcome_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(text("SELECT outcome, count(*) FROM applied GROUP BY outcome")).all()
-    return {outcome: int(n) for outcome, n in rows}
+    """Lines per outcome, and `unattributed`: the new lines whose member we don't know yet
+    (one scan of `applied` for both)."""
+    rows = session.execute(text(
+        "SELECT outcome, count(*), sum(CASE WHEN member_id IS NULL THEN 1 ELSE 0 END) "
+        "FROM applied GROUP BY outcome")).all()
+    counts = {outcome: int(n) for outcome, n, _ in rows}
+    counts["unattributed"] = next((int(u) for outcome, _, u in rows if outcome == "inserted"), 0)
+    return counts
 
 
-def record_refusals(session: Session, ctx: ApplyContext) -> int:
+def record_refusals(session: Session, ctx: ApplyContext, counts: dict[str, int]) -> int:
+    if not any(counts.get(outcome) for outcome in REFUSALS):
+        return 0  # nothing refused: no need to read every line again
     fields = " ".join(f"WHEN '{o}' THEN '{f}'" for o, (f, _) in REFUSALS.items())
     messages = " ".join(f"WHEN '{o}' THEN '{m}'" for o, (_, m) in REFUSALS.items())
     codes = ", ".join(f"'{o}'" for o in REFUSALS)
@@ -174,41 +190,45 @@ def record_refusals(session: Session, ctx: ApplyContext) -> int:
     return result.rowcount
 
 
-def _member_effects(where: str, status: str, share: str, sign: str) -> str:
-    """(account, member, amount) of the lines matching `where`, in state `status`."""
+def _member_effects(where: str, prefix: str, sign: str) -> str:
+    """(account, member, amount, commission, margin) of the lines matching `where`, in state
+    `{prefix}status`, with `sign`."""
+    status = f"{prefix}status"
     bucket = f"CASE {status} WHEN 'pending' THEN 'pending' ELSE 'available' END"
     return f"""
       SELECT CASE WHEN owner IS NULL THEN 'unattributed_' || {bucket} ELSE {bucket} END
-               AS account, owner AS member_id, {sign}{share} AS amount
+               AS account, owner AS member_id, {sign}{prefix}share AS amount,
+             {sign}{prefix}commission AS commission, {sign}{prefix}margin AS margin
         FROM applied WHERE {where} AND {status} <> 'reversed'"""
 
 
-def _legs_sql() -> str:
+def _legs_sql(updates: bool) -> str:
     """The report's postings: each member bucket's new effects minus its old ones, and the
-    tenant's receivable and margin, summed in one pass."""
+    tenant's receivable and margin (the sums of the same lines' commissions and margins),
+    in one pass over the lines; the old effects only when lines were updated."""
     # A correction awaiting its original carries no money (commissions/corrections.py).
     new = "outcome IN ('inserted', 'updated') AND NOT awaiting"
     old = "outcome = 'updated' AND NOT old_awaiting"
-    members = (_member_effects(new, "status", "share", "")
-               + " UNION ALL " + _member_effects(old, "old_status", "old_share", "-"))
+    effects = _member_effects(new, "", "")
+    if updates:
+        effects += " UNION ALL " + _member_effects(old, "old_", "-")
     return f"""
-      WITH tenant AS (
-        SELECT sum(CASE WHEN {new} AND status <> 'reversed' THEN commission ELSE 0 END)
-             - sum(CASE WHEN {old} AND old_status <> 'reversed' THEN old_commission ELSE 0 END)
-               AS commission,
-               sum(CASE WHEN {new} AND status <> 'reversed' THEN margin ELSE 0 END)
-             - sum(CASE WHEN {old} AND old_status <> 'reversed' THEN old_margin ELSE 0 END)
-               AS margin
-        FROM applied)
-      SELECT account, member_id, sum(amount) AS amount FROM ({members}) e
-      GROUP BY account, member_id HAVING sum(amount) <> 0
-      UNION ALL SELECT 'network_receivable', NULL, -commission FROM tenant WHERE commission <> 0
-      UNION ALL SELECT 'portal_margin', NULL, margin FROM tenant WHERE margin <> 0"""
+      WITH buckets AS (
+        SELECT account, member_id, sum(amount) AS amount, sum(commission) AS commission,
+               sum(margin) AS margin
+        FROM ({effects}) e GROUP BY account, member_id)
+      SELECT account, member_id, amount FROM buckets WHERE amount <> 0
+      UNION ALL SELECT 'network_receivable', NULL, -commission
+        FROM (SELECT sum(commission) AS commission FROM buckets) t WHERE commission <> 0
+      UNION ALL SELECT 'portal_margin', NULL, margin
+        FROM (SELECT sum(margin) AS margin FROM buckets) t WHERE margin <> 0"""
 
 
-def post_report_entry(session: Session, ctx: ApplyContext) -> int | None:
+def post_report_entry(session: Session, ctx: ApplyContext,
+                      counts: dict[str, int]) -> int | None:
     """One entry for the whole report: the new effects minus the old ones."""
-    _temp(session, "legs", _legs_sql(), _params(ctx))
+    _temp(session, "legs", _legs_sql(bool(counts.get("updated"))), _params(ctx),
+          analyze=False)
     if session.execute(text("SELECT count(*) FROM legs")).scalar_one() == 0:
         return None
     key = f"report:{ctx.report_id}"
@@ -225,8 +245,25 @@ def post_report_entry(session: Session, ctx: ApplyContext) -> int | None:
     return entry_id
 
 
-def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None) -> None:
+def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None,
+                      counts: dict[str, int]) -> None:
+    """Insert the new lines and the history of the updated ones; a statement whose outcome
+    no line has is not run (it would read every line to find none). The `updated` and
+    `unchanged` lines themselves: commissions/corrections.py, restate_existing."""
     p = {**_params(ctx), "e": entry_id}
+    if counts.get("inserted"):
+        _insert_commissions(session, p)
+    if counts.get("updated"):
+        session.execute(text("""
+          INSERT INTO commission_events (tenant_id, commission_id, kind, report_id, line,
+            entry_id, old_status, new_status, old_share, new_share, old_commission,
+            new_commission)
+          SELECT :t, existing_id, 'updated', :r, line, :e, old_status, status, old_share,
+                 share, old_commission, commission
+          FROM applied WHERE outcome = 'updated'"""), p)
+
+
+def _insert_commissions(session: Session, p: dict) -> None:
     session.execute(text("""
       INSERT INTO commissions (tenant_id, source, transaction_id, order_id,
         original_transaction_id, member_external_id, member_id, retailer_id, category,
@@ -240,13 +277,6 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None)
         status, rule_id, :as_of, :r, line, :e,
         CASE WHEN status = 'confirmed' THEN :today END, confirm_after, awaiting, 1
       FROM applied WHERE outcome = 'inserted'"""), p)
-    session.execute(text("""
-      INSERT INTO commission_events (tenant_id, commission_id, kind, report_id, line, entry_id,
-        old_status, new_status, old_share, new_share, old_commission, new_commission)
-      SELECT :t, existing_id, 'updated', :r, line, :e, old_status, status, old_share, share,
-             old_commission, commission
-      FROM applied WHERE outcome = 'updated'"""), p)
-    # The `updated` and `unchanged` lines: commissions/corrections.py, restate_existing.
 
 
 def drop_temps(session: Session, *names: str) -> None:
@@ -262,23 +292,32 @@ def apply_incoming(session: Session, ctx: ApplyContext, parse_errors: int) -> Ap
     resolve_holds(session, ctx.tenant_id, ctx.fmt, ctx.hold_days, ctx.today)
     classify(session, ctx)
     counts = outcome_counts(session)
-    refused = record_refusals(session, ctx)
+    refused = record_refusals(session, ctx, counts)
+    # Only a format with corrections has lines awaiting their original (corrections.py).
     counts["unmatched"] = record_unmatched(session, _params(ctx), ctx.fmt,
-                                           ctx.first_error_seq + refused)
+                                           ctx.first_error_seq + refused) \
+        if ctx.fmt in ORIGINAL_FIELD else 0
     result = ApplyResult(counts=counts, refused=refused)
     if ctx.whole_or_nothing and (refused or parse_errors):
         result.applied = False
         drop_temps(session)
         return result
-    result.entry_id = post_report_entry(session, ctx)
-    write_commissions(session, ctx, result.entry_id)
+    result.entry_id = post_report_entry(session, ctx, counts)
+    write_commissions(session, ctx, result.entry_id, counts)
     restate_existing(session, _params(ctx), counts)
-    result.released_entry_id = release_corrections(session, _params(ctx))
-    counts["unattributed"] = session.execute(text(
-        "SELECT count(*) FROM applied WHERE outcome = 'inserted' AND member_id IS NULL"
-    )).scalar_one()
+    if _corrections_waiting(session, ctx):
+        result.released_entry_id = release_corrections(session, _params(ctx))
     drop_temps(session)
     return result
+
+
+def _corrections_waiting(session: Session, ctx: ApplyContext) -> bool:
+    """Whether any commission of the report's source waits for its original: one probe of
+    the partial index, where looking for released ones scans every commission of the source
+    (a million after a first big report, on statistics that still say the table is empty)."""
+    return session.execute(text(
+        "SELECT 1 FROM commissions WHERE tenant_id = :t AND source = :source "
+        "AND awaiting_original LIMIT 1"), _params(ctx)).first() is not None
 
 
 def attach_unattributed(session: Session, tenant_id: int, currency: str,
