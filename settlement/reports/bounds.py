@@ -4,7 +4,7 @@ event dates in a plausible window, and a sale and commission of the same sign.
 
 Every parser's output (the Python parsers and the generic fast path) passes `checked()`
 before it is staged; a clean generic CSV staged by COPY is held to the same bounds by
-copy_csv's expression and checks, and to the report's total by `total_outside()`. A line
+copy_csv's expression and checks, the report's total included. A line
 out of bounds is a LineError naming line and field; a report whose total is out of bounds is
 refused whole, before any of it is applied.
 """
@@ -13,9 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from typing import Iterable, Iterator, NamedTuple
-
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from settlement.reports.formats.base import (
     MAX_ID_CHARS,
@@ -166,13 +163,3 @@ def checked(items: Iterable[ParsedLine | LineError], fmt: str
                     f"{MAX_REPORT_AMOUNT // _MAJOR:,} in major units, the most one report "
                     "may carry; split the report")])
         yield item
-
-
-def total_outside(session: Session) -> bool:
-    """Whether the lines staged by COPY (PostgreSQL) sum beyond the report's bound: then the
-    Python parsers take the file, and `checked` names the line. (copy_csv vouches for each
-    line's own bounds.)"""
-    return bool(session.execute(text("""
-      SELECT coalesce(greatest(sum(abs(sale)), sum(abs(commission))) > :report_max, false)
-      FROM incoming WHERE err_code IS NULL
-      """), {"report_max": MAX_REPORT_AMOUNT}).scalar_one())

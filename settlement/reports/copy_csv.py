@@ -9,10 +9,10 @@ and field. What hands a body back: a double quote anywhere (PostgreSQL and Pytho
 a quote inside an unquoted field differently), a header that is not plain, any line the
 expression does not match, a line COPY refuses (not UTF-8, a date that does not exist, mixed
 line endings), a record count that differs from the line count, an event after the report's
-date, a sale and commission of opposite signs, and what the bounds of reports/bounds.py
-would refuse or rewrite (an amount of ten digits or more, an event before 2000, a control
-character or any non-ASCII byte in a line: ids are NFKC-normalised in Python). So both paths
-accept exactly the same files into the same rows.
+date, a sale and commission of opposite signs, a report whose total is past its bound, and
+what the bounds of reports/bounds.py would refuse or rewrite (an amount of ten digits or
+more, an event before 2000, a control character or any non-ASCII byte in a line: ids are
+NFKC-normalised in Python). So both paths accept exactly the same files into the same rows.
 """
 from __future__ import annotations
 
@@ -26,17 +26,18 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from settlement.money import network_scale
-from settlement.reports.bounds import EARLIEST_EVENT_DATE
+from settlement.reports.bounds import EARLIEST_EVENT_DATE, MAX_REPORT_AMOUNT
 from settlement.reports.formats.base import MAX_ID_CHARS, STATUSES, ParseContext
 from settlement.reports.formats.fields import BOM
 from settlement.reports.formats.generic import COLUMNS
+from settlement.reports.pipeline import send_behind
 from settlement.reports.staging import create_incoming
 
 # incoming's column for each generic column.
 # The amounts are read in minor units; `incoming` computes their network units (see
 # staging.create_incoming).
 _TARGET = {"transaction_id": "transaction_id", "order_id": "order_id", "member": "member",
-           "retailer": "retailer", "category": "category", "event_date": "event_date",
+           "retailer": "retailer", "category": "category_as_sent", "event_date": "event_date",
            "sale_amount": "sale_minor", "commission_amount": "commission_minor",
            "currency": "currency", "status": "status"}
 # Python strips whitespace from text fields: here their first and last characters must be
@@ -178,21 +179,22 @@ def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> None:
     columns = ", ".join(_TARGET[name] for name in body.header)
     try:
         with cursor.copy(f"COPY incoming ({columns}) FROM STDIN WITH "
-                         "(FORMAT csv, FORCE_NOT_NULL (category))") as copy:
-            for lines in body.rewritten(rest, ctx):
-                copy.write(lines)
+                         "(FORMAT csv, FORCE_NOT_NULL (category_as_sent))") as copy:
+            # The database parses one piece while the next is checked here.
+            send_behind(body.rewritten(rest, ctx), copy.write)
         copied = cursor.rowcount
     except psycopg.errors.DataError as exc:
         # Not UTF-8, a date that does not exist, mixed line endings: the line-by-line
         # parser says which line and why.
         raise _HandBack() from exc
+    # One pass for what the expression cannot see: a line's date and signs, and the total
+    # of the report (bounds.py); any of them out of bounds hands the body back.
     if copied != body.lines or session.execute(text(
-            "SELECT EXISTS (SELECT 1 FROM incoming WHERE event_date > :latest "
-            "OR event_date < :earliest OR (sale < 0 AND commission > 0) "
-            "OR (sale > 0 AND commission < 0))"),
-            {"latest": ctx.today, "earliest": EARLIEST_EVENT_DATE}).scalar_one():
+            "SELECT bool_or(event_date > :latest OR event_date < :earliest "
+            "OR (sale < 0 AND commission > 0) OR (sale > 0 AND commission < 0)) "
+            "OR greatest(sum(abs(sale)), sum(abs(commission))) > :report_max FROM incoming"),
+            {"latest": ctx.today, "earliest": EARLIEST_EVENT_DATE,
+             "report_max": MAX_REPORT_AMOUNT}).scalar():
         raise _HandBack()
-    session.execute(text("UPDATE incoming SET category = lower(category) "
-                         "WHERE category <> lower(category)"))
     session.execute(text("DROP SEQUENCE incoming_line CASCADE"))
     session.execute(text("ANALYZE incoming"))

@@ -37,6 +37,7 @@ from settlement.reports.formats import (
     parser_for,
 )
 from settlement.reports.copy_csv import stage_in_database
+from settlement.reports.pipeline import ahead
 from settlement.reports.formats.base import LineError
 from settlement.reports.staging import stage, take_parse_errors
 from settlement.tenants.service import policy_of
@@ -252,6 +253,11 @@ def _lock_report(session: Session, tenant_id: int, report_id: int) -> Report:
 
 
 def _apply(session: Session, engine: Engine, report: Report) -> None:
+    if session.bind.dialect.name == "postgresql":
+        # Each statement below reads its rows once: compiling them to machine code (the
+        # planner asks for it above a million rows) cost more than it saved, 0.9 s of the
+        # 3.5 s classification at 1M lines.
+        session.execute(text("SET LOCAL jit = off"))
     tenant = session.get(Tenant, report.tenant_id)
     policy = policy_of(tenant)
     zone = ZoneInfo(policy.timezone)
@@ -263,11 +269,12 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
     parse_ctx = ParseContext(policy.currency, policy.minor_digits, latest,
                              member_field=_member_field(policy, report.format), zone=zone)
     parser = parser_for(report.format, report.media)
-    if not (_stage_in_database(session, engine, report, parse_ctx)
-            and not bounds.total_outside(session)):
-        stage(session, bounds.checked(
-            parser(_chunks(engine, report.tenant_id, report.id), parse_ctx), report.format))
-    parse_errors = take_parse_errors(session, report.tenant_id, report.id)
+    if _stage_in_database(session, engine, report, parse_ctx):
+        parse_errors = 0  # COPY stages clean files only: line errors are the parsers' to name
+    else:
+        with ahead(_chunks(engine, report.tenant_id, report.id)) as chunks:
+            stage(session, bounds.checked(parser(chunks, parse_ctx), report.format))
+        parse_errors = take_parse_errors(session, report.tenant_id, report.id)
     ctx = ApplyContext(
         tenant_id=report.tenant_id, report_id=report.id, fmt=report.format,
         source=report.source, currency=policy.currency, rounding=policy.rounding,
@@ -322,11 +329,10 @@ def _stage_in_database(session: Session, engine: Engine, report: Report,
     if (report.format, report.media) != ("generic", "csv") or \
             session.bind.dialect.name != "postgresql":
         return False
-    chunks = _chunks(engine, report.tenant_id, report.id)
-    try:
+    # The next chunk is read while this one is checked; a body handed back mid-stream
+    # releases its connection as the block ends.
+    with ahead(_chunks(engine, report.tenant_id, report.id)) as chunks:
         return stage_in_database(session, chunks, parse_ctx)
-    finally:
-        chunks.close()  # a body handed back mid-stream: release its connection now
 
 
 def _epoch_us(moment: dt.datetime) -> int:

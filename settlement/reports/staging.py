@@ -31,14 +31,18 @@ def _minor_ddl(minor_scale: int) -> str:
     computed = (f"sale BIGINT GENERATED ALWAYS AS (sale_minor * {minor_scale}) STORED, "
                 f"commission BIGINT GENERATED ALWAYS AS (commission_minor * {minor_scale}) "
                 "STORED")
-    return _DDL.replace("sale BIGINT, commission BIGINT", minor + computed)
+    category = ("category_as_sent TEXT, "
+                "category TEXT GENERATED ALWAYS AS (lower(category_as_sent)) STORED")
+    return (_DDL.replace("sale BIGINT, commission BIGINT", minor + computed)
+            .replace("category TEXT", category))
 
 
 def create_incoming(session: Session, minor_scale: int | None = None) -> None:
     """`minor_scale` (PostgreSQL only): the amounts are written in the currency's minor units
     to `sale_minor` and `commission_minor`, and `sale` and `commission` are computed from
     them in network units (minor units times `minor_scale`) as each row is stored, which
-    costs nothing like a second pass."""
+    costs nothing like a second pass; so is `category`, lower-cased from
+    `category_as_sent`."""
     if session.bind.dialect.name == "postgresql":
         # (temp_buffers would help too, but PostgreSQL refuses to change it once a pooled
         # connection has used a temporary table.)
