@@ -7,8 +7,8 @@ from flask import g, request
 
 from api.database import db
 from api.errors import Problem
-from settlement.access.service import Principal, audit, authenticate
-from settlement.db import set_tenant
+from settlement.access.service import Principal, audit, authenticate, key_digest
+from settlement.db import bind_key
 
 
 def current() -> Principal:
@@ -28,7 +28,8 @@ def requires(need: str):
             if not principal.may(need):
                 raise Problem(403, "Forbidden", f"a {principal.role} key cannot do this")
             g.principal = principal
-            set_tenant(db(), principal.tenant_id)  # PostgreSQL row-level security backstop
+            # PostgreSQL's row-level security: the session proves its tenant with the key.
+            bind_key(db(), key_digest(key.strip()))
             return view(*args, **kwargs)
         return wrapper
     return decorate

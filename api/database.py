@@ -9,7 +9,8 @@ from settlement.db import SYSTEM, engine_for, tenant_session
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    app.extensions["settle_engine"] = engine_for(settings.database_url)
+    # The application role (PostgreSQL): what a request can reach is its key's tenant.
+    app.extensions["settle_engine"] = engine_for(settings.app_url())
 
     @app.teardown_appcontext
     def _close(_exc):
@@ -24,7 +25,8 @@ def engine():
 
 def db() -> Session:
     if "db" not in g:
-        # Authentication looks keys up in the system context; requires() then scopes the
-        # session to the caller's tenant.
+        # No tenant until authentication: on PostgreSQL the application role then sees no
+        # tenant's rows (keys are looked up through settle_key_principal), and requires()
+        # binds the session to the caller's key. On SQLite the queries scope themselves.
         g.db = tenant_session(engine(), SYSTEM, expire_on_commit=False)
     return g.db

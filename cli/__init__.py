@@ -29,9 +29,21 @@ def db() -> None:
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
-    """Apply the migrations (PostgreSQL or SQLite, from SETTLE_DATABASE_URL)."""
+    """Apply the migrations (PostgreSQL or SQLite, from SETTLE_DATABASE_URL, the owner's
+    URL); on PostgreSQL the web's login role settle_app gets the password of its URL."""
+    from sqlalchemy.engine import make_url
+
+    from settlement.db import APP_ROLE, app_role_password, normalise_url
     from settlement.migrate import upgrade
-    upgrade(get_settings().database_url, revision)
+    settings = get_settings()
+    upgrade(settings.database_url, revision)
+    app_url = make_url(normalise_url(settings.app_url()))
+    if app_url.get_backend_name() == "postgresql" and app_url.password:
+        if app_url.username != APP_ROLE:
+            raise click.ClickException(f"the web's URL logs in as {app_url.username}: "
+                                       f"it must be {APP_ROLE}, the role upgrade makes")
+        app_role_password(settings.database_url, app_url.password)
+        click.echo(f"{APP_ROLE}'s password is the one of the web's URL")
     click.echo("database is at " + revision)
 
 

@@ -10,7 +10,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SETTLE_", env_file=".env", extra="ignore")
 
+    # The owner's URL: migrations (settle db upgrade), the workers and the command line.
     database_url: str = "sqlite:///settle.sqlite3"
+    # The web's URL, as the login role settle_app (row-level security binds it; README,
+    # "Database roles"). Unset: database_url with settle_app as its user and
+    # app_database_password as its password (none: trust or peer authentication).
+    app_database_url: str | None = None
+    app_database_password: str | None = None
     redis_url: str | None = None  # unset: jobs run in-process
     queue_prefix: str = ""  # separates rq queues of parallel test runs on one Redis
     paypal_base_url: str = "http://127.0.0.1:8765"
@@ -45,6 +51,18 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     console_session_minutes: int = 480  # a console sign-in expires after this long
     console_secure_cookie: bool = False  # True behind HTTPS: the cookie is never sent in clear
+
+    def app_url(self) -> str:
+        """The URL the web logs in with: SQLite has no roles, so the same file."""
+        if self.app_database_url:
+            return self.app_database_url
+        if not self.database_url.startswith(("postgres://", "postgresql")):
+            return self.database_url
+        from sqlalchemy.engine import make_url
+        from settlement.db import APP_ROLE, normalise_url
+        url = make_url(normalise_url(self.database_url)).set(
+            username=APP_ROLE, password=self.app_database_password)
+        return url.render_as_string(hide_password=False)
 
 
 @lru_cache

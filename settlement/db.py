@@ -80,11 +80,20 @@ def use_bulk_memory(session: Session) -> None:
         session.execute(text(f"SET LOCAL work_mem = '{BULK_WORK_MEM}'"))
 
 
-# Row-level security (PostgreSQL): every transaction of a Session runs as the application
-# role with `settle.tenant_id` set from `session.info["tenant_id"]`; the policies of
-# migration 0002 show a tenant's rows only to its own context. "*" is the system context
-# (command line, migrations, authentication), which sees every tenant.
+# Row-level security (PostgreSQL, revision 0015). Two kinds of connection:
+# - the owner's (migrations, workers, the command line: SETTLE_DATABASE_URL). A session for
+#   one tenant switches to the application role for its transactions with
+#   `settle.tenant_id` set, so the policies still hold our own code to that tenant; the
+#   system context ("*") stays the owner, who sees every tenant.
+# - the application role's (the web: Settings.app_url()). It logs in as `settle_app`, which
+#   can become no one; its only context is `settle.key_hash`, the sha256 of the caller's
+#   API key, from which the policies' settle_tenant() finds the tenant. `settle.tenant_id`
+#   means nothing to it, so no value it may set widens what it sees.
+# Settings go in as bound parameters (psycopg sends them apart from the statement's text):
+# pg_stat_activity shows a role its own sessions' statements, and a key's hash written
+# into one would be readable there by the role's other sessions.
 TENANT_SETTING = "settle.tenant_id"
+KEY_SETTING = "settle.key_hash"
 APP_ROLE = "settle_app"
 SYSTEM = "*"
 
@@ -94,21 +103,42 @@ def tenant_session(engine: Engine, tenant_id: int | str = SYSTEM, **kwargs) -> S
 
 
 def set_tenant(session: Session, tenant_id: int | str) -> None:
-    """Scope the session to one tenant, from now on and for its later transactions."""
+    """Scope an owner's session to one tenant, from now on and for its later transactions.
+    The application role cannot be given a tenant: it proves one with a key (bind_key)."""
+    if is_postgres(session.bind) and _is_app_login(session.bind):
+        raise RuntimeError("the application role's tenant comes from its key: use bind_key")
     session.info["tenant_id"] = tenant_id
     if session.in_transaction() and is_postgres(session.bind):
-        _apply_context(session.connection(), tenant_id)
+        _apply_context(session.connection(), session.info)
 
 
-def _apply_context(connection, tenant_id) -> None:
-    role = APP_ROLE if _has_app_role(connection.engine) else None
+def bind_key(session: Session, key_hash: str) -> None:
+    """Scope the session to the tenant of the API key whose sha256 this is (the web's
+    context), from now on and for its later transactions."""
+    session.info["key_hash"] = key_hash
+    if session.in_transaction() and is_postgres(session.bind):
+        _apply_context(session.connection(), session.info)
+
+
+def _apply_context(connection, info: dict) -> None:
+    if _is_app_login(connection.engine):
+        connection.exec_driver_sql("SELECT set_config(%(setting)s, %(hash)s, true)",
+                                   {"setting": KEY_SETTING, "hash": info.get("key_hash", "")})
+        return
+    tenant_id = info.get("tenant_id", SYSTEM)
+    if tenant_id == SYSTEM or not _has_app_role(connection.engine):
+        # The owner, who sees every tenant; with no role to switch to (a database
+        # migrated before 0002 by a role that could not create one) the policies bind no one.
+        connection.exec_driver_sql("SELECT set_config(%(setting)s, '', true)",
+                                   {"setting": TENANT_SETTING})
+        return
     connection.exec_driver_sql(
-        "SELECT set_config(%(setting)s, %(tenant)s, true)"
-        + (", set_config('role', %(role)s, true)" if role else ""),
-        {"setting": TENANT_SETTING, "tenant": str(tenant_id), "role": role})
+        "SELECT set_config(%(setting)s, %(tenant)s, true), set_config('role', %(role)s, true)",
+        {"setting": TENANT_SETTING, "tenant": str(tenant_id), "role": APP_ROLE})
 
 
 _ROLE_PRESENT: dict[str, bool] = {}
+_APP_LOGIN: dict[str, bool] = {}
 
 
 def _has_app_role(engine: Engine) -> bool:
@@ -120,7 +150,27 @@ def _has_app_role(engine: Engine) -> bool:
     return _ROLE_PRESENT[key]
 
 
+def _is_app_login(engine: Engine) -> bool:
+    """Whether this engine logs in as someone who is not the tables' owner (nor a member
+    of it): the same test settle_tenant() makes in the database."""
+    key = str(engine.url)
+    if key not in _APP_LOGIN:
+        with engine.connect() as conn:
+            _APP_LOGIN[key] = bool(conn.exec_driver_sql(
+                "SELECT NOT pg_has_role(session_user, c.relowner, 'MEMBER') "
+                "FROM pg_class c WHERE c.oid = to_regclass('public.api_keys')").scalar())
+    return _APP_LOGIN[key]
+
+
 @event.listens_for(Session, "after_begin")
 def _tenant_context(session: Session, _transaction, connection) -> None:
     if connection.dialect.name == "postgresql":
-        _apply_context(connection, session.info.get("tenant_id", SYSTEM))
+        _apply_context(connection, session.info)
+
+
+def app_role_password(owner_url: str, password: str) -> None:
+    """Give the application role the password of its URL (settle db upgrade), as the owner."""
+    with make_engine(owner_url).connect() as conn:
+        quoted = conn.exec_driver_sql("SELECT quote_literal(%(p)s)", {"p": password}).scalar()
+        conn.exec_driver_sql(f"ALTER ROLE {APP_ROLE} PASSWORD {quoted}")  # no parameters in DDL
+        conn.commit()

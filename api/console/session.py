@@ -1,5 +1,6 @@
 """Signing in to the console: an API key, checked once, exchanged for a signed, HttpOnly,
-SameSite=Strict cookie that names the key (never holds it) and expires. Every request
+SameSite=Strict cookie that names the key by its sha256 (never holds it) and expires: the
+hash is what binds the database session to the key's tenant (settlement/db.py). Every request
 loads the key again, so a revoked or expired key ends its sessions at once; every POST
 carries the session's CSRF token."""
 from __future__ import annotations
@@ -11,12 +12,11 @@ import time
 from functools import wraps
 
 from flask import Flask, current_app, g, redirect, render_template, request, session, url_for
-from sqlalchemy import select
 
 from api.database import db
-from settlement.access.service import Principal, audit, authenticate
-from settlement.db import set_tenant
-from settlement.models import ApiKey
+from settlement.access.service import (Principal, audit, authenticate, key_digest,
+                                       principal_of_hash)
+from settlement.db import bind_key
 
 COOKIE_NAME = "settle_console"
 CSRF_FIELD = "csrf_token"
@@ -44,16 +44,16 @@ def csrf_ok() -> bool:
 
 
 def sign_in(key: str) -> Principal | None:
-    principal = authenticate(db(), key.strip())
-    if principal is None or _expired(db().scalar(select(ApiKey.expires_at).where(
-            ApiKey.id == principal.key_id))):
+    principal = authenticate(db(), key.strip())  # a revoked or expired key is not found
+    if principal is None:
         return None
     session.clear()  # a new session id and CSRF token: nothing carried over from before
     session.permanent = True
     lifetime = current_app.permanent_session_lifetime.total_seconds()
-    session.update(kid=principal.key_id, exp=int(time.time() + lifetime))
+    key_hash = key_digest(key.strip())
+    session.update(kid=principal.key_id, kh=key_hash, exp=int(time.time() + lifetime))
     csrf_token()
-    set_tenant(db(), principal.tenant_id)
+    bind_key(db(), key_hash)
     audit(db(), principal, "console.signed_in", "api_key", principal.key_id)
     db().commit()
     return principal
@@ -63,22 +63,15 @@ def sign_out() -> None:
     session.clear()
 
 
-def _expired(expires_at: dt.datetime | None) -> bool:
-    if expires_at is None:
-        return False
-    if expires_at.tzinfo is None:  # SQLite hands back naive UTC
-        expires_at = expires_at.replace(tzinfo=dt.timezone.utc)
-    return expires_at <= dt.datetime.now(dt.timezone.utc)
-
-
 def signed_in_principal() -> Principal | None:
-    key_id, expires = session.get("kid"), session.get("exp")
-    if not isinstance(key_id, int) or not isinstance(expires, int) or expires < time.time():
+    key_hash, expires = session.get("kh"), session.get("exp")
+    if not isinstance(key_hash, str) or not isinstance(expires, int) or expires < time.time():
         return None
-    row = db().scalar(select(ApiKey).where(ApiKey.id == key_id))
-    if row is None or row.revoked_at is not None or _expired(row.expires_at):
+    principal = principal_of_hash(db(), key_hash)  # None once revoked or expired
+    if principal is None:
         return None
-    return Principal(row.tenant_id, row.id, row.role, f"key:{row.id}")
+    bind_key(db(), key_hash)
+    return principal
 
 
 def page(need: str | None = None):
@@ -93,7 +86,6 @@ def page(need: str | None = None):
                 return redirect(url_for("console.sign_in_form", next=request.full_path
                                         if request.method == "GET" else None))
             g.principal = principal
-            set_tenant(db(), principal.tenant_id)
             if need is not None and not principal.may(need):
                 return render_template("console/error.html", status=403,
                                        message=f"A {principal.role} key cannot do this."), 403

@@ -4,26 +4,30 @@ PayPal calls it without our API keys. What it sends is held to PayPal's own boun
 anything else: a body of at most `webhook_max_bytes` (refused from Content-Length, before
 reading), read within `webhook_read_timeout_seconds` (a client trickling its body cannot
 hold a worker's thread), and PayPal's signature for our webhook id
-(settlement/payouts/webhook_signature.py); a refused event enqueues nothing. Even a
+(settlement/payouts/webhook_signature.py), sent within `TRANSMISSION_WINDOW` of now and
+never received before (a replayed transmission); a refused event enqueues nothing. Even a
 genuine event is only a hint: it makes us poll the item's batch now, and money moves on
 what the poll reports, never on the event's body.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import socket
 import threading
 import time
 
+import sqlalchemy as sa
 from flask import current_app, request
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from api.database import db
 from api.errors import Problem
 from settlement import jsonsafe
-from settlement.db import set_tenant
+from settlement.db import is_postgres
 from settlement.models import RunBatch, RunItem, Tenant
 from settlement.payouts import webhook_signature
 from settlement.payouts.paypal import parse_webhook
@@ -36,6 +40,17 @@ REFERENCE = re.compile(r"^(?P<slug>[a-z0-9][a-z0-9-]*)-(?P<run>[0-9]{1,18})-(?P<
 # so a body trickling in cannot keep a read going past the deadline by more than these.
 READ_SLICE = 16
 log = logging.getLogger("settle.api")
+# How far PAYPAL-TRANSMISSION-TIME may be from our clock. PayPal publishes no tolerance;
+# 5 minutes is the common one for signed webhooks (Stripe's SDKs default to 300 s): room
+# for clock skew and a slow delivery, short enough that a captured event is soon useless.
+# A genuine event refused as late costs nothing: events are hints, and the daily follow-up
+# of PayPal's batches reads the same state.
+TRANSMISSION_WINDOW = dt.timedelta(minutes=5)
+MAX_TRANSMISSION_ID = 128
+# Transmission ids seen within the window (revision 0015); older ones need no memory, as
+# their transmission time is refused anyway.
+SEEN = sa.table("webhook_transmissions", sa.column("transmission_id", sa.String),
+                sa.column("seen_at", sa.DateTime(timezone=True)))
 _CERTIFICATES: dict[tuple, webhook_signature.CertificateStore] = {}
 
 
@@ -52,6 +67,8 @@ def paypal_event():
     except webhook_signature.SignatureRefused as exc:
         log.warning("paypal webhook refused: %s", exc)
         raise Problem(401, "Unauthorized", f"not a PayPal event signed for this webhook: {exc}")
+    _refuse_replay(request.headers["PAYPAL-TRANSMISSION-ID"],
+                   request.headers["PAYPAL-TRANSMISSION-TIME"])
     try:
         jsonsafe.loads(body)  # nesting and duplicate keys, before PayPal's parser sees it
         event = parse_webhook(body)
@@ -62,22 +79,73 @@ def paypal_event():
     match = REFERENCE.match(event.sender_item_id)
     if match is None:
         return {"accepted": False, "reason": "not one of our references"}, 200
+    found = _batch_of(match["slug"], int(match["run"]), int(match["item"]))
+    if found is None or found.method != "paypal":
+        return {"accepted": False, "reason": "unknown reference"}, 200
+    tenant_id, batch_id = found.tenant_id, found.batch_id
+    settled = found.status in SETTLED_BATCHES  # the run is done with it: follow it up
+    enqueue("follow_batch" if settled else "run_batch", tenant_id, batch_id,
+            settings=settings, job_id=run_batch_job_id(settings, tenant_id, batch_id))
+    return {"accepted": True, "batch": batch_id}, 202
+
+
+def _batch_of(slug: str, run_id: int, item_id: int):
+    """(tenant_id, batch_id, method, status) of the batch holding the item, or None. PayPal
+    calls without a key, so on PostgreSQL the web's role (which sees no tenant without
+    one) asks settle_paypal_item_batch, which answers this and nothing more."""
     session = db()
-    tenant = session.scalar(select(Tenant).where(Tenant.slug == match["slug"]))
-    if tenant is None:
-        return {"accepted": False, "reason": "unknown reference"}, 200
-    set_tenant(session, tenant.id)
-    batch_id = session.scalar(select(RunItem.batch_id).where(
-        RunItem.tenant_id == tenant.id, RunItem.run_id == int(match["run"]),
-        RunItem.id == int(match["item"])))
-    batch = session.get(RunBatch, (tenant.id, batch_id)) if batch_id else None
-    if batch is None or batch.method != "paypal":
-        return {"accepted": False, "reason": "unknown reference"}, 200
-    settled = batch.status in SETTLED_BATCHES  # the run is done with it: follow it up
-    session.rollback()
-    enqueue("follow_batch" if settled else "run_batch", tenant.id, batch.id,
-            settings=settings, job_id=run_batch_job_id(settings, tenant.id, batch.id))
-    return {"accepted": True, "batch": batch.id}, 202
+    try:
+        if is_postgres(session.bind):
+            return session.execute(sa.text(
+                "SELECT tenant_id, batch_id, method, status "
+                "FROM settle_paypal_item_batch(:slug, :run, :item)"),
+                {"slug": slug, "run": run_id, "item": item_id}).first()
+        return session.execute(
+            select(Tenant.id.label("tenant_id"), RunBatch.id.label("batch_id"),
+                   RunBatch.method, RunBatch.status)
+            .join(RunItem, RunItem.tenant_id == Tenant.id)
+            .join(RunBatch, (RunBatch.tenant_id == RunItem.tenant_id)
+                  & (RunBatch.id == RunItem.batch_id))
+            .where(Tenant.slug == slug, RunItem.run_id == run_id,
+                   RunItem.id == item_id)).first()
+    finally:
+        session.rollback()
+
+
+def _refuse_replay(transmission_id: str, transmission_time: str) -> None:
+    """401 when the signed transmission time is outside TRANSMISSION_WINDOW of now, 409 when
+    this transmission id was received before (someone replays a captured event)."""
+    try:
+        sent = dt.datetime.fromisoformat(transmission_time)
+    except ValueError:
+        sent = None
+    if sent is None or sent.tzinfo is None:
+        raise Problem(401, "Unauthorized", "PAYPAL-TRANSMISSION-TIME must be an ISO 8601 "
+                      f"time with its zone, not {transmission_time[:40]!r}")
+    now = dt.datetime.now(dt.timezone.utc)
+    if abs(now - sent) > TRANSMISSION_WINDOW:
+        raise Problem(401, "Unauthorized", f"PAYPAL-TRANSMISSION-TIME {transmission_time} is "
+                      f"more than {TRANSMISSION_WINDOW.total_seconds():g} s from now")
+    if len(transmission_id) > MAX_TRANSMISSION_ID:
+        raise Problem(400, "Bad Request",
+                      f"PAYPAL-TRANSMISSION-ID is over {MAX_TRANSMISSION_ID} characters")
+    if not _first_sight(transmission_id, now):
+        raise Problem(409, "Conflict", f"PAYPAL-TRANSMISSION-ID {transmission_id} was "
+                      "received before: a transmission is accepted once")
+
+
+def _first_sight(transmission_id: str, now: dt.datetime) -> bool:
+    """Remember the id (committed at once, so a concurrent replay finds it); False when it
+    was there already. Ids older than twice the window are forgotten on the way."""
+    session = db()
+    dialect = postgresql if is_postgres(session.bind) else sqlite
+    session.execute(sa.delete(SEEN).where(SEEN.c.seen_at < now - 2 * TRANSMISSION_WINDOW))
+    inserted = session.execute(
+        dialect.insert(SEEN).values(transmission_id=transmission_id, seen_at=now)
+        .on_conflict_do_nothing(index_elements=["transmission_id"])
+        .returning(SEEN.c.transmission_id)).first()
+    session.commit()
+    return inserted is not None
 
 
 def _bounded_body(limit: int, timeout: float) -> bytes:

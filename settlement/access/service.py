@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import json
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from settlement.models import ApiKey, AuditEvent
@@ -35,7 +34,8 @@ class Principal:
         return need in ROLE_GRANTS.get(self.role, set())
 
 
-def _digest(key: str) -> str:
+def key_digest(key: str) -> str:
+    """What is stored of a key, and what the web's database session proves its tenant with."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
@@ -48,7 +48,7 @@ def create_key(session: Session, tenant_id: int, role: str, label: str | None = 
         raise ValueError("expires_at needs a time zone")
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    session.add(ApiKey(tenant_id=tenant_id, prefix=prefix, secret_hash=_digest(key),
+    session.add(ApiKey(tenant_id=tenant_id, prefix=prefix, secret_hash=key_digest(key),
                        role=role, label=label, expires_at=expires_at))
     session.flush()
     return key
@@ -71,13 +71,25 @@ def is_live(row: ApiKey, now: dt.datetime | None = None) -> bool:
 def authenticate(session: Session, presented: str) -> Principal | None:
     if not presented.startswith(KEY_PREFIX) or len(presented) > 200:
         return None
-    prefix = presented[len(KEY_PREFIX):].split("_", 1)[0]
-    row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
-    if row is None or not is_live(row):
+    return principal_of_hash(session, key_digest(presented))
+
+
+def principal_of_hash(session: Session, secret_hash: str) -> Principal | None:
+    """The live key whose sha256 this is. Looked up by the hash, not the key: what an index
+    comparison could reveal about the stored value is about a hash, which the caller can
+    steer only by finding preimages. On PostgreSQL through settle_key_principal (revision
+    0015): before its tenant is known, the web's role sees no key at all."""
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(text(
+            "SELECT tenant_id, key_id, role FROM settle_key_principal(:secret_hash)"),
+            {"secret_hash": secret_hash}).first()
+        if row is None:
+            return None
+        return Principal(row.tenant_id, row.key_id, row.role, f"key:{row.key_id}")
+    found = session.scalar(select(ApiKey).where(ApiKey.secret_hash == secret_hash))
+    if found is None or not is_live(found):
         return None
-    if not hmac.compare_digest(row.secret_hash, _digest(presented)):
-        return None
-    return Principal(row.tenant_id, row.id, row.role, f"key:{row.id}")
+    return Principal(found.tenant_id, found.id, found.role, f"key:{found.id}")
 
 
 def revoke_key(session: Session, tenant_id: int, key_id: int) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from settlement.access.service import revoke_key
+from settlement.access.service import key_digest, revoke_key
 from settlement.config import Settings
 from settlement.models import ApiKey
 from settlement.payouts.sandbox.paypal import serve
@@ -314,7 +314,8 @@ def test_a_session_past_its_lifetime_is_refused_whatever_the_browser_keeps(app, 
     browser = app.test_client()
     for expires, status in ((2 ** 40, 200), (1_000_000_000, 302)):  # 36812 AD, and 2001
         browser.set_cookie("settle_console", serializer.dumps(
-            {"kid": key_id, "exp": expires, "csrf_token": "t"}), path="/console")
+            {"kid": key_id, "kh": key_digest(api.tenant.keys["operator"]), "exp": expires,
+             "csrf_token": "t"}), path="/console")
         assert browser.get("/console/runs").status_code == status
 
 

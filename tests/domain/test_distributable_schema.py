@@ -4,8 +4,9 @@ includes `tenant_id`, and a foreign key between two distributed tables must incl
 both sides (co-location). This reads the live PostgreSQL catalog after every migration, so a
 new table or key that breaks the rule fails here, not on the day the portal scales out.
 
-Reference tables (small, replicated to every node) are exempt: `tenants` itself, and
-`api_keys`, which a request looks up by its prefix before it knows the tenant. A distributed
+Reference tables (small, replicated to every node) are exempt: `tenants` itself,
+`api_keys`, which a request looks up by its hash before it knows the tenant, and
+`webhook_transmissions`, PayPal's transmission ids (no tenant's data). A distributed
 table may point at a reference table; a reference table may not point at a distributed one.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from settlement.db import engine_for
 pytestmark = [pytest.mark.postgres]
 
 # Tables that are not distributed by tenant: replicated reference tables, and Alembic's own.
-REFERENCE_TABLES = {"tenants", "api_keys", "alembic_version"}
+REFERENCE_TABLES = {"tenants", "api_keys", "webhook_transmissions", "alembic_version"}
 
 
 def _catalog(pg_url: str):

@@ -92,6 +92,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
@@ -998,15 +999,20 @@ class PayPalSandbox:
             with self._lock:
                 self._events.append(record)
 
-    def webhook_headers(self, body: bytes, event: dict) -> dict:
+    def webhook_headers(self, body: bytes, event: dict, transmission_id: str | None = None,
+                        transmission_time: str | None = None) -> dict:
         """PayPal's PAYPAL-* headers, signed with the sandbox's key; its certificate is
-        served at WEBHOOK_CERT_PATH of the sandbox's own address."""
+        served at WEBHOOK_CERT_PATH of the sandbox's own address. As PayPal sends them, a
+        transmission has an id of its own (a UUID, not the event's id) and the time it is
+        sent (not the event's create_time); tests may pin either."""
         with self._lock:
             if self._signer is None:
                 self._signer = Signer.generate()
         base = _base_of(event) or "http://127.0.0.1"
-        return self._signer.headers(body, self.config.webhook_id, event["id"],
-                                    event["create_time"], base + WEBHOOK_CERT_PATH)
+        sent = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._signer.headers(body, self.config.webhook_id,
+                                    transmission_id or str(uuid.uuid1()),
+                                    transmission_time or sent, base + WEBHOOK_CERT_PATH)
 
     def _on_sandbox_webhook_cert(self, request: Request) -> Response:
         with self._lock:
