@@ -84,7 +84,7 @@ class ShareRuleIn(Strict):
 
 
 class ShareRuleOut(Schema):
-    id = fields.Integer()
+    id = fields.Integer(metadata={"description": "the tenant's own rule number"})
     retailer = fields.String(allow_none=True)
     category = fields.String(allow_none=True)
     kind = fields.String()
@@ -145,7 +145,8 @@ class Counts(Schema):
 
 
 class ReportOut(Schema):
-    id = fields.Integer()
+    id = fields.Integer(metadata={"description": "the tenant's own report number (1, 2, "
+                                                 "3...): says nothing about other tenants"})
     format = fields.String()
     source = fields.String()
     status = fields.String()

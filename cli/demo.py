@@ -180,7 +180,11 @@ def _settle(client, settings, keys: dict[str, str], payout_date: str) -> None:
         respond(folder, partner, key)
         click.echo(f"   {partner} answered its transfer file {key}")
     from workers.queue import enqueue
-    enqueue("execute_run", _tenant_id(client, keys), run["id"], settings=settings)
+    tenant_id = _tenant_id(client, keys)
+    with session_scope() as session:  # the API's run number -> the job's internal id
+        from settlement.runs.plan import run_id_of
+        run_id = run_id_of(session, tenant_id, run["id"])
+    enqueue("execute_run", tenant_id, run_id, settings=settings)
     done = _call(client, "GET", f"/v1/settlement-runs/{run['id']}", keys["operator"]).get_json()
     click.echo(f"   run {done['id']}: {done['status']}; items {done['progress']['by_status']}")
     failed = _call(client, "GET", f"/v1/settlement-runs/{run['id']}/items?status=failed",

@@ -144,7 +144,7 @@ def _bank_return(slug: str, partners: Partners, outbox: str) -> None:
 def _show_gift_code(client, keys: dict[str, str], slug: str) -> None:
     with session_scope() as session:
         row = session.execute(text(
-            "SELECT e.id, m.external_id FROM exchanges e JOIN members m ON m.tenant_id = "
+            "SELECT e.number, m.external_id FROM exchanges e JOIN members m ON m.tenant_id = "
             "e.tenant_id AND m.id = e.member_id JOIN tenants t ON t.id = e.tenant_id "
             "WHERE t.slug = :s AND e.kind = 'gift_code' AND e.status = 'delivered' "
             "ORDER BY e.id LIMIT 1"), {"s": slug}).first()

@@ -35,12 +35,21 @@ def _tenant(session, slug: str):
     return tenant
 
 
-def _show(session, tenant, run_id: int) -> dict:
+def _run_id(session, tenant, number: int) -> int:
+    """Commands name runs by the tenant's run number, as the API does."""
+    try:
+        return runs.run_id_of(session, tenant.id, number)
+    except runs.RunError as exc:
+        _fail(exc)
+
+
+def _show(session, tenant, number: int) -> dict:
+    run_id = _run_id(session, tenant, number)
     run = runs.get_run(session, tenant.id, run_id)
     totals = runs.run_totals(session, tenant.id, run_id)
     digits = policy_of(tenant).minor_digits
     money = lambda v: format_amount(v, digits)  # noqa: E731
-    return {"id": run.id, "status": run.status, "payout_date": run.payout_date.isoformat(),
+    return {"id": run.number, "status": run.status, "payout_date": run.payout_date.isoformat(),
             "cutoff_date": run.cutoff_date.isoformat(), "plan_hash": run.plan_hash,
             "planned_by": run.planned_by, "approved_by": run.approved_by,
             "totals": {"members": totals["members"], "amount": money(totals["amount"]),
@@ -74,7 +83,7 @@ def plan_cmd(slug, payout_date, by):
             planned = runs.plan_run(session, tenant.id, payout_date.date(), _principal(by))
         except runs.RunError as exc:
             _fail(exc)
-        click.echo(json.dumps(_show(session, tenant, planned.id), indent=2))
+        click.echo(json.dumps(_show(session, tenant, planned.number), indent=2))
 
 
 @run.command("show")
@@ -95,10 +104,10 @@ def show_cmd(slug, skipped, reason, run_id):
             _fail(exc)
 
 
-def _echo_skipped(session, tenant, run_id: int, reason: str | None) -> None:
+def _echo_skipped(session, tenant, number: int, reason: str | None) -> None:
     """One tab-separated line per skipped member: member, reason, amount (left in the
     balance), in member order, a page at a time (a run may skip a million)."""
-    runs.get_run(session, tenant.id, run_id)
+    run_id = _run_id(session, tenant, number)
     digits = policy_of(tenant).minor_digits
     click.echo("member\treason\tamount")
     after = 0
@@ -120,7 +129,8 @@ def approve_cmd(slug, by, plan_hash, execute, run_id):
     with session_scope() as session:
         tenant = _tenant(session, slug)
         try:
-            runs.approve_run(session, tenant.id, run_id, _principal(by), plan_hash)
+            runs.approve_run(session, tenant.id, _run_id(session, tenant, run_id),
+                             _principal(by), plan_hash)
         except runs.RunError as exc:
             _fail(exc)
     click.echo(f"run {run_id} approved")
@@ -136,7 +146,8 @@ def cancel_cmd(slug, by, run_id):
     with session_scope() as session:
         tenant = _tenant(session, slug)
         try:
-            runs.cancel_run(session, tenant.id, run_id, _principal(by))
+            runs.cancel_run(session, tenant.id, _run_id(session, tenant, run_id),
+                            _principal(by))
         except runs.RunError as exc:
             _fail(exc)
     click.echo(f"run {run_id} cancelled")
@@ -153,11 +164,11 @@ def execute_cmd(slug, wait, run_id):
     _execute(slug, run_id, wait)
 
 
-def _execute(slug: str, run_id: int, wait: bool = True) -> None:
+def _execute(slug: str, number: int, wait: bool = True) -> None:
     settings = get_settings()
     with session_scope() as session:
         tenant = _tenant(session, slug)
-        tenant_id = tenant.id
+        tenant_id, run_id = tenant.id, _run_id(session, tenant, number)
     try:
         enqueue("execute_run", tenant_id, run_id, settings=settings,
                 job_id=run_job_id(settings, tenant_id, run_id) + f"-{int(time.time())}")
@@ -168,7 +179,7 @@ def _execute(slug: str, run_id: int, wait: bool = True) -> None:
     with session_scope() as session:
         tenant = _tenant(session, slug)
         total = runs.run_totals(session, tenant.id, run_id)["progress"]["items"]
-    with click.progressbar(length=max(total, 1), label=f"run {run_id}") as bar:
+    with click.progressbar(length=max(total, 1), label=f"run {number}") as bar:
         seen = 0
         for _ in range(3600):
             with session_scope() as session:
@@ -183,7 +194,7 @@ def _execute(slug: str, run_id: int, wait: bool = True) -> None:
             time.sleep(1)
     with session_scope() as session:
         tenant = _tenant(session, slug)
-        click.echo(json.dumps(_show(session, tenant, run_id)["progress"]))
+        click.echo(json.dumps(_show(session, tenant, number)["progress"]))
 
 
 @run.command("reconcile")
@@ -193,7 +204,8 @@ def reconcile_cmd(slug, run_id):
     """Compare our items with the providers' records; list every mismatch (exit 1 if any)."""
     settings = get_settings()
     with session_scope() as session:
-        tenant_id = _tenant(session, slug).id
+        tenant = _tenant(session, slug)
+        tenant_id, run_id = tenant.id, _run_id(session, tenant, run_id)
     mismatches = reconcile_run(get_engine(), tenant_id, run_id,
                                lambda method: adapter_for(method, settings), settings.outbox_dir)
     for m in mismatches:

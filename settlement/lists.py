@@ -1,8 +1,8 @@
 """A tenant's objects a page at a time, for consoles and scripts: reports, runs, retailers,
 share rules, members.
 
-Keyset pages on the id (never OFFSET, which reads every row it skips): `after` is the last
-id of the previous page, and one row more than asked tells whether another page follows.
+Keyset pages on the tenant's numbers of reports, runs and share rules, the id of the rest
+(never OFFSET, which reads every row it skips): `after` is the last key of the previous page, and one row more than asked tells whether another page follows.
 Reports and runs come newest first, reference data in the order it was created. Every
 query names the tenant.
 """
@@ -26,13 +26,15 @@ class Page:
 
 def _page(session: Session, query: Select, id_column, after: int | None, limit: int,
           newest_first: bool = False) -> Page:
+    """`id_column`: the key pages go by, the tenant's `number` where the rows have one
+    (the cursor then shows nothing about other tenants), else the internal id."""
     if after:
         query = query.where(id_column < after if newest_first else id_column > after)
     query = query.order_by(id_column.desc() if newest_first else id_column).limit(limit + 1)
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(rows, rows[-1].id if more else None)
+    return Page(rows, getattr(rows[-1], id_column.key) if more else None)
 
 
 def reports_page(session: Session, tenant_id: int, *, status: str | None, fmt: str | None,
@@ -46,7 +48,9 @@ def reports_page(session: Session, tenant_id: int, *, status: str | None, fmt: s
     if since:
         # In UTC: SQLite keeps the times as UTC text and compares them as text.
         query = query.where(Report.created_at >= since.astimezone(dt.timezone.utc))
-    return _page(session, query, Report.id, after, limit, newest_first=True)
+    # Only stored reports have a number (and are listed): not one still being received.
+    query = query.where(Report.number.is_not(None))
+    return _page(session, query, Report.number, after, limit, newest_first=True)
 
 
 def runs_page(session: Session, tenant_id: int, *, status: str | None,
@@ -54,7 +58,7 @@ def runs_page(session: Session, tenant_id: int, *, status: str | None,
     query = select(SettlementRun).where(SettlementRun.tenant_id == tenant_id)
     if status:
         query = query.where(SettlementRun.status == status)
-    return _page(session, query, SettlementRun.id, after, limit, newest_first=True)
+    return _page(session, query, SettlementRun.number, after, limit, newest_first=True)
 
 
 def retailers_page(session: Session, tenant_id: int, *, after: int | None,
@@ -99,7 +103,7 @@ def share_rules_page(session: Session, tenant_id: int, *, retailer_id: int | Non
     if active_on is not None:
         query = query.where(or_(ShareRule.valid_from.is_(None), ShareRule.valid_from <= active_on),
                             or_(ShareRule.valid_to.is_(None), ShareRule.valid_to > active_on))
-    return _page(session, query, ShareRule.id, after, limit)
+    return _page(session, query, ShareRule.number, after, limit)
 
 
 def members_page(session: Session, tenant_id: int, *, prefix: str | None,

@@ -59,6 +59,8 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     tenant_id: Mapped[int] = mapped_column(Integer)
     id: Mapped[int] = _id()
+    # The tenant's own number for it (settlement/numbering.py): what the API shows.
+    number: Mapped[int] = mapped_column(BigInteger)
     prefix: Mapped[str] = mapped_column(String(16))  # public part, finds the row
     secret_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the whole key
     role: Mapped[str] = mapped_column(String(16))
@@ -69,7 +71,18 @@ class ApiKey(Base):
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("prefix", name="uq_api_keys_prefix"),
+        UniqueConstraint("tenant_id", "number", name="uq_api_keys_number"),
     )
+
+
+class TenantCounter(Base):
+    """The last public number a tenant's objects of one kind got (settlement/numbering.py)."""
+
+    __tablename__ = "tenant_counters"
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    last: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "kind"),)
 
 
 class AuditEvent(Base):
@@ -149,6 +162,8 @@ class ShareRule(Base):
     __tablename__ = "share_rules"
     tenant_id: Mapped[int] = mapped_column(Integer)
     id: Mapped[int] = _id()
+    # The tenant's own number for it (settlement/numbering.py): what the API shows.
+    number: Mapped[int] = mapped_column(BigInteger)
     retailer_id: Mapped[int | None] = mapped_column(BigInteger)
     category: Mapped[str | None] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(32))  # percent_of_sale|percent_of_commission|fixed
@@ -160,13 +175,18 @@ class ShareRule(Base):
     category_only: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = _created()
-    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      UniqueConstraint("tenant_id", "number", name="uq_share_rules_number"))
 
 
 class Report(Base):
     __tablename__ = "reports"
     tenant_id: Mapped[int] = mapped_column(Integer)
     id: Mapped[int] = _id()
+    # The tenant's own number for it (settlement/numbering.py): what the API shows. Taken
+    # when the upload is stored whole (None while it is being received), so that the
+    # counter is not held for the length of an upload.
+    number: Mapped[int | None] = mapped_column(BigInteger)
     format: Mapped[str] = mapped_column(String(16))
     media: Mapped[str] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(80))  # network reports: the network account
@@ -191,6 +211,7 @@ class Report(Base):
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "source", "sha256", name="uq_reports_content"),
+        UniqueConstraint("tenant_id", "number", name="uq_reports_number"),
     )
 
 
@@ -337,6 +358,8 @@ class SettlementRun(Base):
     __tablename__ = "settlement_runs"
     tenant_id: Mapped[int] = mapped_column(Integer)
     id: Mapped[int] = _id()
+    # The tenant's own number for it (settlement/numbering.py): what the API shows.
+    number: Mapped[int] = mapped_column(BigInteger)
     payout_date: Mapped[dt.date] = mapped_column(Date)
     cutoff_date: Mapped[dt.date] = mapped_column(Date)  # confirmed on or before this date
     currency: Mapped[str] = mapped_column(String(3))
@@ -351,6 +374,7 @@ class SettlementRun(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "number", name="uq_settlement_runs_number"),
         # One live run per tenant and payout date; a cancelled plan does not count.
         Index("uq_settlement_runs_date", "tenant_id", "payout_date", unique=True,
               sqlite_where=text("status <> 'cancelled'"),
@@ -431,6 +455,8 @@ class RunBatch(Base):
     __tablename__ = "run_batches"
     tenant_id: Mapped[int] = mapped_column(Integer)
     id: Mapped[int] = _id()
+    # The tenant's own number for it (settlement/numbering.py): what the API shows.
+    number: Mapped[int] = mapped_column(BigInteger)
     run_id: Mapped[int] = mapped_column(BigInteger)
     method: Mapped[str] = mapped_column(String(16))
     seq: Mapped[int] = mapped_column(Integer)
@@ -451,6 +477,7 @@ class RunBatch(Base):
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "run_id", "method", "seq", name="uq_run_batches_seq"),
+        UniqueConstraint("tenant_id", "number", name="uq_run_batches_number"),
     )
 
 

@@ -51,9 +51,9 @@ def post_share_rule(body):
         raise Problem(status, "Share rule refused", exc.message,
                       [{"line": None, "field": exc.field, "code": exc.code,
                         "message": exc.message}])
-    record("share_rule.created", "share_rule", rule.id, body)
+    record("share_rule.created", "share_rule", rule.number, body)
     db().commit()
-    return {"id": rule.id, "retailer": body["retailer"], "category": rule.category,
+    return {"id": rule.number, "retailer": body["retailer"], "category": rule.category,
             "kind": rule.kind,
             "rate": None if rule.rate_ppm is None else format_rate_ppm(rule.rate_ppm),
             "amount": None if rule.amount is None else format_amount(rule.amount,

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import INCLUDE, Schema, fields, validate
+from sqlalchemy import select
 
 from api.auth import current, record, requires
 from api.database import db
@@ -46,7 +47,8 @@ class ExchangeIn(Schema):
 
 
 class ExchangeOut(Schema):
-    id = fields.Integer()
+    id = fields.Integer(metadata={"description": "the member's own exchange number (1, 2, "
+                                                 "3...)"})
     exit = fields.String()
     kind = fields.String()
     partner = fields.String()
@@ -82,6 +84,21 @@ def _member_id(external_id: str) -> int:
     return member.id
 
 
+def _exchange_id(member_id: int, number: int) -> int:
+    """Path ids are the member's exchange numbers; the internal id of this one."""
+    found = db().scalar(select(Exchange.id).where(
+        Exchange.tenant_id == current().tenant_id, Exchange.member_id == member_id,
+        Exchange.number == number)) if 0 < number < 2 ** 63 else None
+    if found is None:
+        raise _no_exchange(number)
+    return found
+
+
+def _no_exchange(number: int) -> Problem:
+    """Another member's exchange is not found either (named by its number, never its id)."""
+    return _problem(ExchangeError(404, "not_found", None, f"no exchange {number}"))
+
+
 def _problem(exc: ExchangeError) -> Problem:
     return Problem(exc.status, exc.code.replace("_", " ").capitalize(), exc.message,
                    [{"line": None, "field": exc.field, "code": exc.code,
@@ -89,7 +106,7 @@ def _problem(exc: ExchangeError) -> Problem:
 
 
 def _out(exchange: Exchange, policy, code: str | None = None) -> dict:
-    return {"id": exchange.id, "exit": exchange.exit, "kind": exchange.kind,
+    return {"id": exchange.number, "exit": exchange.exit, "kind": exchange.kind,
             "partner": exchange.partner, "status": exchange.status, "value": exchange.value,
             "bonus_value": exchange.bonus_value, "points": exchange.points,
             "fee_points": exchange.fee_points, "points_debited": exchange.total_points,
@@ -123,7 +140,7 @@ def post_exchange(body, external_id):
         db().rollback()
         raise _problem(exc) from None
     if not replayed:
-        record("exchange.requested", "exchange", exchange.id,
+        record("exchange.requested", "exchange", exchange.number,
                {"member": external_id, "exit": exchange.exit, "points": exchange.total_points})
     db().commit()
     return _out(exchange, policy), 200 if replayed else 201
@@ -144,17 +161,20 @@ def list_member_exchanges(query, external_id):
 @requires("reader")
 @blp.response(200, ExchangeOut)
 def get_member_exchange(external_id, exchange_id):
-    """The member's own look-up: the only answer that carries a delivered gift code."""
+    """The member's own look-up: the only answer that carries a delivered gift code.
+    `exchange_id` is the member's exchange number, as the request answered it."""
     policy = tenant_policy()
+    member_id = _member_id(external_id)
     try:
-        exchange = get_exchange(db(), current().tenant_id, _member_id(external_id), exchange_id)
-    except ExchangeError as exc:
-        raise _problem(exc) from None
+        exchange = get_exchange(db(), current().tenant_id, member_id,
+                                _exchange_id(member_id, exchange_id))
+    except ExchangeError:
+        raise _no_exchange(exchange_id) from None
     code = None
     if exchange.status == "delivered" and exchange.code_cipher is not None:
         key = code_key(current_app.config["SETTLE"])
         code = unseal(key, exchange.tenant_id, exchange.id, exchange.code_cipher)
-        record("exchange.code_shown", "exchange", exchange.id, {"member": external_id})
+        record("exchange.code_shown", "exchange", exchange.number, {"member": external_id})
         db().commit()
     return _out(exchange, policy, code)
 
@@ -164,13 +184,14 @@ def get_member_exchange(external_id, exchange_id):
 @blp.response(200, ExchangeOut)
 def cancel_member_exchange(external_id, exchange_id):
     policy = tenant_policy()
+    member_id = _member_id(external_id)
     try:
-        exchange = cancel_exchange(db(), current().tenant_id, policy, _member_id(external_id),
-                                   exchange_id)
+        exchange = cancel_exchange(db(), current().tenant_id, policy, member_id,
+                                   _exchange_id(member_id, exchange_id))
     except ExchangeError as exc:
         db().rollback()
-        raise _problem(exc) from None
-    record("exchange.cancelled", "exchange", exchange.id, {"member": external_id})
+        raise (_no_exchange(exchange_id) if exc.status == 404 else _problem(exc)) from None
+    record("exchange.cancelled", "exchange", exchange.number, {"member": external_id})
     db().commit()
     return _out(exchange, policy)
 

@@ -14,7 +14,7 @@ blp = Blueprint("keys", __name__, description="API keys")
 
 
 class KeyOut(Schema):
-    id = fields.Integer()
+    id = fields.Integer(metadata={"description": "the tenant's own key number"})
     prefix = fields.String(metadata={"description": "the public part: sk_<prefix>_..."})
     role = fields.String()
     label = fields.String(allow_none=True)

@@ -15,6 +15,7 @@ from api.routes.reports import report_view
 from api.schemas import ReportOut, RetailerOut, ShareRuleOut
 from api.tenancy import tenant_policy
 from settlement import lists
+from settlement.catalog.service import member_by_external_id
 from settlement.money import format_amount, format_rate_ppm
 from settlement.reports.formats import FORMATS
 
@@ -58,7 +59,7 @@ class ReportPageOut(Schema):
 
 
 class RunSummaryOut(Schema):
-    id = fields.Integer()
+    id = fields.Integer(attribute="number", metadata={"description": "the tenant's run number"})
     status = fields.String()
     payout_date = fields.Date()
     cutoff_date = fields.Date()
@@ -121,6 +122,34 @@ def encode_cursor(after: int | None) -> str | None:
         str(after).encode()).decode().rstrip("=")
 
 
+def _bad_cursor() -> Problem:
+    return Problem(400, "Bad Request", "cursor is not one this API gave",
+                   [{"line": None, "field": "cursor", "code": "invalid_cursor",
+                     "message": "use the next_cursor of the previous page"}])
+
+
+def decode_name_cursor(raw: str | None, lookup) -> int | None:
+    """Members and retailers have no public number: their cursor is the last row's
+    external id or slug (which the caller sees anyway, where an internal id would tell how
+    many all tenants have), turned back into the internal id by `lookup`."""
+    if not raw:
+        return None
+    try:
+        name = base64.urlsafe_b64decode(raw.encode() + b"==").decode()
+    except (ValueError, UnicodeDecodeError):
+        raise _bad_cursor() from None
+    found = lookup(name) if name and len(name) <= 128 and "\x00" not in name else None
+    if found is None:
+        raise _bad_cursor()
+    return found
+
+
+def encode_name_cursor(page, name_of) -> str | None:
+    if page.next_after is None:
+        return None
+    return base64.urlsafe_b64encode(name_of(page.rows[-1]).encode()).decode().rstrip("=")
+
+
 @blp.route("/reports", methods=["GET"])
 @requires("report_status")
 @blp.arguments(ReportListQuery, location="query")
@@ -156,12 +185,13 @@ def list_runs(query):
 @blp.doc(tags=["catalog"])
 def list_retailers(query):
     tenant_id = current().tenant_id
-    page = lists.retailers_page(db(), tenant_id, after=decode_cursor(query["cursor"]),
-                                limit=query["limit"])
+    after = decode_name_cursor(query["cursor"],
+                               lambda slug: lists.retailer_id_of(db(), tenant_id, slug))
+    page = lists.retailers_page(db(), tenant_id, after=after, limit=query["limit"])
     ids = lists.network_ids_of_many(db(), tenant_id, [r.id for r in page.rows])
     return {"retailers": [{"slug": r.slug, "name": r.name, "category": r.category,
                            "network_ids": ids[r.id]} for r in page.rows],
-            "next_cursor": encode_cursor(page.next_after)}
+            "next_cursor": encode_name_cursor(page, lambda r: r.slug)}
 
 
 @blp.route("/share-rules", methods=["GET"])
@@ -191,7 +221,7 @@ def list_share_rules(query):
 
 
 def _rule_view(rule, slugs: dict[int, str], digits: int) -> dict:
-    return {"id": rule.id, "retailer": slugs.get(rule.retailer_id), "category": rule.category,
+    return {"id": rule.number, "retailer": slugs.get(rule.retailer_id), "category": rule.category,
             "kind": rule.kind,
             "rate": None if rule.rate_ppm is None else format_rate_ppm(rule.rate_ppm),
             "amount": None if rule.amount is None else format_amount(rule.amount, digits),
@@ -208,6 +238,10 @@ def _rule_view(rule, slugs: dict[int, str], digits: int) -> dict:
 def list_members(query):
     """Members in the order they joined the portal's records; `q`: external ids starting
     with it."""
-    page = lists.members_page(db(), current().tenant_id, prefix=query["q"],
-                              after=decode_cursor(query["cursor"]), limit=query["limit"])
-    return {"members": page.rows, "next_cursor": encode_cursor(page.next_after)}
+    tenant_id = current().tenant_id
+    after = decode_name_cursor(query["cursor"], lambda external_id: getattr(
+        member_by_external_id(db(), tenant_id, external_id), "id", None))
+    page = lists.members_page(db(), tenant_id, prefix=query["q"], after=after,
+                              limit=query["limit"])
+    return {"members": page.rows,
+            "next_cursor": encode_name_cursor(page, lambda m: m.external_id)}

@@ -11,7 +11,7 @@ from api.schemas import BalanceOut, StatementOut
 from api.tenancy import tenant_policy
 from settlement.catalog.service import member_by_external_id
 from settlement.ledger.service import member_balances, member_statement
-from settlement.models import Commission, Retailer, RunItem, SettlementRun
+from settlement.models import Commission, Report, Retailer, RunItem, SettlementRun
 from settlement.money import format_amount
 
 blp = Blueprint("members", __name__, description="Member balances and statements")
@@ -55,9 +55,11 @@ def statement(external_id):
     for entry in entries:
         entry["changes"] = {k: format_amount(v, digits) for k, v in entry["changes"].items()}
     rows = db().execute(
-        select(Commission, Retailer.slug).join(
+        select(Commission, Retailer.slug, Report.number).join(
             Retailer, (Retailer.tenant_id == Commission.tenant_id)
             & (Retailer.id == Commission.retailer_id))
+        .join(Report, (Report.tenant_id == Commission.tenant_id)
+              & (Report.id == Commission.report_id))
         .where(Commission.tenant_id == tenant_id, Commission.member_id == member.id)
         .order_by(Commission.event_date.desc(), Commission.id.desc()).limit(500)).all()
     commissions = [{
@@ -65,10 +67,10 @@ def statement(external_id):
         "retailer": slug, "category": c.category, "event_date": c.event_date.isoformat(),
         "status": c.status, "sale_amount": format_amount(c.sale_amount, digits),
         "commission_amount": format_amount(c.commission_amount, digits),
-        "cash_back": format_amount(c.share_amount, digits), "report_id": c.report_id,
-        "line": c.line, "entry_id": c.entry_id} for c, slug in rows]
+        "cash_back": format_amount(c.share_amount, digits), "report_id": report_number,
+        "line": c.line, "entry_id": c.entry_id} for c, slug, report_number in rows]
     payouts = [{
-        "run_id": item.run_id, "payout_date": run.payout_date.isoformat(),
+        "run_id": run.number, "payout_date": run.payout_date.isoformat(),
         "method": item.method, "amount": format_amount(item.amount, digits),
         "points": item.points, "status": item.status, "reason": item.failure_reason}
         for item, run in db().execute(

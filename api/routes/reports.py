@@ -10,6 +10,7 @@ from sqlalchemy import select
 from api.auth import current, record, requires
 from api.database import db
 from api.errors import Problem
+from api.public_ids import resolve
 from api.schemas import ReportOut, ReportQuery
 from settlement.models import Report
 from settlement.reports import service as reports
@@ -70,7 +71,7 @@ def _aware(moment):
 
 
 def report_view(report: Report, *, duplicate: bool = False, with_errors: bool = True) -> dict:
-    view = {"id": report.id, "format": report.format, "source": report.source,
+    view = {"id": report.number, "format": report.format, "source": report.source,
             "status": report.status, "duplicate": duplicate, "size_bytes": report.size_bytes,
             "as_of": _aware(report.as_of),
             "counts": {k: getattr(report, k) for k in (
@@ -122,7 +123,8 @@ def upload(query):
         session.rollback()
         report = session.get(Report, (principal.tenant_id, received.report_id))
         return report_view(report, duplicate=True, with_errors=False), 200
-    record("report.uploaded", "report", received.report_id,
+    report = session.get(Report, (principal.tenant_id, received.report_id))
+    record("report.uploaded", "report", report.number,
            {"format": query["format"], "media": media})
     session.commit()
     settings = current_app.config["SETTLE"]
@@ -140,17 +142,18 @@ def retry_report(report_id):
     """Run a failed report again (nothing of a failed report was applied): its errors are
     cleared and it is queued. 409 for a report that is not failed. The same bytes uploaded
     again answer `duplicate: true` with this report, whatever its status: retry is the way
-    to run it again."""
+    to run it again. `report_id` is the tenant's report number, as every answer gives it."""
+    number, report_id = report_id, resolve(Report, report_id, "report")
     principal = current()
     session = db()
     try:
         reports.retry(session, principal.tenant_id, report_id)
     except LookupError:
-        raise Problem(404, "Not Found", f"no report {report_id}")
+        raise Problem(404, "Not Found", f"no report {number}")
     except reports.RetryRefused as exc:
         session.rollback()
         raise Problem(409, "Conflict", str(exc))
-    record("report.retried", "report", report_id)
+    record("report.retried", "report", number)
     session.commit()
     settings = current_app.config["SETTLE"]
     enqueue("process_report", principal.tenant_id, report_id, settings=settings,
@@ -164,8 +167,9 @@ def retry_report(report_id):
 @requires("report_status")
 @blp.response(200, ReportOut)
 def get_report(report_id):
+    """`report_id` is the tenant's report number, as the upload answered it."""
     report = db().scalar(select(Report).where(Report.tenant_id == current().tenant_id,
-                                              Report.id == report_id))
+                                              Report.number == report_id))
     if report is None:
         raise Problem(404, "Not Found", f"no report {report_id}")
     return report_view(report)

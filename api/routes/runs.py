@@ -12,6 +12,8 @@ from api.auth import current, record, requires
 from api.database import db
 from api.errors import Problem
 from api.tenancy import tenant_policy
+from settlement.catalog.service import member_by_external_id
+from settlement.exchanges.expiry import external_ids
 from settlement.money import format_amount
 from settlement.runs import plan as runs
 from settlement.runs.batches import batch_views
@@ -42,12 +44,20 @@ def _problem(exc: runs.RunError):
                    [{"line": None, "field": None, "code": exc.code, "message": exc.message}])
 
 
+def _run_id(number: int) -> int:
+    """Path ids are the tenant's run numbers: the internal id, or the 404 problem."""
+    try:
+        return runs.run_id_of(db(), current().tenant_id, number)
+    except runs.RunError as exc:
+        raise _problem(exc) from None
+
+
 def run_view(run) -> dict:
     digits = tenant_policy().minor_digits
     money = lambda v: format_amount(v, digits)  # noqa: E731
     totals = runs.run_totals(db(), run.tenant_id, run.id)
     return {
-        "id": run.id, "status": run.status, "payout_date": run.payout_date.isoformat(),
+        "id": run.number, "status": run.status, "payout_date": run.payout_date.isoformat(),
         "cutoff_date": run.cutoff_date.isoformat(), "currency": run.currency,
         "plan_hash": run.plan_hash, "planned_by": run.planned_by,
         "approved_by": run.approved_by,
@@ -76,7 +86,7 @@ def plan(body):
     except runs.RunError as exc:
         db().rollback()
         raise _problem(exc)
-    record("run.planned", "settlement_run", run.id, {"payout_date": body["payout_date"]})
+    record("run.planned", "settlement_run", run.number, {"payout_date": body["payout_date"]})
     db().commit()
     return run_view(run), 201
 
@@ -84,6 +94,7 @@ def plan(body):
 @blp.route("/settlement-runs/<int:run_id>", methods=["GET"])
 @requires("reader")
 def show(run_id):
+    run_id = _run_id(run_id)
     try:
         return run_view(runs.get_run(db(), current().tenant_id, run_id))
     except runs.RunError as exc:
@@ -95,13 +106,14 @@ def show(run_id):
 @blp.arguments(ApproveIn)
 def approve(body, run_id):
     """Approve this exact plan (four eyes: not its planner); execution starts."""
+    number, run_id = run_id, _run_id(run_id)
     try:
         run = runs.approve_run(db(), current().tenant_id, run_id, current().name,
                                body.get("plan_hash"))
     except runs.RunError as exc:
         db().rollback()
         raise _problem(exc)
-    record("run.approved", "settlement_run", run_id, {"plan_hash": run.plan_hash})
+    record("run.approved", "settlement_run", number, {"plan_hash": run.plan_hash})
     db().commit()
     settings = current_app.config["SETTLE"]
     try:
@@ -111,7 +123,7 @@ def approve(body, run_id):
         # In-process execution failed part-way (a provider down, an outbox not writable):
         # the approval is committed and every step is resumable, so this is still a 202;
         # `settle run execute` (or the next execute job) carries on where it stopped.
-        log.exception("run %s: execution after approval failed; resume it", run_id)
+        log.exception("run %s: execution after approval failed; resume it", number)
     db().expire_all()
     return run_view(runs.get_run(db(), current().tenant_id, run_id)), 202
 
@@ -122,6 +134,7 @@ def resume(run_id):
     """Work an approved or executing run's open batches again (what the watchdog does every
     minute): a pending batch is submitted, one whose outcome is unknown is asked about,
     one the provider has is polled. Safe to call at any time, twice."""
+    number, run_id = run_id, _run_id(run_id)
     tenant_id = current().tenant_id
     try:
         run = runs.get_run(db(), tenant_id, run_id)
@@ -129,15 +142,15 @@ def resume(run_id):
         raise _problem(exc)
     if run.status not in ("approved", "executing"):
         raise _problem(runs.RunError(409, "not_executing",
-                                     f"run {run_id} is {run.status}: nothing to resume"))
-    record("run.resumed", "settlement_run", run_id)
+                                     f"run {number} is {run.status}: nothing to resume"))
+    record("run.resumed", "settlement_run", number)
     db().commit()
     settings = current_app.config["SETTLE"]
     try:
         enqueue("execute_run", tenant_id, run_id, settings=settings,
                 job_id=run_job_id(settings, tenant_id, run_id))
     except Exception:  # noqa: BLE001 - in-process: what failed stays open for the next resume
-        log.exception("run %s: resume failed part-way", run_id)
+        log.exception("run %s: resume failed part-way", number)
     db().expire_all()
     return run_view(runs.get_run(db(), tenant_id, run_id)), 202
 
@@ -145,34 +158,46 @@ def resume(run_id):
 @blp.route("/settlement-runs/<int:run_id>/cancel", methods=["POST"])
 @requires("operator")
 def cancel(run_id):
+    number, run_id = run_id, _run_id(run_id)
     try:
         runs.cancel_run(db(), current().tenant_id, run_id, current().name)
     except runs.RunError as exc:
         db().rollback()
         raise _problem(exc)
-    record("run.cancelled", "settlement_run", run_id)
+    record("run.cancelled", "settlement_run", number)
     db().commit()
     return run_view(runs.get_run(db(), current().tenant_id, run_id))
 
 
 def _cursor(raw: str | None) -> int:
+    """Item and skip pages go in member order; a cursor names the last member of a page
+    by external id (internal ids are never shown), here turned back into the member's
+    internal id. 0: from the start."""
     if not raw:
         return 0
     try:
-        value = int(base64.urlsafe_b64decode(raw.encode() + b"==").decode())
-        if not 0 <= value < 2 ** 63:
-            raise ValueError("out of range")
-        return value
+        external_id = base64.urlsafe_b64decode(raw.encode() + b"==").decode()
+        if not external_id or len(external_id) > 128 or "\x00" in external_id:
+            raise ValueError("not an external id")  # (PostgreSQL text holds no NUL)
+        member = member_by_external_id(db(), current().tenant_id, external_id)
+        if member is None:
+            raise ValueError("not a member of the tenant")
+        return member.id
     except (ValueError, UnicodeDecodeError):
         raise Problem(400, "Bad Request", "cursor is not one this API gave",
                       [{"line": None, "field": "cursor", "code": "invalid_cursor",
                         "message": "use the next_cursor of the previous page"}])
 
 
+def _next_cursor(external_id: str) -> str:
+    return base64.urlsafe_b64encode(external_id.encode()).decode().rstrip("=")
+
+
 @blp.route("/settlement-runs/<int:run_id>/items", methods=["GET"])
 @requires("reader")
 @blp.arguments(ItemsQuery, location="query")
 def items(query, run_id):
+    run_id = _run_id(run_id)
     tenant_id = current().tenant_id
     try:
         runs.get_run(db(), tenant_id, run_id)
@@ -184,18 +209,20 @@ def items(query, run_id):
                            limit=query["limit"] + 1)
     more = len(page) > query["limit"]
     page = page[:query["limit"]]
-    return {"items": [{"id": i.id, "member_id": i.member_id, "method": i.method,
+    names = external_ids(db(), tenant_id, [i.member_id for i in page])
+    # An item is named by its member (a run pays a member once): no internal id is shown.
+    return {"items": [{"member": names[i.member_id], "method": i.method,
                        "amount": format_amount(i.amount, digits), "points": i.points,
                        "status": i.status, "provider_item_id": i.provider_item_id,
                        "provider_status": i.provider_status,
                        "failure_reason": i.failure_reason} for i in page],
-            "next_cursor": base64.urlsafe_b64encode(str(page[-1].id).encode()).decode()
-            .rstrip("=") if more else None}
+            "next_cursor": _next_cursor(names[page[-1].member_id]) if more else None}
 
 
 @blp.route("/settlement-runs/<int:run_id>/report.csv", methods=["GET"])
 @requires("reader")
 def report_csv(run_id):
+    number, run_id = run_id, _run_id(run_id)
     tenant_id = current().tenant_id
     try:
         run = runs.get_run(db(), tenant_id, run_id)
@@ -203,12 +230,13 @@ def report_csv(run_id):
         raise _problem(exc)
     body = "".join(report_csv_rows(db(), tenant_id, run, tenant_policy().minor_digits))
     return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f"attachment; filename=run-{run_id}-report.csv"})
+        "Content-Disposition": f"attachment; filename=run-{number}-report.csv"})
 
 
 @blp.route("/settlement-runs/<int:run_id>/report.json", methods=["GET"])
 @requires("reader")
 def report_json_view(run_id):
+    run_id = _run_id(run_id)
     tenant_id = current().tenant_id
     try:
         run = runs.get_run(db(), tenant_id, run_id)
@@ -242,6 +270,7 @@ class SkippedPageOut(Schema):
 def skipped(query, run_id):
     """The members the plan did not pay, in member order, each with the reason (one of
     the plan's `skipped` keys) and the amount that stays in their balance."""
+    run_id = _run_id(run_id)
     tenant_id = current().tenant_id
     try:
         runs.get_run(db(), tenant_id, run_id)
@@ -254,5 +283,4 @@ def skipped(query, run_id):
     page = page[:query["limit"]]
     return {"skipped": [{"member": s["member"], "method": s["method"], "reason": s["reason"],
                          "amount": format_amount(s["amount"], digits)} for s in page],
-            "next_cursor": base64.urlsafe_b64encode(str(page[-1]["member_id"]).encode())
-            .decode().rstrip("=") if more else None}
+            "next_cursor": _next_cursor(page[-1]["member"]) if more else None}

@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from settlement.models import ApiKey, AuditEvent
+from settlement.numbering import take_number
 
 ROLES = ("uploader", "operator", "approver", "admin")
 # What each role may do besides its own job: an admin can do everything, an operator reads.
@@ -48,7 +49,8 @@ def create_key(session: Session, tenant_id: int, role: str, label: str | None = 
         raise ValueError("expires_at needs a time zone")
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    session.add(ApiKey(tenant_id=tenant_id, prefix=prefix, secret_hash=key_digest(key),
+    session.add(ApiKey(tenant_id=tenant_id, number=take_number(session, tenant_id, "key"),
+                       prefix=prefix, secret_hash=key_digest(key),
                        role=role, label=label, expires_at=expires_at))
     session.flush()
     return key
@@ -93,8 +95,10 @@ def principal_of_hash(session: Session, secret_hash: str) -> Principal | None:
 
 
 def revoke_key(session: Session, tenant_id: int, key_id: int) -> bool:
-    """Revoke a key of the tenant at once; False when it has no such unrevoked key."""
-    row = session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id))
+    """Revoke a key of the tenant at once; False when it has no such unrevoked key.
+    `key_id` is the tenant's number of the key, as list_keys shows it."""
+    row = session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id,
+                                              ApiKey.number == key_id))
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = dt.datetime.now(dt.timezone.utc)
@@ -105,7 +109,7 @@ def revoke_key(session: Session, tenant_id: int, key_id: int) -> bool:
 @dataclass(frozen=True)
 class KeyView:
     """A key as it may be shown: never its secret."""
-    id: int
+    id: int  # the tenant's number of the key
     prefix: str
     role: str
     label: str | None
@@ -119,7 +123,7 @@ def list_keys(session: Session, tenant_id: int) -> list[KeyView]:
     now = dt.datetime.now(dt.timezone.utc)
     rows = session.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant_id)
                            .order_by(ApiKey.id))
-    return [KeyView(r.id, r.prefix, r.role, r.label, _utc(r.created_at), _utc(r.expires_at),
+    return [KeyView(r.number, r.prefix, r.role, r.label, _utc(r.created_at), _utc(r.expires_at),
                     _utc(r.revoked_at), is_live(r, now)) for r in rows]
 
 
@@ -127,8 +131,10 @@ def rotate_key(session: Session, tenant_id: int, key_id: int,
                grace: dt.timedelta = dt.timedelta(0),
                expires_at: dt.datetime | None = None) -> str | None:
     """A new key of the same role and label; the old one stops working after `grace`
-    (at once by default). None when the tenant has no such live key."""
-    row = session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id))
+    (at once by default). None when the tenant has no such live key (`key_id`: the
+    tenant's number of the key)."""
+    row = session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id,
+                                              ApiKey.number == key_id))
     if row is None or not is_live(row):
         return None
     key = create_key(session, tenant_id, row.role, row.label, expires_at)

@@ -148,8 +148,11 @@ def _post_released(session: Session, params: dict, key: str) -> int | None:
       ) e GROUP BY account, member_id HAVING sum(amount) <> 0"""
     if not session.execute(text(f"SELECT count(*) FROM ({legs}) l")).scalar_one():
         return None
+    # The report as its tenant numbers it: memos are read in members' statements.
+    number = session.execute(text("SELECT number FROM reports WHERE tenant_id = :t AND id = :r"),
+                             params).scalar()
     entry_id = open_entry(session, params["t"], key, "correction_released",
-                          f"corrections whose original arrived (report {params['r']})")
+                          f"corrections whose original arrived (report {number})")
     session.execute(text(f"""
       INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
       SELECT :t, :e, account, member_id, :cur, amount FROM ({legs}) l"""),

@@ -18,6 +18,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from settlement.models import Retailer, ShareRule
+from settlement.numbering import take_number
 from settlement.money import PPM, AmountError, parse_amount, parse_rate_ppm
 
 KINDS = ("percent_of_sale", "percent_of_commission", "fixed")
@@ -80,7 +81,8 @@ def create_rule(session: Session, tenant_id: int, digits: int, rule: RuleInput) 
         raise RuleError("priority", "ambiguous_rule",
                         f"rule {clash} has the same scope and priority over overlapping dates; "
                         "give one of them a different priority or dates")
-    row = ShareRule(tenant_id=tenant_id, retailer_id=retailer_id, category=category,
+    row = ShareRule(tenant_id=tenant_id, number=take_number(session, tenant_id, "share_rule"),
+                    retailer_id=retailer_id, category=category,
                     kind=rule.kind, rate_ppm=rate_ppm, amount=amount, valid_from=rule.valid_from,
                     valid_to=rule.valid_to, priority=rule.priority,
                     category_only=rule.category_only, description=rule.description)
@@ -90,8 +92,8 @@ def create_rule(session: Session, tenant_id: int, digits: int, rule: RuleInput) 
 
 
 def _clashing_rule(session, tenant_id, retailer_id, category, rule: RuleInput) -> int | None:
-    """A rule that would tie with this one for some line: same scope, same priority, and
-    validity periods that overlap."""
+    """The number of a rule that would tie with this one for some line: same scope, same
+    priority, and validity periods that overlap."""
     same_scope = [ShareRule.tenant_id == tenant_id, ShareRule.priority == rule.priority,
                   ShareRule.retailer_id.is_(None) if retailer_id is None
                   else ShareRule.retailer_id == retailer_id,
@@ -102,7 +104,8 @@ def _clashing_rule(session, tenant_id, retailer_id, category, rule: RuleInput) -
         overlaps.append(or_(ShareRule.valid_from.is_(None), ShareRule.valid_from < rule.valid_to))
     if rule.valid_from is not None:
         overlaps.append(or_(ShareRule.valid_to.is_(None), ShareRule.valid_to > rule.valid_from))
-    return session.scalar(select(ShareRule.id).where(and_(*same_scope, *overlaps)).limit(1))
+    return session.scalar(select(ShareRule.number).where(and_(*same_scope, *overlaps))
+                          .limit(1))
 
 
 def round_div_sql(n: str, d: int, mode: str) -> str:

@@ -21,6 +21,9 @@ class Exchange(Base):
     __tablename__ = "exchanges"
     tenant_id: Mapped[int] = mapped_column(Integer)
     id: Mapped[int] = _id()
+    # The member's own number for it, 1, 2, 3... (what the API shows under the member;
+    # settlement/exchanges/service.py takes it under the member's lock).
+    number: Mapped[int] = mapped_column(BigInteger)
     member_id: Mapped[int] = mapped_column(BigInteger)
     exit: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
@@ -49,6 +52,7 @@ class Exchange(Base):
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "member_id", "idempotency_key", name="uq_exchanges_key"),
+        UniqueConstraint("tenant_id", "member_id", "number", name="uq_exchanges_number"),
     )
 
     @property

@@ -90,7 +90,8 @@ def request_exchange(session: Session, tenant_id: int, policy: TenantPolicy, mem
     if campaign is not None:
         _take_campaign(session, tenant_id, campaign, member_id, quote.value)
     exchange = Exchange(
-        tenant_id=tenant_id, member_id=member_id, exit=quote.exit, kind=quote.kind,
+        tenant_id=tenant_id, number=_next_number(session, tenant_id, member_id),
+        member_id=member_id, exit=quote.exit, kind=quote.kind,
         partner=quote.partner, status="requested", value=quote.value,
         bonus_value=quote.bonus_value, points=quote.points, fee_points=quote.fee_points,
         debit=debit, campaign=quote.campaign,
@@ -104,11 +105,20 @@ def request_exchange(session: Session, tenant_id: int, policy: TenantPolicy, mem
     return exchange, False
 
 
+def _next_number(session: Session, tenant_id: int, member_id: int) -> int:
+    """The member's next exchange number (what the API calls the exchange: paths name the
+    member, so it says nothing about other members or tenants). Safe because the member's
+    row is locked: the member's requests come one at a time, and they need no lock of the
+    tenant's (the unique (tenant, member, number) key is the backstop)."""
+    return session.scalar(select(func.coalesce(func.max(Exchange.number), 0) + 1).where(
+        Exchange.tenant_id == tenant_id, Exchange.member_id == member_id))
+
+
 def _reserve(session: Session, policy: TenantPolicy, exchange: Exchange, quote: Quote) -> None:
     """available -> reserved. The exchange is new, so is its entry's key: no look-up first
     (post_entry's), two statements."""
     entry_id = open_entry(session, exchange.tenant_id, f"exchange:{exchange.id}:reserve",
-                          "exchange_reserve", f"exchange {exchange.id} ({quote.exit}): "
+                          "exchange_reserve", f"exchange {exchange.number} ({quote.exit}): "
                           f"{quote.points_debited} points reserved")
     session.execute(Posting.__table__.insert().values([
         {"tenant_id": exchange.tenant_id, "entry_id": entry_id, "account": leg.account,
@@ -191,13 +201,13 @@ def cancel_exchange(session: Session, tenant_id: int, policy: TenantPolicy, memb
     exchange = get_exchange(session, tenant_id, member_id, exchange_id)
     if exchange.status != "requested":
         raise ExchangeError(409, "not_cancellable", None,
-                            f"exchange {exchange_id} is {exchange.status}; only a requested "
+                            f"exchange {exchange.number} is {exchange.status}; only a requested "
                             "exchange can be cancelled")
     # Guarded on `requested`: a fulfilment job may have claimed it since we read it.
     if not return_points(session, policy, exchange, "cancelled", "cancelled by the member",
                          from_states=("requested",)):
         raise ExchangeError(409, "not_cancellable", None,
-                            f"exchange {exchange_id} is being processed; it cannot be "
+                            f"exchange {exchange.number} is being processed; it cannot be "
                             "cancelled any more")
     return exchange
 
@@ -218,7 +228,7 @@ def return_points(session: Session, policy: TenantPolicy, exchange: Exchange, st
     post_entry(session, exchange.tenant_id, f"exchange:{exchange.id}:{status}",
                f"exchange_{status}",
                _move(policy, exchange.member_id, exchange.debit, "reserved", "available"),
-               f"exchange {exchange.id} ({exchange.exit}) {status}: points back to balance")
+               f"exchange {exchange.number} ({exchange.exit}) {status}: points back to balance")
     session.refresh(exchange)
     return True
 
@@ -235,7 +245,7 @@ def deliver(session: Session, policy: TenantPolicy, exchange: Exchange, **provid
     post_entry(session, exchange.tenant_id, f"exchange:{exchange.id}:delivered",
                "exchange_delivered",
                _move(policy, exchange.member_id, exchange.debit, "reserved", "exchanged"),
-               f"exchange {exchange.id} ({exchange.exit}) delivered")
+               f"exchange {exchange.number} ({exchange.exit}) delivered")
     session.refresh(exchange)
     return True
 

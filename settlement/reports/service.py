@@ -26,6 +26,7 @@ from settlement.commissions.holds import confirm_held
 from settlement.commissions.lifecycle import ApplyContext, apply_incoming, attach_unattributed
 from settlement.db import tenant_session
 from settlement.models import Report, ReportChunk, ReportError, Tenant
+from settlement.numbering import take_number
 from settlement.referrals.service import evaluate_referrals
 from settlement.reports import bounds
 from settlement.reports.formats import (
@@ -135,6 +136,9 @@ def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterab
     if original is not None:
         return Received(original, True)
     report.sha256, report.size_bytes = sha, size
+    # Numbered last: the tenant's counter stays locked from here to the commit, which
+    # must not last an upload.
+    report.number = take_number(session, tenant_id, "report")
     try:
         with session.begin_nested():
             session.flush()
@@ -239,7 +243,7 @@ def process(engine: Engine, tenant_id: int, report_id: int) -> Report:
         return _fail(engine, tenant_id, report_id, [LineError(
             None, None, "processing_failed",
             f"the report could not be processed ({type(exc).__name__}); nothing of it was "
-            f"applied. POST /v1/reports/{report_id}/retry runs it again")])
+            f"applied. POST /v1/reports/{NUMBER}/retry runs it again")])
 
 
 def _lock_report(session: Session, tenant_id: int, report_id: int) -> Report:
@@ -340,6 +344,11 @@ def _epoch_us(moment: dt.datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+# Stands for the report's public number in a message (the uploader knows the report by it,
+# never by its internal id); _fail writes the number in.
+NUMBER = "<report number>"
+
+
 def _fail(engine: Engine, tenant_id: int, report_id: int, errors: list[LineError]) -> Report:
     """A file that cannot be read at all: record why, apply nothing."""
     with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
@@ -350,7 +359,8 @@ def _fail(engine: Engine, tenant_id: int, report_id: int, errors: list[LineError
             ReportError.tenant_id == tenant_id, ReportError.report_id == report_id))
         session.execute(ReportError.__table__.insert(), [
             {"tenant_id": tenant_id, "report_id": report_id, "seq": i + 1, "line": e.line,
-             "field": _clip(e.field), "code": e.code, "message": e.message}
+             "field": _clip(e.field), "code": e.code,
+             "message": e.message.replace(NUMBER, str(report.number))}
             for i, e in enumerate(errors)])
         report.status = "failed"
         report.rejected = 0
@@ -376,7 +386,7 @@ def retry(session: Session, tenant_id: int, report_id: int) -> Report:
     cleared. The caller commits, then enqueues `process`."""
     report = _lock_report(session, tenant_id, report_id)
     if report.status != "failed" or report.entry_id is not None:
-        raise RetryRefused(f"report {report_id} is {report.status}; only a failed report "
+        raise RetryRefused(f"report {report.number} is {report.status}; only a failed report "
                            "can be retried")
     session.execute(ReportError.__table__.delete().where(
         ReportError.tenant_id == tenant_id, ReportError.report_id == report_id))
@@ -417,7 +427,7 @@ def requeue_stalled_reports(engine: Engine, requeue: Callable[[int, int], None],
             None, None, "processing_abandoned",
             f"the report's processing died {max_attempts} times (the worker was stopped "
             "or ran out of memory); nothing of it was applied. "
-            f"POST /v1/reports/{report_id}/retry runs it again")])
+            f"POST /v1/reports/{NUMBER}/retry runs it again")])
     for tenant_id, report_id in watched.requeued:
         requeue(tenant_id, report_id)
     return watched

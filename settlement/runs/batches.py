@@ -43,7 +43,7 @@ def next_step(status: str, provider_batch_id: str | None) -> str:
 def batch_views(session: Session, tenant_id: int, run_id: int) -> list[dict]:
     batches = session.scalars(select(RunBatch).where(
         RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id).order_by(RunBatch.id))
-    return [{"id": b.id, "method": b.method, "seq": b.seq, "status": b.status,
+    return [{"id": b.number, "method": b.method, "seq": b.seq, "status": b.status,
              "idempotency_key": b.idempotency_key, "provider_batch_id": b.provider_batch_id,
              "items": b.items, "amount": b.amount,
              "counts": item_counts(b.status, b.status_counts), "attempts": b.attempts,

@@ -86,7 +86,8 @@ def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
     if run.status in ("completed", "completed_with_failures"):
         return []
     if run.status not in ("approved", "executing"):
-        raise RunError(409, "not_approved", f"run {run_id} is {run.status}; approve it first")
+        raise RunError(409, "not_approved",
+                       f"run {run.number} is {run.status}; approve it first")
     if run.status == "approved":
         run.status, run.executed_at = "executing", dt.datetime.now(dt.timezone.utc)
         session.flush()
@@ -122,7 +123,7 @@ def _reserve(session: Session, batch: RunBatch) -> None:
         return
     run = session.get(SettlementRun, (t, batch.run_id))
     entry_id = open_entry(session, t, key, "run_reserve",
-                          f"run {run.id} ({run.payout_date.isoformat()}) {batch.method} batch "
+                          f"run {run.number} ({run.payout_date.isoformat()}) {batch.method} batch "
                           f"{batch.seq}: reserved for payout")
     session.execute(text("""
       INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
@@ -391,16 +392,18 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
             "UPDATE run_items SET status = 'submitted' WHERE tenant_id = :t AND batch_id = :b "
             "AND status = 'planned'"), p)
     session.execute(text(f"DROP TABLE IF EXISTS {schema}.outcomes"))
+    # Memos are read in members' statements: the run as the tenant numbers it.
+    run_number = session.get(SettlementRun, (batch.tenant_id, batch.run_id)).number
     for status, account, memo in (("succeeded", "paid", "paid"),
                                   ("failed", "available", "payout failed: back to balance")):
         rows = [r for r in moved if r.status == status and r.amount]
         if rows:
             _post_moves(session, batch, rows, account,
-                        f"run {batch.run_id} {batch.method} batch {batch.seq}: {memo}")
+                        f"run {run_number} {batch.method} batch {batch.seq}: {memo}")
     rows = [r for r in returned if r.amount]
     if rows:
         _post_moves(session, batch, rows, "available",
-                    f"run {batch.run_id} {batch.method} batch {batch.seq}: paid, then taken "
+                    f"run {run_number} {batch.method} batch {batch.seq}: paid, then taken "
                     f"back by the provider: back to balance", source="paid", kind="returned")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from settlement.models import RunBatch, RunItem, SettlementRun, Tenant
+from settlement.numbering import internal_id, take_number, take_numbers
 from settlement.runs.batches import item_counts
 from settlement.runs.calendar import cutoff_for, is_payout_date
 from settlement.runs.lines import drop_lines, freeze_lines
@@ -114,10 +115,13 @@ def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
         state = unreserved.status + (" with batches not yet reserved"
                                      if unreserved.status == "executing" else "")
         raise RunError(409, "run_in_flight",
-                       f"run {unreserved.id} for {unreserved.payout_date.isoformat()} is "
+                       f"run {unreserved.number} for {unreserved.payout_date.isoformat()} is "
                        f"{state}; execute or cancel it before planning another")
     cutoff = cutoff_for(policy, payout_date)
-    run = SettlementRun(tenant_id=tenant_id, payout_date=payout_date, cutoff_date=cutoff,
+    # The run counter stays locked until the plan commits: plans of a tenant follow one
+    # another anyway (run_in_flight).
+    run = SettlementRun(tenant_id=tenant_id, number=take_number(session, tenant_id, "run"),
+                        payout_date=payout_date, cutoff_date=cutoff,
                         currency=policy.currency, status="planned", planned_by=planned_by)
     try:
         with session.begin_nested():
@@ -196,13 +200,18 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
       WHERE reason IS NULL"""), p)
     # The batches are cut now, so execution never rewrites the items: sender_batch_id and
     # file names derive from tenant, run, method and batch number.
+    # Numbered in one block, in (method, seq) order.
+    cuts = session.execute(text(
+        "SELECT count(*) FROM (SELECT 1 FROM payable GROUP BY method, seq) b")).scalar_one()
+    first = take_numbers(session, run.tenant_id, "batch", cuts) if cuts else 0
     session.execute(text("""
-      INSERT INTO run_batches (tenant_id, run_id, method, seq, status, idempotency_key, items,
-                               amount, points, attempts)
-      SELECT :t, :r, method, seq, 'pending',
+      INSERT INTO run_batches (tenant_id, number, run_id, method, seq, status, idempotency_key,
+                               items, amount, points, attempts)
+      SELECT :t, :first - 1 + row_number() OVER (ORDER BY method, seq), :r, method, seq,
+             'pending',
              :slug || '-run' || CAST(:r AS TEXT) || '-' || method || '-' || CAST(seq AS TEXT),
              count(*), sum(amount), COALESCE(sum(points), 0), 0
-      FROM payable GROUP BY method, seq"""), {**p, "slug": slug})
+      FROM payable GROUP BY method, seq"""), {**p, "slug": slug, "first": first})
     for batch in session.scalars(select(RunBatch).where(RunBatch.tenant_id == run.tenant_id,
                                                         RunBatch.run_id == run.id)):
         batch.status_counts = {"planned": batch.items}
@@ -296,8 +305,9 @@ def _totals_from_items(session: Session, p: dict) -> tuple[dict, dict]:
 
 def get_run(session: Session, tenant_id: int, run_id: int, *,
             lock: bool = False) -> SettlementRun:
-    """The run; `lock` takes its row for the transaction (status changes read the status
-    under the lock, so of two simultaneous approvals exactly one wins)."""
+    """The run of internal id `run_id` (the API and the command line find it by its number
+    first: run_id_of); `lock` takes its row for the transaction (status changes read the
+    status under the lock, so of two simultaneous approvals exactly one wins)."""
     query = select(SettlementRun).where(SettlementRun.tenant_id == tenant_id,
                                         SettlementRun.id == run_id)
     if lock:
@@ -308,12 +318,21 @@ def get_run(session: Session, tenant_id: int, run_id: int, *,
     return run
 
 
+def run_id_of(session: Session, tenant_id: int, number: int) -> int:
+    """The internal id of the tenant's run numbered `number` (what the API and the command
+    line call it); 404 for a number the tenant has not used."""
+    found = internal_id(session, SettlementRun, tenant_id, number)
+    if found is None:
+        raise RunError(404, "not_found", f"no settlement run {number}")
+    return found
+
+
 def approve_run(session: Session, tenant_id: int, run_id: int, approver: str,
                 expected_hash: str | None = None) -> SettlementRun:
     """Four eyes: a principal other than the planner approves this exact plan."""
     run = get_run(session, tenant_id, run_id, lock=True)
     if run.status != "planned":
-        raise RunError(409, "not_planned", f"run {run_id} is {run.status}, not planned")
+        raise RunError(409, "not_planned", f"run {run.number} is {run.status}, not planned")
     if approver == run.planned_by:
         raise RunError(403, "same_principal", "the planner cannot approve their own plan")
     current = plan_hash(session, tenant_id, run_id)
@@ -332,7 +351,7 @@ def cancel_run(session: Session, tenant_id: int, run_id: int, by: str) -> Settle
     run = get_run(session, tenant_id, run_id, lock=True)
     if run.status != "planned":
         raise RunError(409, "not_planned", f"only a planned run can be cancelled; "
-                                           f"run {run_id} is {run.status}")
+                                           f"run {run.number} is {run.status}")
     run.status, run.cancelled_by = "cancelled", by
     drop_lines(session, tenant_id, run_id)
     session.flush()
@@ -341,10 +360,13 @@ def cancel_run(session: Session, tenant_id: int, run_id: int, by: str) -> Settle
 
 def items_page(session: Session, tenant_id: int, run_id: int, *, status: str | None,
                method: str | None, after: int, limit: int) -> list[RunItem]:
+    """Items in member order, after the member of internal id `after` (0: from the
+    start): a run pays a member once, so the member names the item (the API shows no
+    item id), and (tenant, run, member) is an index."""
     query = select(RunItem).where(RunItem.tenant_id == tenant_id, RunItem.run_id == run_id,
-                                  RunItem.id > after)
+                                  RunItem.member_id > after)
     if status:
         query = query.where(RunItem.status == status)
     if method:
         query = query.where(RunItem.method == method)
-    return list(session.scalars(query.order_by(RunItem.id).limit(limit)))
+    return list(session.scalars(query.order_by(RunItem.member_id).limit(limit)))

@@ -37,7 +37,8 @@ _KIND_ORDER = ("CASE l.kind WHEN 'commission' THEN 0 WHEN 'referral_bonus' THEN 
 _ROWS = f"""
   SELECT i.id AS item_id, m.external_id, i.method, i.status AS item_status, i.amount,
          i.points, i.provider_item_id, l.kind, l.amount AS cash_back, l.status,
-         l.confirmed_on, l.earlier_run_id, c.source, c.transaction_id, rt.slug AS retailer,
+         l.confirmed_on, er.number AS earlier_run_id, c.source, c.transaction_id,
+         rt.slug AS retailer,
          c.event_date, b.side, b.points AS bonus_points, b.points_method, b.qualified_on,
          f.external_id AS friend
   FROM run_items i
@@ -51,6 +52,7 @@ _ROWS = f"""
   LEFT JOIN retailers rt ON rt.tenant_id = c.tenant_id AND rt.id = c.retailer_id
   LEFT JOIN referrals rf ON rf.tenant_id = b.tenant_id AND rf.id = b.referral_id
   LEFT JOIN members f ON f.tenant_id = rf.tenant_id AND f.id = rf.friend_id
+  LEFT JOIN settlement_runs er ON er.tenant_id = l.tenant_id AND er.id = l.earlier_run_id
   WHERE i.tenant_id = :t AND i.run_id = :r
   ORDER BY i.id, {_KIND_ORDER}, l.ref_id"""
 
@@ -109,7 +111,7 @@ def report_csv_rows(session: Session, tenant_id: int, run: SettlementRun,
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     for item, lines in _items(session, tenant_id, run):
-        head = [run.id, run.payout_date.isoformat(), cell(item["external_id"]), item["method"],
+        head = [run.number, run.payout_date.isoformat(), cell(item["external_id"]), item["method"],
                 item["item_status"], numeric_amount(item["amount"], digits),
                 "" if item["points"] is None else item["points"],
                 cell(item["provider_item_id"] or "")]
@@ -129,7 +131,7 @@ def report_csv_rows(session: Session, tenant_id: int, run: SettlementRun,
         buffer.seek(0)
         buffer.truncate()
     for skip in skipped_members(session, tenant_id, run.id):
-        writer.writerow([run.id, run.payout_date.isoformat(), cell(skip["member"]),
+        writer.writerow([run.number, run.payout_date.isoformat(), cell(skip["member"]),
                          skip["method"] or "", "skipped", "", "", "", "skipped", "", "", "",
                          "", "", "", "", "", skip["reason"],
                          numeric_amount(skip["amount"], digits)])
@@ -174,6 +176,6 @@ def report_json(session: Session, tenant_id: int, run: SettlementRun, digits: in
     skipped = [{"member": s["member"], "method": s["method"], "reason": s["reason"],
                 "amount": format_amount(s["amount"], digits)}
                for s in skipped_members(session, tenant_id, run.id)]
-    return {"run_id": run.id, "payout_date": run.payout_date.isoformat(),
+    return {"run_id": run.number, "payout_date": run.payout_date.isoformat(),
             "cutoff_date": run.cutoff_date.isoformat(), "currency": run.currency,
             "status": run.status, "items": items, "skipped": skipped}

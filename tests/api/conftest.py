@@ -168,7 +168,7 @@ def revoke(engine):
     def do(tenant, key: str) -> None:
         prefix = key[len("sk_"):].split("_", 1)[0]
         with Session(engine) as session:
-            key_id = session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix))
+            key_id = session.scalar(select(ApiKey.number).where(ApiKey.prefix == prefix))
             assert revoke_key(session, tenant.id, key_id)
             session.commit()
     return do
@@ -187,10 +187,21 @@ def add_key(engine):
 
 @pytest.fixture
 def key_id(engine):
+    """The internal id of a key given in clear: principals are named `key:<id>`."""
     def find(key: str) -> int:
         prefix = key[len("sk_"):].split("_", 1)[0]
         with Session(engine) as session:
             return session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix))
+    return find
+
+
+@pytest.fixture
+def key_number(engine):
+    """The tenant's number of a key given in clear: what /v1/keys and `settle key` use."""
+    def find(key: str) -> int:
+        prefix = key[len("sk_"):].split("_", 1)[0]
+        with Session(engine) as session:
+            return session.scalar(select(ApiKey.number).where(ApiKey.prefix == prefix))
     return find
 
 

@@ -326,7 +326,7 @@ def test_a_planner_cannot_approve_its_own_plan_even_with_an_approver_key_another
     with Session(engine) as session:
         run = runs.plan_run(session, api.tenant.id, dt.date(2026, 11, 15), planner)
         session.commit()
-        run_id = run.id
+        run_id = run.number  # the API's name for it
     refused = api.approve(run_id, role="approver")
     assert_problem(refused, 403)
     assert [e["code"] for e in refused.get_json()["errors"]] == ["same_principal"]
@@ -400,8 +400,10 @@ def test_every_run_route_answers_404_for_another_tenants_run_and_changes_nothing
     assert a.run(run["id"]) == run
     assert audit_rows(b.tenant) == []
     assert [r["action"] for r in audit_rows(a.tenant)][-1] == "run.planned"
-    # B may plan the same date for itself: runs are one per tenant and date.
-    assert b.planned("2026-11-15")["id"] != run["id"]
+    # B may plan the same date for itself: runs are one per tenant and date. Each tenant
+    # numbers its own runs, so B's first run is run 1 too: another row, A's is untouched.
+    assert b.planned("2026-11-15")["id"] == run["id"] == 1
+    assert a.run(run["id"]) == run
 
 
 def test_an_object_id_beyond_64_bits_answers_404_like_any_unknown_id(client, tenant):

@@ -7,11 +7,12 @@ import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from settlement.config import Settings
 from settlement.db import tenant_session
+from settlement.models import Report
 from settlement.reports import service as reports
 from workers.queue import enqueue
 
@@ -128,12 +129,19 @@ def test_a_positive_sale_with_a_negative_commission_is_refused(api):
 
 
 def _stored_not_processed(engine, tenant, body: bytes) -> int:
-    """A report stored by an upload whose job then died (never ran, or was killed)."""
+    """A report stored by an upload whose job then died (never ran, or was killed): its
+    internal id (what jobs and the watchdog use; the API's is number_of's)."""
     with tenant_session(engine, tenant.id) as session:
         received = reports.receive(session, tenant.id, "generic", "csv", [body],
                                    uploaded_by="test", max_bytes=1 << 20)
         session.commit()
     return received.report_id
+
+
+def number_of(engine, tenant, report_id: int) -> int:
+    with tenant_session(engine, tenant.id) as session:
+        return session.scalar(select(Report.number).where(Report.tenant_id == tenant.id,
+                                                          Report.id == report_id))
 
 
 def _requeue_inline(engine):
@@ -143,11 +151,12 @@ def _requeue_inline(engine):
 def test_the_watchdog_processes_a_report_whose_job_died(api, engine, tenant):
     api.setup()
     report_id = _stored_not_processed(engine, tenant, api.csv(api.row("T-1")))
-    assert api.report(report_id)["status"] == "queued"
+    number = number_of(engine, tenant, report_id)  # what the API calls it
+    assert api.report(number)["status"] == "queued"
     watched = reports.requeue_stalled_reports(engine, _requeue_inline(engine),
                                               stalled_after=dt.timedelta(0))
     assert (tenant.id, report_id) in watched.requeued
-    assert api.report(report_id)["status"] == "completed"
+    assert api.report(number)["status"] == "completed"
     assert api.money("M1") == ("6.00", "0.00")
     again = reports.requeue_stalled_reports(engine, _requeue_inline(engine),
                                             stalled_after=dt.timedelta(0))
@@ -156,10 +165,11 @@ def test_the_watchdog_processes_a_report_whose_job_died(api, engine, tenant):
 
 def test_the_watchdog_leaves_a_report_younger_than_its_delay(api, engine, tenant):
     report_id = _stored_not_processed(engine, tenant, api.csv(api.row("T-1")))
+    number = number_of(engine, tenant, report_id)  # what the API calls it
     watched = reports.requeue_stalled_reports(engine, _requeue_inline(engine),
                                               stalled_after=dt.timedelta(days=1))
     assert (tenant.id, report_id) not in watched.requeued
-    assert api.report(report_id)["status"] == "queued"
+    assert api.report(number)["status"] == "queued"
 
 
 def test_the_watchdog_skips_a_report_a_worker_is_applying(api, engine, tenant, db_url):
@@ -177,6 +187,7 @@ def test_the_watchdog_skips_a_report_a_worker_is_applying(api, engine, tenant, d
 def test_a_report_whose_jobs_died_too_often_fails_and_a_retry_applies_it(api, engine, tenant):
     api.setup()
     report_id = _stored_not_processed(engine, tenant, api.csv(api.row("T-1")))
+    number = number_of(engine, tenant, report_id)  # what the API calls it
     with Session(engine) as session:
         session.execute(text("UPDATE reports SET status = 'processing', attempts = :n "
                              "WHERE tenant_id = :t AND id = :r"),
@@ -185,15 +196,15 @@ def test_a_report_whose_jobs_died_too_often_fails_and_a_retry_applies_it(api, en
     watched = reports.requeue_stalled_reports(engine, _requeue_inline(engine),
                                               stalled_after=dt.timedelta(0))
     assert (tenant.id, report_id) in watched.abandoned
-    failed = api.report(report_id)
+    failed = api.report(number)
     assert failed["status"] == "failed" and codes(failed) == {"processing_abandoned"}
-    assert f"/v1/reports/{report_id}/retry" in failed["errors"][0]["message"]
+    assert f"/v1/reports/{number}/retry" in failed["errors"][0]["message"]
     # The same bytes again name the failed report; retry is the way to run it again.
     same = api.upload(api.csv(api.row("T-1")))
-    assert same.status_code == 200 and same.get_json()["id"] == report_id
-    retried = api.client.post(f"/v1/reports/{report_id}/retry", headers=api.h("uploader"))
+    assert same.status_code == 200 and same.get_json()["id"] == number
+    retried = api.client.post(f"/v1/reports/{number}/retry", headers=api.h("uploader"))
     assert retried.status_code == 202, retried.get_json()
-    report = api.report(report_id)
+    report = api.report(number)
     assert report["status"] == "completed" and report["errors"] == []
     assert api.money("M1") == ("6.00", "0.00")
 
@@ -217,6 +228,7 @@ def test_retry_of_another_tenants_report_answers_404(api, api_for):
 def test_the_watch_reports_job_processes_a_report_whose_job_died(api, engine, tenant, db_url):
     api.setup()
     report_id = _stored_not_processed(engine, tenant, api.csv(api.row("T-1")))
+    number = number_of(engine, tenant, report_id)  # what the API calls it
     with Session(engine) as session:  # uploaded long before the watchdog's delay
         session.execute(text("UPDATE reports SET created_at = :old WHERE tenant_id = :t "
                              "AND id = :r"),
@@ -224,7 +236,7 @@ def test_the_watch_reports_job_processes_a_report_whose_job_died(api, engine, te
         session.commit()
     result = enqueue("watch_reports", settings=Settings(database_url=db_url, redis_url=None))
     assert [tenant.id, report_id] in json.loads(json.dumps(result["requeued"]))
-    assert api.report(report_id)["status"] == "completed"
+    assert api.report(number)["status"] == "completed"
 
 
 def test_a_lower_case_currency_in_our_own_format_is_refused_by_line_and_field(api):

@@ -153,11 +153,25 @@ class Settled:
 
     @property
     def run_id(self) -> int:
+        """The tenant's run number, as the API names it."""
         return self.planned["id"]
 
     @property
+    def internal_id(self) -> int:
+        """The run's internal id: what jobs take, and the outbox folder's name."""
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from settlement.db import engine_for
+        from settlement.models import SettlementRun
+        with Session(engine_for(self.settings.database_url)) as session:
+            return session.scalar(select(SettlementRun.id).where(
+                SettlementRun.tenant_id == self.api.tenant.id,
+                SettlementRun.number == self.run_id))
+
+    @property
     def folder(self) -> Path:
-        return self.outbox / self.api.tenant.slug / f"run-{self.run_id}"
+        return self.outbox / self.api.tenant.slug / f"run-{self.internal_id}"
 
     def get(self, path: str, role: str = "operator", **query):
         return self.api.client.get(f"/v1/settlement-runs/{self.run_id}{path}",
@@ -168,7 +182,8 @@ class Settled:
 
     def execute_again(self):
         from workers.queue import enqueue
-        return enqueue("execute_run", self.api.tenant.id, self.run_id, settings=self.settings)
+        return enqueue("execute_run", self.api.tenant.id, self.internal_id,
+                       settings=self.settings)
 
 
 @pytest.fixture(scope="module")
@@ -429,21 +444,21 @@ def all_pages(settled, limit: int, **filters) -> list[dict]:
 
 def test_items_pages_with_a_cursor_and_filters_return_every_item_exactly_once(settled):
     everything = all_pages(settled, limit=500)
-    assert len(everything) == 8 == len({i["id"] for i in everything})
+    assert len(everything) == 8 == len({i["member"] for i in everything})
     for limit in (1, 3, 7, 8):
         paged = all_pages(settled, limit=limit)
-        assert [i["id"] for i in paged] == [i["id"] for i in everything], limit
+        assert [i["member"] for i in paged] == [i["member"] for i in everything], limit
     assert Counter(i["status"] for i in everything) == {"succeeded": 6, "failed": 2}
     assert sorted(i["amount"] for i in everything if i["status"] == "failed") == ["6.00", "9.00"]
     assert {i["method"]: i["points"] for i in everything if i["method"] == "amex_mr"} == {
         "amex_mr": 700}
     for filters in ({"status": "failed"}, {"status": "succeeded"}, {"method": "paypal"},
                     {"method": "bilt", "status": "failed"}, {"method": "check"}):
-        wanted = [i["id"] for i in everything
+        wanted = [i["member"] for i in everything
                   if all(i[k] == v for k, v in filters.items())]
         assert wanted, filters
         for limit in (1, 2):
-            assert [i["id"] for i in all_pages(settled, limit=limit, **filters)] == wanted
+            assert [i["member"] for i in all_pages(settled, limit=limit, **filters)] == wanted
     assert all_pages(settled, limit=5, status="reserved") == []
 
 

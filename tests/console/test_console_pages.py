@@ -114,7 +114,7 @@ def test_a_revoked_key_ends_its_console_sessions_at_once(app, api, engine):
     assert browser.get("/console/runs").status_code == 200
     prefix = api.tenant.keys["operator"].split("_")[1]
     with Session(engine) as session:
-        key_id = session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix))
+        key_id = session.scalar(select(ApiKey.number).where(ApiKey.prefix == prefix))
         assert revoke_key(session, api.tenant.id, key_id)
         session.commit()
     assert browser.get("/console/runs").status_code == 302

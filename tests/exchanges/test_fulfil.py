@@ -201,7 +201,7 @@ def test_the_code_is_shown_on_the_members_own_look_up_only(engine, db_url, point
     exchange = ask(engine, tenant, mid, {"exit": "amazon", "value": 1000})
     fulfil_exchanges(engine, tenant.id, partners, TODAY)
     code = amazon.sandbox.cards[request_id(tenant, exchange)]["code"]
-    own = client.get(f"/v1/members/M1/exchanges/{exchange.id}", headers=tenant.auth("operator"))
+    own = client.get(f"/v1/members/M1/exchanges/{exchange.number}", headers=tenant.auth("operator"))
     assert own.get_json()["gift_code"] == code
     listed = client.get("/v1/members/M1/exchanges", headers=tenant.auth("operator"))
     assert code not in listed.get_data(as_text=True)

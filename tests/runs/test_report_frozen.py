@@ -64,6 +64,12 @@ def pay(engine, tenant, payout_date: dt.date, tmp_path) -> int:
     return run_id
 
 
+def number_of(engine, tenant, run_id: int) -> int:
+    """The tenant's number of the run: what reports name an earlier run by."""
+    with Session(engine) as session:
+        return runs.get_run(session, tenant.id, run_id).number
+
+
 def report(engine, tenant, run_id) -> tuple[str, dict]:
     with Session(engine) as session:
         run = runs.get_run(session, tenant.id, run_id)
@@ -126,10 +132,10 @@ def test_a_paid_runs_report_stays_as_paid_and_the_next_run_nets_the_reversal(
     assert [(r["row_kind"], r["transaction_id"], r["commission_status"], r["cash_back"],
              r["earlier_run_id"]) for r in m1] == [
         ("commission", "T-M1b", "confirmed", "25.00", ""),
-        ("adjustment", "T-M1", "reversed", "-10.00", str(run1))]
+        ("adjustment", "T-M1", "reversed", "-10.00", str(number_of(engine, us, run1)))]
     item = next(i for i in document["items"] if i["member"] == "M1")
     assert item["corrections"] == [{
-        "of": "commission", "earlier_run_id": run1, "source": "generic",
+        "of": "commission", "earlier_run_id": number_of(engine, us, run1), "source": "generic",
         "transaction_id": "T-M1", "retailer": "macys", "event_date": "2026-03-01",
         "confirmed_on": "2026-08-10", "status": "reversed", "cash_back": "-10.00"}]
     assert balances(engine, us, "M1")["paid"] == 1000 + 1500
@@ -156,7 +162,8 @@ def test_a_reversal_carries_to_the_run_that_finally_pays_a_member_skipped_meanwh
     assert assert_adds_up_and_agrees(body, document) == 2000
     assert [(r["transaction_id"], r["cash_back"], r["earlier_run_id"])
             for r in rows_by_member(body)["M1"]] == [("T-M1c", "30.00", ""),
-                                                      ("T-M1", "-10.00", str(run1))]
+                                                      ("T-M1", "-10.00",
+                                                       str(number_of(engine, us, run1)))]
 
 
 def test_a_cancelled_plan_leaves_its_commissions_to_the_next_plan(engine, us):

@@ -35,7 +35,7 @@ def test_run_show_skipped_lists_each_skipped_member_with_reason_and_amount(
     ingest(engine, us, generic_csv(sale("T-1", "M1", "30.00"), sale("T-2", "M2", "100.00"),
                                    sale("T-3", "M3", "100.00")), as_of=at("2026-11-10"))
     with Session(engine) as session:
-        run_id = runs.plan_run(session, us.id, NOV, "key:1").id
+        run_id = runs.plan_run(session, us.id, NOV, "key:1").number  # what `settle` takes
         session.commit()
     result = settle(db_url, monkeypatch, "run", "show", "--tenant", us.slug, "--skipped",
                     str(run_id))

@@ -42,7 +42,7 @@ def reports_list():
 @page("report_status")
 def report_show(report_id):
     report = db().scalar(select(Report).where(Report.tenant_id == g.principal.tenant_id,
-                                              Report.id == report_id))
+                                              Report.number == report_id))
     if report is None:
         return render_template("console/error.html", status=404,
                                message=f"No report {report_id}."), 404
@@ -82,14 +82,16 @@ def reports_upload():
         problems = "; ".join(e.message for e in getattr(exc, "errors", [])) or str(exc)
         flash(f"Refused: {problems}", "error")
         return redirect(url_for("console.reports_list"))
+    number = db().scalar(select(Report.number).where(
+        Report.tenant_id == principal.tenant_id, Report.id == received.report_id))
     if received.duplicate:
         db().rollback()
-        flash(f"The same file was uploaded before: report {received.report_id}.", "ok")
-        return redirect(url_for("console.report_show", report_id=received.report_id))
-    record("report.uploaded", "report", received.report_id,
+        flash(f"The same file was uploaded before: report {number}.", "ok")
+        return redirect(url_for("console.report_show", report_id=number))
+    record("report.uploaded", "report", number,
            {"format": report_format, "media": media, "via": "console"})
     db().commit()
     enqueue("process_report", principal.tenant_id, received.report_id, settings=settings,
             job_id=report_job_id(settings, principal.tenant_id, received.report_id))
-    flash(f"Report {received.report_id} received.", "ok")
-    return redirect(url_for("console.report_show", report_id=received.report_id))
+    flash(f"Report {number} received.", "ok")
+    return redirect(url_for("console.report_show", report_id=number))

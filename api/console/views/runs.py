@@ -27,9 +27,11 @@ LIVE = ("approved", "executing")
 OUTCOME_STATUSES = ("failed", "returned")
 
 
-def _run_or_none(run_id: int):
+def _run_or_none(number: int):
+    """The tenant's run of that number (pages name runs as the API does), or None."""
     try:
-        return runs.get_run(db(), g.principal.tenant_id, run_id)
+        tenant_id = g.principal.tenant_id
+        return runs.get_run(db(), tenant_id, runs.run_id_of(db(), tenant_id, number))
     except runs.RunError:
         return None
 
@@ -63,9 +65,9 @@ def runs_plan():
         db().rollback()
         flash(f"Not planned: {exc.message}", "error")
         return redirect(url_for("console.runs_list"))
-    record("run.planned", "settlement_run", run.id, {"payout_date": payout_date})
+    record("run.planned", "settlement_run", run.number, {"payout_date": payout_date})
     db().commit()
-    return redirect(url_for("console.run_show", run_id=run.id))
+    return redirect(url_for("console.run_show", run_id=run.number))
 
 
 def _member_ids(member_ids: set[int]) -> dict[int, str]:
@@ -100,7 +102,7 @@ def run_show(run_id):
     run = _run_or_none(run_id)
     if run is None:
         return _not_found(run_id)
-    tenant_id = g.principal.tenant_id
+    run_id, tenant_id = run.id, g.principal.tenant_id
     outcomes = [item for status in OUTCOME_STATUSES for item in runs.items_page(
         db(), tenant_id, run_id, status=status, method=None, after=0, limit=PAGE_SIZE)]
     principal = g.principal
@@ -126,41 +128,44 @@ def run_progress(run_id):
 @blp.route("/runs/<int:run_id>/approve", methods=["POST"])
 @page("approver")
 def run_approve(run_id):
-    tenant_id = g.principal.tenant_id
+    tenant_id, number = g.principal.tenant_id, run_id
     try:
+        run_id = runs.run_id_of(db(), tenant_id, number)
         run = runs.approve_run(db(), tenant_id, run_id, g.principal.name,
                                request.form.get("plan_hash") or None)
     except runs.RunError as exc:
         db().rollback()
         flash(f"Not approved: {exc.message}", "error")
-        return redirect(url_for("console.run_show", run_id=run_id))
-    record("run.approved", "settlement_run", run_id, {"plan_hash": run.plan_hash})
+        return redirect(url_for("console.run_show", run_id=number))
+    record("run.approved", "settlement_run", number, {"plan_hash": run.plan_hash})
     db().commit()
     settings = current_app.config["SETTLE"]
     try:
         enqueue("execute_run", tenant_id, run_id, settings=settings,
                 job_id=run_job_id(settings, tenant_id, run_id))
     except Exception:  # noqa: BLE001 - the approval stands; the watchdog resumes it
-        current_app.logger.exception("run %s: execution after approval failed", run_id)
+        current_app.logger.exception("run %s: execution after approval failed", number)
         flash("Approved; execution stopped part-way and will be resumed.", "error")
     else:
         flash(f"Approved plan {run.plan_hash[:12]}…; execution started.", "ok")
-    return redirect(url_for("console.run_show", run_id=run_id))
+    return redirect(url_for("console.run_show", run_id=number))
 
 
 @blp.route("/runs/<int:run_id>/cancel", methods=["POST"])
 @page("operator")
 def run_cancel(run_id):
+    tenant_id, number = g.principal.tenant_id, run_id
     try:
-        runs.cancel_run(db(), g.principal.tenant_id, run_id, g.principal.name)
+        runs.cancel_run(db(), tenant_id, runs.run_id_of(db(), tenant_id, number),
+                        g.principal.name)
     except runs.RunError as exc:
         db().rollback()
         flash(f"Not cancelled: {exc.message}", "error")
-        return redirect(url_for("console.run_show", run_id=run_id))
-    record("run.cancelled", "settlement_run", run_id)
+        return redirect(url_for("console.run_show", run_id=number))
+    record("run.cancelled", "settlement_run", number)
     db().commit()
     flash("Run cancelled.", "ok")
-    return redirect(url_for("console.run_show", run_id=run_id))
+    return redirect(url_for("console.run_show", run_id=number))
 
 
 @blp.route("/runs/<int:run_id>/skipped")
@@ -172,7 +177,7 @@ def run_skipped(run_id):
     reason = request.args.get("reason") or None
     if reason is not None and reason not in runs.SKIP_REASONS:
         reason = None
-    rows = skipped_members(db(), g.principal.tenant_id, run_id, reason=reason,
+    rows = skipped_members(db(), g.principal.tenant_id, run.id, reason=reason,
                            after=after_arg() or 0, limit=PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
