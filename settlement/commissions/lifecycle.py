@@ -229,6 +229,12 @@ def _legs_sql(updates: bool) -> str:
         FROM (SELECT sum(margin) AS margin FROM buckets) t WHERE margin <> 0"""
 
 
+def report_number(session: Session, tenant_id: int, report_id: int) -> int | None:
+    """The tenant's number of the report: memos are read in members' statements."""
+    return session.execute(text("SELECT number FROM reports WHERE tenant_id = :t AND id = :r"),
+                           {"t": tenant_id, "r": report_id}).scalar()
+
+
 def post_report_entry(session: Session, ctx: ApplyContext,
                       counts: dict[str, int]) -> int | None:
     """One entry for the whole report: the new effects minus the old ones."""
@@ -239,7 +245,8 @@ def post_report_entry(session: Session, ctx: ApplyContext,
     key = f"report:{ctx.report_id}"
     if existing_entry(session, ctx.tenant_id, key) is not None:
         raise RuntimeError(f"report {ctx.report_id} was already applied")
-    entry_id = open_entry(session, ctx.tenant_id, key, "report", f"report {ctx.report_id}")
+    entry_id = open_entry(session, ctx.tenant_id, key, "report",
+                          f"report {report_number(session, ctx.tenant_id, ctx.report_id)}")
     # One statement for all of the entry's postings: the database re-checks the balance
     # of every entry a statement touches.
     session.execute(text("""
