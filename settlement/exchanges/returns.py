@@ -61,7 +61,11 @@ def _check(header: dict[str, str], row: zengin.Returned, exchange: Exchange | No
         raise zengin.NoticeError(row.line, "amount", f"exchange {exchange.id} transferred "
                                  f"{exchange.value + exchange.bonus_value} yen, not "
                                  f"{row.amount}")
-    if header["client_code"] != policy.exits[exchange.exit].originator.client_code:
+    exit_ = policy.exits.get(exchange.exit)
+    if exit_ is None or exit_.originator is None:
+        raise zengin.NoticeError(row.line, "customer_code1", f"exchange {exchange.id}'s exit "
+                                 f"{exchange.exit} is no longer a bank exit of this site")
+    if header["client_code"] != exit_.originator.client_code:
         raise zengin.NoticeError(1, "client_code", f"{header['client_code']} is not the "
                                  f"client code of exit {exchange.exit}")
     if header["transfer_date"] != f"{exchange.credit_on:%m%d}":
