@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import text
 
 from settlement.db import engine_for, tenant_session
+from settlement.reports import bounds
 from settlement.reports.copy_csv import stage_in_database
 from settlement.reports.formats import generic
 from settlement.reports.formats.base import ParseContext, ReportFormatError
@@ -157,3 +158,23 @@ def test_database_parser_never_takes_a_line_python_refuses(pg, rows):
     if database is not None:
         assert python != "refused" and all(row[-2] is None for row in python)
         assert database == python
+
+
+@pytest.mark.parametrize("lines, handed_back", [(1000, False), (1001, True)])
+def test_a_clean_file_past_the_report_total_is_handed_to_python_which_refuses_it_whole(
+        pg, lines, handed_back):
+    # 999,999,999.99 is the largest amount the expression lets through; a thousand of them
+    # stay under a trillion (bounds.MAX_REPORT_AMOUNT), 1,001 pass it.
+    rows = [f"T-{i},O-{i},RR{i:06d},macys,Home,2026-10-01,999999999.99,1.00,USD,pending"
+            for i in range(lines)]
+    body = ("\n".join([HEADER] + rows) + "\n").encode()
+    with tenant_session(pg) as session:
+        database = _database_rows(session, body, piece=1 << 16)
+        assert (database is None) is handed_back
+        if handed_back:
+            with pytest.raises(ReportFormatError) as refused:
+                stage(session, bounds.checked(generic.parse_csv([body], CTX), "generic"))
+            assert [e.code for e in refused.value.errors] == ["report_total_too_large"]
+        else:
+            assert len(database) == lines
+        session.rollback()
