@@ -162,3 +162,25 @@ def test_two_jobs_taking_the_same_notice_at_once_return_the_points_once(
         assert entry_kinds(engine, tenant, exchange.id).count("exchange_returned") == 1
         assert buckets(engine, tenant, mid)["available"] == 5000
     assert (notice.parent / FILED / notice.name).exists() and not notice.exists()
+
+
+def test_a_notice_for_an_exit_the_site_has_since_removed_is_refused_not_a_crash(
+        engine, points_tenant, partners, tmp_path):
+    from settlement.tenants.policy import TenantPolicy
+    from settlement.tenants.service import apply_policy
+    from tests.conftest import policy_document
+    from tests.exchanges.conftest import EXITS
+    tenant = points_tenant()
+    [(_, sent)] = delivered_transfers(engine, tenant, partners, 2000)
+    without_bank = {name: doc for name, doc in EXITS.items() if name != "bank"}
+    with Session(engine) as session:
+        apply_policy(session, TenantPolicy.model_validate(policy_document(
+            tenant.slug, "JPY", exits=without_bank,
+            points={"expiry": {"rule": "inactivity", "days": 180}})))
+        session.commit()
+    notice = return_transfers(next(tmp_path.rglob("zengin-*.txt")), {sent.id: "1"},
+                              RETURNED_ON)
+    states = fulfil_exchanges(engine, tenant.id, partners, RETURNED_ON)
+    assert states["bank_notices_refused"] == 1
+    assert "no longer a bank exit" in notice.with_name(notice.name + ".refused").read_text()
+    assert state(engine, tenant, sent.id).status == "delivered"
