@@ -105,8 +105,9 @@ def classify(session: Session, ctx: ApplyContext) -> None:
     """Build `applied`: every incoming line with its outcome, owner, rule and share."""
     p = _params(ctx)
     join, retailer_id = _retailer_join(ctx)
-    _temp(session, "dupes", "SELECT transaction_id FROM incoming GROUP BY transaction_id "
-                            "HAVING count(*) > 1", p)
+    _temp(session, "dupes", "SELECT transaction_id FROM incoming WHERE 1 = 0"
+          if _ids_ascend(session) else "SELECT transaction_id FROM incoming "
+                                       "GROUP BY transaction_id HAVING count(*) > 1", p)
     # The distinct keys first (a few thousand), then their retailers: the join reads those
     # instead of every line; DISTINCT again, as two names may be the same retailer.
     _temp(session, "line_keys", f"""
@@ -162,6 +163,17 @@ def classify(session: Session, ctx: ApplyContext) -> None:
                                AND lr.category = i.category AND lr.event_date = i.event_date
         LEFT JOIN share_rules sr ON sr.tenant_id = :t AND sr.id = {rule_id}
       ) x""", p, analyze=APPLIED_STATISTICS)
+
+
+def _ids_ascend(session: Session) -> bool:
+    """Whether the staged transaction ids strictly ascend in the order a scan reads them:
+    then none repeats. Networks export sorted by id, and one pass comparing each id with
+    the one before costs a third of grouping a million ids (0.3 s of CPU against 0.8 s);
+    any other file is grouped."""
+    return session.execute(text("""
+      SELECT count(*) FROM (
+        SELECT transaction_id, lag(transaction_id) OVER () AS before FROM incoming) x
+      WHERE transaction_id <= before""")).scalar_one() == 0
 
 
 def _params(ctx: ApplyContext) -> dict:

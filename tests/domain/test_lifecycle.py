@@ -117,6 +117,19 @@ def test_same_transaction_twice_in_one_file_refuses_both_lines(engine, tenant):
         (2, "duplicate_transaction"), (3, "duplicate_transaction")}
 
 
+def test_a_transaction_repeated_far_apart_in_a_file_refuses_both_lines(engine, tenant):
+    # Ascending ids but for the repeat: the one-pass proof of "no repeats" must not hold.
+    _setup(engine, tenant)
+    report = ingest(engine, tenant, generic_csv(
+        "t1,o1,m1,macys,,2026-10-01,100.00,8.00,USD,pending",
+        "t2,o2,m1,macys,,2026-10-01,10.00,1.00,USD,pending",
+        "t3,o3,m1,macys,,2026-10-01,10.00,1.00,USD,pending",
+        "t1,o1,m1,macys,,2026-10-01,90.00,7.00,USD,pending"), as_of=T0)
+    assert (report.inserted, report.rejected) == (2, 2)
+    assert {(line, code) for line, _, code in errors_of(engine, tenant, report.id)} == {
+        (2, "duplicate_transaction"), (5, "duplicate_transaction")}
+
+
 def test_bad_lines_are_listed_and_good_lines_applied_in_partial_mode(engine, tenant):
     _setup(engine, tenant)
     report = ingest(engine, tenant, generic_csv(
