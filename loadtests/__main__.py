@@ -504,7 +504,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="gunicorn --keep-alive seconds (5, as the Procfile runs it)")
     parser.add_argument("--rq-workers", type=int, default=2,
                         help="workers as the Procfile's `worker` (on its queues)")
-    parser.add_argument("--payout-workers", type=int, default=1 if procfile_queues("payouts") else 0,
+    parser.add_argument("--payout-workers", type=int,
+                        default=1 if procfile_queues("payouts") else 0,
                         help="workers as the Procfile's `payouts` (on its queues only; the "
                              "Procfile runs 1; 0 measures the shape without it)")
     parser.add_argument("--collect", choices=("inbox-first", "inbox", "periodic"),

@@ -85,8 +85,9 @@ def seed(url: str, members: dict[str, int], workdir: Path, log=print) -> dict:
                 conn.execute(text("ANALYZE members"))
                 conn.commit()
             if count > MEMBER_CHUNK:  # a long seeding says how it goes (linear or not)
+                took = time.perf_counter() - chunk_started
                 log(f"    {slug}: members {(n - 1) * MEMBER_CHUNK + 1:,}-"
-                    f"{min(n * MEMBER_CHUNK, count):,} in {time.perf_counter() - chunk_started:.1f} s")
+                    f"{min(n * MEMBER_CHUNK, count):,} in {took:.1f} s")
         path.unlink()
         log(f"  {slug}: {count:,} members, retailers, share rules and keys "
             f"({time.perf_counter() - started:.1f} s)")

@@ -79,7 +79,7 @@ def commission_updates(plans: list[dict]) -> list[dict]:
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-def test_a_report_of_new_lines_only_runs_no_restating_statement_on_a_tenant_unknown_to_the_statistics(
+def test_a_report_of_new_lines_only_runs_no_restating_statement_on_a_tenant_unknown_to_stats(
         db_url, engine, make_tenant):
     tenant = tenant_unknown_to_the_statistics(engine, make_tenant)
     plans: list[dict] = []
@@ -94,7 +94,7 @@ def test_a_report_of_new_lines_only_runs_no_restating_statement_on_a_tenant_unkn
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-def test_restating_lines_reads_the_tenants_commissions_at_most_once_with_statistics_of_an_empty_tenant(
+def test_restating_lines_reads_the_tenants_commissions_at_most_once_with_stale_statistics(
         db_url, engine, make_tenant):
     tenant = tenant_unknown_to_the_statistics(engine, make_tenant)
     plans: list[dict] = []
