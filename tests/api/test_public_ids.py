@@ -108,7 +108,7 @@ def test_simultaneous_uploads_of_one_tenant_get_distinct_numbers(api_for, db_url
         pytest.skip("SQLite serializes writers: nothing runs at once")
     a = api_for().setup()
     count = 8
-    start = threading.Barrier(count)
+    start = threading.Barrier(count, timeout=120)
 
     def upload(n: int) -> int:
         client = a.client.application.test_client()

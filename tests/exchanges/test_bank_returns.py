@@ -150,7 +150,7 @@ def test_two_jobs_taking_the_same_notice_at_once_return_the_points_once(
     made = delivered_transfers(engine, tenant, partners, 1000, 1200, 1400, 1600)
     notice = return_transfers(next(tmp_path.rglob("zengin-*.txt")),
                               {e.id: "3" for _, e in made}, RETURNED_ON)
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=120)
 
     def job():
         barrier.wait(timeout=30)

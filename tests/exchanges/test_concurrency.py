@@ -31,7 +31,7 @@ def pg_engine(pg_url):
 
 def _race(engine, tenant, calls: list[tuple[int, dict, str]]) -> list[str]:
     """Run every (member, body, key) at once; each answer is 'granted' or the refusal code."""
-    barrier = threading.Barrier(min(len(calls), CONNECTIONS))
+    barrier = threading.Barrier(min(len(calls), CONNECTIONS), timeout=120)
     policy = _policy(engine, tenant)
 
     def one(call):

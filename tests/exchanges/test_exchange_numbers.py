@@ -47,7 +47,7 @@ def test_simultaneous_requests_of_one_member_get_distinct_numbers(client, engine
     tenant = points_tenant()
     earn(engine, tenant, "M1", 50_000)
     count = 6
-    start = threading.Barrier(count)
+    start = threading.Barrier(count, timeout=120)
 
     def request(n: int) -> int:
         own = client.application.test_client()

@@ -105,7 +105,7 @@ def test_an_exchange_racing_the_expiry_job_never_spends_expired_points(engine, p
         earn(engine, tenant, f"M{number}", 1000, on=dt.date(2026, 3, 1))
     with Session(engine) as session:
         policy = policy_of(session.get(Tenant, tenant.id))
-    start = threading.Barrier(6)
+    start = threading.Barrier(6, timeout=120)
     answers = []
 
     def exchange(member_id):

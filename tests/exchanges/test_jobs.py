@@ -23,7 +23,7 @@ def test_two_fulfilment_jobs_at_once_make_each_card_once(engine, db_url, points_
     with serve() as amazon:
         settings = Settings(database_url=db_url, outbox_dir=str(tmp_path),
                             amazon_base_url=amazon.base_url)
-        start = threading.Barrier(2)
+        start = threading.Barrier(2, timeout=120)
 
         errors = []
 

@@ -155,7 +155,7 @@ def test_exchanges_and_a_plan_all_at_once_never_spend_more_than_a_member_holds(
     # 9 connections: the server is shared, and a race needs only a few.
     members = paypal_members(pg_engine, tenant, 4, 3000)
     calls = [("exchange", mid, n) for mid in members for n in range(2)] + [("plan", None, 0)]
-    barrier = threading.Barrier(len(calls))
+    barrier = threading.Barrier(len(calls), timeout=120)
 
     def one(call):
         kind, mid, n = call

@@ -52,7 +52,7 @@ def started(scn) -> list[int]:
 
 def at_once(*calls) -> list:
     """Run the calls in threads released together; their results in call order."""
-    barrier = threading.Barrier(len(calls))
+    barrier = threading.Barrier(len(calls), timeout=120)
     results: list = [None] * len(calls)
 
     def run(n, call):

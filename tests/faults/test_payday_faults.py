@@ -109,7 +109,7 @@ def test_three_workers_and_a_manual_resume_during_submission_pay_each_member_onc
 def test_of_six_simultaneous_approvals_exactly_one_wins_and_the_run_completes(payday):
     scn = payday.scenario(approve=False)
     engine = engine_for(payday.pg_url)
-    barrier = threading.Barrier(6)
+    barrier = threading.Barrier(6, timeout=120)
     outcomes: list[str] = []
 
     def approve(n: int) -> None:

@@ -93,7 +93,7 @@ def test_every_recurring_job_run_twice_at_once_pays_once_and_keeps_the_ledger_wh
                 slot.append(exc)
 
         for name in schedule(settings):
-            barrier = threading.Barrier(2)
+            barrier = threading.Barrier(2, timeout=120)
             slot: list = []
             threads = [threading.Thread(target=contextvars.copy_context().run,
                                         args=(run_job, name, slot, barrier))
