@@ -139,3 +139,21 @@ HEADER = ("transaction_id,order_id,member,retailer,category,event_date,sale_amou
 
 def generic_csv(*rows: str) -> bytes:
     return ("\n".join((HEADER, *rows)) + "\n").encode()
+
+
+def forget_rq_keys(redis_url: str, prefix: str, job_ids=()) -> None:
+    """Remove every key a test's queues (all named with `prefix`) left in Redis, the keys of
+    `job_ids` (jobs whose ids do not carry the prefix), and the queues' names from rq's
+    global set of queues."""
+    from redis import Redis
+    redis = Redis.from_url(redis_url)
+    doomed = set(redis.scan_iter(match=f"rq:*{prefix}*"))
+    for job_id in job_ids:
+        doomed |= set(redis.scan_iter(match=f"rq:job:{job_id}*"))
+        doomed |= set(redis.scan_iter(match=f"rq:results:{job_id}*"))
+    if doomed:
+        redis.delete(*doomed)
+    ours = [name for name in redis.smembers("rq:queues") if prefix.encode() in name]
+    if ours:
+        redis.srem("rq:queues", *ours)
+    redis.close()

@@ -8,27 +8,20 @@ import pytest
 
 from settlement.config import Settings
 from tests.console.test_console_pages import post, signed_in
+from tests.conftest import forget_rq_keys
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
 def queued(db_url, redis_url):
-    from redis import Redis
 
     from api import create_app
     prefix = f"test-{uuid.uuid4().hex[:12]}-"
     settings = Settings(database_url=db_url, redis_url=redis_url, queue_prefix=prefix,
                         secret_key="queues-test")
     yield create_app(settings), settings
-    redis = Redis.from_url(redis_url)
-    doomed = list(redis.scan_iter(match=f"rq:*{prefix}*"))
-    if doomed:
-        redis.delete(*doomed)
-    ours = [name for name in redis.smembers("rq:queues") if prefix.encode() in name]
-    if ours:
-        redis.srem("rq:queues", *ours)
-    redis.close()
+    forget_rq_keys(redis_url, prefix)
 
 
 def failed_job(settings, tenant_id: int):

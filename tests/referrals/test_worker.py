@@ -17,6 +17,7 @@ from settlement.config import Settings
 from settlement.db import engine_for
 from tests.referrals.helpers import make_tenant, put_members, referrals, report, row
 from workers import WORKER_CLASS
+from tests.conftest import forget_rq_keys
 
 ROOT = Path(__file__).parents[2]
 RQ = Path(sys.executable).parent / "rq"
@@ -26,17 +27,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 @pytest.fixture
 def settings(pg_url, redis_url):
     """Queues of this test's own; afterwards every key it left in Redis is gone."""
-    from redis import Redis
     prefix = f"test-{uuid.uuid4().hex[:12]}-"
     yield Settings(database_url=pg_url, redis_url=redis_url, queue_prefix=prefix)
-    redis = Redis.from_url(redis_url)
-    doomed = set(redis.scan_iter(match=f"rq:*{prefix}*"))
-    if doomed:
-        redis.delete(*doomed)
-    ours = [name for name in redis.smembers("rq:queues") if prefix.encode() in name]
-    if ours:
-        redis.srem("rq:queues", *ours)
-    redis.close()
+    forget_rq_keys(redis_url, prefix)
 
 
 def run_worker(settings) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from settlement.config import Settings
+from tests.conftest import forget_rq_keys
 
 ROOT = Path(__file__).parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -33,17 +34,9 @@ def procfile_command(process: str) -> list[str]:
 
 @pytest.fixture
 def settings(pg_url, redis_url):
-    from redis import Redis
     prefix = f"test-{uuid.uuid4().hex[:12]}-"
     yield Settings(database_url=pg_url, redis_url=redis_url, queue_prefix=prefix)
-    redis = Redis.from_url(redis_url)
-    doomed = set(redis.scan_iter(match=f"rq:*{prefix}*"))
-    if doomed:
-        redis.delete(*doomed)
-    ours = [name for name in redis.smembers("rq:queues") if prefix.encode() in name]
-    if ours:
-        redis.srem("rq:queues", *ours)
-    redis.close()
+    forget_rq_keys(redis_url, prefix)
 
 
 def run_burst(argv: list[str], settings: Settings) -> subprocess.CompletedProcess:

@@ -18,6 +18,7 @@ from settlement.config import Settings
 from settlement.db import engine_for
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import apply_policy
+from tests.conftest import forget_rq_keys
 
 ROOT = Path(__file__).parents[2]
 RQ = Path(sys.executable).parent / "rq"
@@ -29,22 +30,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 @pytest.fixture
 def prefix(redis_url):
     """A queue prefix of this test's own; afterwards every key it left in Redis is gone."""
-    from redis import Redis
     prefix = f"test-{uuid.uuid4().hex[:12]}-"
     jobs: set[str] = set()
     yield prefix, jobs
-    redis = Redis.from_url(redis_url)
-    doomed = set(redis.scan_iter(match=f"rq:*{prefix}*"))
-    for job_id in jobs:
-        doomed |= set(redis.scan_iter(match=f"rq:job:{job_id}*"))
-        doomed |= set(redis.scan_iter(match=f"rq:results:{job_id}*"))
-    if doomed:
-        redis.delete(*doomed)
-    # rq also names each queue in its global set of queues.
-    ours = [name for name in redis.smembers("rq:queues") if prefix.encode() in name]
-    if ours:
-        redis.srem("rq:queues", *ours)
-    redis.close()
+    forget_rq_keys(redis_url, prefix, jobs)
 
 
 @pytest.fixture
