@@ -9,7 +9,7 @@ PERF_STAMP := $(VENV)/.perf-installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[sandbox,test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -44,7 +44,7 @@ faults: $(STAMP)
 	@cat var/faults/payday.jsonl
 
 $(PERF_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test,perf]'
+	$(BIN)/pip install --quiet -e '.[sandbox,test,perf]'
 	touch $(PERF_STAMP)
 
 # Ingestion and settlement at 10k and 100k (BENCH_ARGS="--full" adds 1M; --sizes, --profile,

@@ -137,8 +137,8 @@ def profile_settle(members: int) -> str:
     from settlement.config import Settings
     from settlement.db import make_engine, tenant_session
     from settlement.payouts.registry import adapter_for
-    from settlement.payouts.sandbox.partners import respond, unanswered
-    from settlement.payouts.sandbox.paypal import serve
+    from sandboxes.partners import respond, unanswered
+    from sandboxes.paypal import serve
     from settlement.runs import execute, plan as runs
 
     name, url = create_database()

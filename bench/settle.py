@@ -122,7 +122,7 @@ def _answer_partners(outbox: Path, engine, tenant_id: int, settings,
     as it lands (the batch's job enqueued again, as an inbox watcher would), once the batch
     that wrote the file has recorded its submission."""
     from settlement.db import tenant_session
-    from settlement.payouts.sandbox.partners import respond, unanswered
+    from sandboxes.partners import respond, unanswered
     from workers.queue import enqueue, run_batch_job_id
 
     answered: set[str] = set()
@@ -149,7 +149,7 @@ def run(members: int, workers: int) -> dict:
 
     from settlement.config import Settings
     from settlement.db import make_engine, tenant_session
-    from settlement.payouts.sandbox.paypal import serve
+    from sandboxes.paypal import serve
     from settlement.runs import plan as runs
     from workers.queue import enqueue
 

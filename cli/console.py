@@ -33,7 +33,7 @@ def demo_console(host: str, port: int) -> None:
 
     from api import create_app
     from settlement.migrate import upgrade
-    from settlement.payouts.sandbox.paypal import serve
+    from sandboxes.paypal import serve
 
     base = get_settings()
     upgrade(base.database_url)

@@ -154,7 +154,7 @@ def _summary() -> None:
 def _settle(client, settings, keys: dict[str, str], payout_date: str) -> None:
     """Plan (operator), approve (approver: four eyes) and execute the run; answer the points
     partners' files from their sandbox and collect the answers."""
-    from settlement.payouts.sandbox.partners import respond, unanswered
+    from sandboxes.partners import respond, unanswered
 
     click.echo(f"\n== Settlement run of {payout_date} (us-cashback)")
     planned = _call(client, "POST", "/v1/settlement-runs", keys["operator"],
@@ -263,7 +263,7 @@ def demo_run(fixtures: str, payout_date: str, referrals_as_of: str) -> None:
     execute the US tenant's payout run against local sandboxes, print balances."""
     from api import create_app
     from settlement.migrate import upgrade
-    from settlement.payouts.sandbox.paypal import serve
+    from sandboxes.paypal import serve
 
     base = get_settings()
     paypal, paypal_url = serve(client_id=base.paypal_client_id,

@@ -21,8 +21,8 @@ from settlement.exchanges.expiry import forecast
 from settlement.exchanges.fulfil import Partners, fulfil_exchanges
 from settlement.exchanges.quote import ExchangeError
 from settlement.exchanges.service import cancel_exchange, request_exchange
-from settlement.payouts.sandbox import partners as partner_sandbox
-from settlement.payouts.sandbox.amazon import serve
+from sandboxes import partners as partner_sandbox
+from sandboxes.amazon import serve
 from settlement.tenants.policy import load_policy
 from settlement.tenants.service import apply_policy, policy_of, tenant_by_slug
 

@@ -12,7 +12,7 @@
 2. starts the Procfile's processes: gunicorn (`api:create_app()`, --web-workers x
    --web-threads), `--rq-workers` x `rq worker --with-scheduler ...` on the queues of the
    Procfile's `worker`, `--payout-workers` x `rq worker ... payouts` (its `payouts`), and
-   the PayPal sandbox (`python -m settlement.payouts.sandbox.paypal`) as its own process;
+   the PayPal sandbox (`python -m sandboxes.paypal`) as its own process;
    a scheduler thread here plays the points partners (answers their transfer files), the
    inbox watcher that collects each answer as it lands, and the periodic `settle run
    execute`; loadtests/diagnostics.py watches the database and the queues meanwhile;
@@ -177,7 +177,7 @@ class Scheduler(threading.Thread):
             engine.dispose()
 
     def _answer(self) -> None:
-        from settlement.payouts.sandbox.partners import respond, unanswered
+        from sandboxes.partners import respond, unanswered
         if not self.outbox.exists():
             return
         for folder, partner, key in unanswered(self.outbox):
@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
                "PYTHONPATH": str(ROOT)}
         log(f"starting the PayPal sandbox, gunicorn ({args.web_workers}x{args.web_threads}) "
             f"and {args.rq_workers} rq workers (+ {args.payout_workers} on payouts alone) ...")
-        paypal = spawn([sys.executable, "-m", "settlement.payouts.sandbox.paypal", "--port",
+        paypal = spawn([sys.executable, "-m", "sandboxes.paypal", "--port",
                         str(paypal_port), "--client-id", "loadtest", "--client-secret",
                         "loadtest", "--polls-per-step", "1"], env, out / "paypal.log")
         procs.append(paypal)

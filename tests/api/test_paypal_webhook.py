@@ -12,7 +12,7 @@ from sqlalchemy import text
 from api import create_app
 from settlement.config import Settings
 from settlement.db import engine_for
-from settlement.payouts.sandbox.paypal import serve
+from sandboxes.paypal import serve
 from settlement.payouts.webhook_signature import Signer
 from workers.queue import queue_names
 

@@ -27,8 +27,8 @@ import pytest
 
 from settlement.config import Settings
 from settlement.payouts.csvsafe import FORMULA_PREFIXES, cell
-from settlement.payouts.sandbox.partners import respond, unanswered
-from settlement.payouts.sandbox.paypal import serve
+from sandboxes.partners import respond, unanswered
+from sandboxes.paypal import serve
 from tests.api.conftest import TenantApi
 
 PROBLEM = "application/problem+json"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from settlement.config import Settings
-from settlement.payouts.sandbox.partners import respond, unanswered
-from settlement.payouts.sandbox.paypal import serve
+from sandboxes.partners import respond, unanswered
+from sandboxes.paypal import serve
 from tests.api.conftest import TenantApi
 from tests.console.browser import SCREENS, Pages, ServedApp, browser_binaries, start_chromium
 from tests.console.helpers import CLIENT_ID, CLIENT_SECRET, MEMBERS, PAYOUT, payable

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from settlement.access.service import key_digest, revoke_key
 from settlement.config import Settings
 from settlement.models import ApiKey
-from settlement.payouts.sandbox.paypal import serve
+from sandboxes.paypal import serve
 from tests.api.conftest import TenantApi
 from tests.console.helpers import CLIENT_ID, CLIENT_SECRET, PAYOUT, POLICY, csrf_of, payable
 

@@ -8,7 +8,7 @@ import pytest
 
 from settlement.exchanges.amazon import (FAILURE, RESEND, SUCCESS, IncentivesClient,
                                          creation_request_id, read_answer, sign)
-from settlement.payouts.sandbox.amazon import serve
+from sandboxes.amazon import serve
 
 # A CreateGiftCard answer as a client library recorded it from Amazon (UK, £10): the amount
 # is a JSON number with a decimal point.

@@ -18,7 +18,7 @@ from werkzeug.test import Client
 
 from settlement.exchanges.amazon import (FAILURE, RESEND, SUCCESS, TARGET, IncentivesClient,
                                          sign)
-from settlement.payouts.sandbox.amazon import MOCK_ERRORS, AmazonSandbox
+from sandboxes.amazon import MOCK_ERRORS, AmazonSandbox
 from tests.payouts.test_paypal_recorded import Replay
 
 CREATED = ('{"cardInfo":{"cardNumber":null,"cardStatus":"Fulfilled","expirationDate":null,'

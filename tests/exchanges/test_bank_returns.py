@@ -15,7 +15,7 @@ from settlement.exchanges import zengin
 from settlement.exchanges.fulfil import fulfil_exchanges
 from settlement.exchanges.returns import FILED, take_return_notices
 from settlement.ledger.service import unbalanced_entries
-from settlement.payouts.sandbox.partners import return_transfers
+from sandboxes.partners import return_transfers
 from tests.exchanges.conftest import BANK, buckets, earn
 from tests.exchanges.test_fulfil import TODAY, amazon, ask, partners, state  # noqa: F401
 

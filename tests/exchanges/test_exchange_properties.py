@@ -22,8 +22,8 @@ from settlement.exchanges.quote import ExchangeError
 from settlement.exchanges.service import cancel_exchange, request_exchange
 from settlement.ledger.service import member_balances, unbalanced_entries
 from settlement.models import Tenant
-from settlement.payouts.sandbox import partners as partner_sandbox
-from settlement.payouts.sandbox.amazon import serve
+from sandboxes import partners as partner_sandbox
+from sandboxes.amazon import serve
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import apply_policy, policy_of
 from tests.conftest import TenantHandle, policy_document

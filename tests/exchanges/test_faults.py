@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from settlement.config import Settings
 from settlement.exchanges.daily import fulfil_all
-from settlement.payouts.sandbox.amazon import serve
+from sandboxes.amazon import serve
 from settlement.exchanges import zengin
 from settlement.exchanges.returns import FILED
 from settlement.failpoints import EXCHANGE_POINTS
-from settlement.payouts.sandbox import partners as partner_sandbox
+from sandboxes import partners as partner_sandbox
 from tests.exchanges.conftest import BANK, NOW, buckets, earn
 from tests.exchanges.test_fulfil import ask, request_id, state
 

@@ -17,8 +17,8 @@ from settlement.exchanges.models import Exchange
 from settlement.exchanges.service import request_exchange
 from settlement.ledger.service import unbalanced_entries
 from settlement.models import Tenant
-from settlement.payouts.sandbox import partners as partner_sandbox
-from settlement.payouts.sandbox.amazon import serve
+from sandboxes import partners as partner_sandbox
+from sandboxes.amazon import serve
 from settlement.tenants.service import policy_of
 from tests.exchanges.conftest import BANK, NOW, buckets, earn
 

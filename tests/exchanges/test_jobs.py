@@ -8,7 +8,7 @@ import pytest
 
 from settlement.config import Settings
 from settlement.exchanges.daily import expire_all, fulfil_all
-from settlement.payouts.sandbox.amazon import serve
+from sandboxes.amazon import serve
 from tests.exchanges.conftest import NOW, buckets, earn
 from tests.exchanges.test_fulfil import ask, request_id, state
 

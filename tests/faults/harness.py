@@ -124,7 +124,7 @@ def free_port() -> int:
 @contextmanager
 def paypal_sandbox(polls_per_step: int = 1):
     """The PayPal sandbox on a free port for one test: yields its base URL."""
-    from settlement.payouts.sandbox.paypal import serve
+    from sandboxes.paypal import serve
     server, url = serve(client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                         polls_per_step=polls_per_step)
     try:

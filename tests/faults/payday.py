@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from settlement.payouts.sandbox.paypal import serve
+from sandboxes.paypal import serve
 from tests.faults import harness as h
 from workers import WORKER_CLASS
 

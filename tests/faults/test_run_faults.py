@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from settlement.db import engine_for, tenant_session
 from settlement.payouts.paypal import PayPalAdapter
-from settlement.payouts.sandbox.paypal import serve
+from sandboxes.paypal import serve
 from settlement.runs.execute import run_batch, start_execution
 from tests.conftest import REQUIRE_SERVICES
 from tests.faults import harness as h

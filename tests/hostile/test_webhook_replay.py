@@ -22,7 +22,7 @@ from workers.queue import queue_names
 @pytest.fixture(scope="module")
 def signer():
     """A PayPal sandbox that signs the events we send, as PayPal does."""
-    from settlement.payouts.sandbox.paypal import serve
+    from sandboxes.paypal import serve
     server, _base_url = serve()
     yield server
     server.shutdown()

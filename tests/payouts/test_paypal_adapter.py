@@ -27,7 +27,7 @@ from settlement.payouts.base import (
     PayoutLine,
 )
 from settlement.payouts.paypal import MAX_ITEMS, PayPalAdapter, parse_webhook
-from settlement.payouts.sandbox.paypal import serve
+from sandboxes.paypal import serve
 
 CLIENT_ID = "adapter-test-client"
 CLIENT_SECRET = "adapter-test-secret"

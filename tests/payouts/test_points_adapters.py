@@ -18,7 +18,7 @@ from settlement.payouts.points import (
     TRANSFER_COLUMNS, AmexMRAdapter, BiltAdapter, ResponseFileError, ingest_response,
 )
 from settlement.payouts.registry import adapter_for
-from settlement.payouts.sandbox import partners
+from sandboxes import partners
 
 PAYOUT_DATE = dt.date(2026, 11, 15)
 ADAPTERS = [AmexMRAdapter, BiltAdapter]
@@ -268,7 +268,7 @@ def test_the_sandbox_cli_answers_every_transfer_file_lacking_a_response(tmp_path
 def test_the_sandbox_cli_runs_as_a_module(tmp_path):
     adapter = BiltAdapter()
     adapter.submit(ctx(adapter, tmp_path), [line(1)])
-    done = subprocess.run([sys.executable, "-m", "settlement.payouts.sandbox.partners",
+    done = subprocess.run([sys.executable, "-m", "sandboxes.partners",
                            "--outbox", str(tmp_path)], capture_output=True, text=True,
                           check=True)
     assert "1 transfer file(s) answered" in done.stdout

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from settlement.config import Settings
 from settlement.payouts.registry import adapter_for
-from settlement.payouts.sandbox.partners import respond
+from sandboxes.partners import respond
 from settlement.referrals import views
 from settlement.runs import plan as runs
 from settlement.runs.execute import execute_run

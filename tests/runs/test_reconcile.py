@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from settlement.db import tenant_session
 from settlement.payouts.paypal import PayPalAdapter
-from settlement.payouts.sandbox.paypal import serve
+from sandboxes.paypal import serve
 from settlement.runs.execute import run_batch, start_execution
 from settlement.runs.reconcile import reconcile_run
 from tests.faults import harness as h

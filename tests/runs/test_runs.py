@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from settlement.catalog.service import MemberBatch, check_member, upsert_members
 from settlement.config import Settings
 from settlement.payouts.registry import adapter_for
-from settlement.payouts.sandbox.partners import respond
+from sandboxes.partners import respond
 from settlement.runs import plan as runs
 from settlement.runs.execute import execute_run, run_batch, start_execution
 from tests.conftest import generic_csv

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 
-from settlement.payouts.sandbox.paypal import load_document, serve
+from sandboxes.paypal import load_document, serve
 
 CLIENT_ID = "test-client"
 CLIENT_SECRET = "test-secret"

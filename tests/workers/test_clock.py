@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from settlement.config import Settings
 from settlement.db import engine_for
 from settlement.migrate import upgrade
-from settlement.payouts.sandbox.paypal import serve
+from sandboxes.paypal import serve
 from tests.conftest import PG_ADMIN_URL
 from tests.faults import harness as h
 from workers import jobs

@@ -14,7 +14,7 @@ The bank's side of a Zengin transfer file: ``return_transfers(file, {exchange id
 day)`` writes the bank's return notice (``bank-returns-<batch key>-<MMDD>.txt``, the layout
 in ``settlement/exchanges/zengin.py``) for transfers that came back, next to our file.
 
-Command line: ``python -m settlement.payouts.sandbox.partners --outbox DIR`` answers every
+Command line: ``python -m sandboxes.partners --outbox DIR`` answers every
 transfer file under DIR (searched recursively) that has no response yet.
 
 A test/demo tool: settlement's domain code never imports it.
@@ -105,7 +105,7 @@ def unanswered(outbox: str | Path) -> list[tuple[Path, str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m settlement.payouts.sandbox.partners",
+        prog="python -m sandboxes.partners",
         description="Answer every points-transfer file in the outbox that has no response "
                     "(accounts ending in X or 0000 are rejected: account closed).")
     parser.add_argument("--outbox", required=True, help="the outbox folder (searched recursively)")

@@ -4,7 +4,7 @@ It replaces PayPal only at the network edge, for the PayPal adapter's tests, fau
 tests and the demo. It is a test/demo tool: settlement's domain code never imports it.
 
 What it does, in PayPal's own words where the OpenAPI document
-(``settlement/payouts/specs/paypal/payments_payouts_batch_v1.json``) has them:
+(``sandboxes/specs/paypal/payments_payouts_batch_v1.json``) has them:
 
 * ``POST /v1/oauth2/token``: client credentials (HTTP basic auth with the configured client
   id and secret, form body ``grant_type=client_credentials``) give a bearer token. Tokens
@@ -72,7 +72,7 @@ are POSTed synchronously, best effort, when the state changes (on a poll, a canc
 advance), as ``{id, event_type, resource_type, create_time, summary, resource}``.
 
 Run it with ``serve(...)`` from a test (background thread) or standalone:
-``python -m settlement.payouts.sandbox.paypal --port 8765``.
+``python -m sandboxes.paypal --port 8765``.
 
 State lives in memory behind one lock. Amounts stay decimal strings; totals are computed
 with Decimal, never float.
@@ -1399,7 +1399,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, log_requests: bool = False,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m settlement.payouts.sandbox.paypal",
+        prog="python -m sandboxes.paypal",
         description="Local PayPal Payouts sandbox (test/demo tool).")
     defaults = SandboxConfig()
     parser.add_argument("--host", default="127.0.0.1")

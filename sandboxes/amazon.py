@@ -15,7 +15,7 @@ theirs (status FAILURE),
 `"lost"` makes the card but drops the connection before answering, and `"slow"` makes it
 and answers only after `slow_seconds` (a caller can be killed meanwhile).
 
-Command line: ``python -m settlement.payouts.sandbox.amazon --port 8766``.
+Command line: ``python -m sandboxes.amazon --port 8766``.
 """
 from __future__ import annotations
 
@@ -268,7 +268,7 @@ def serve(port: int = 0, **config) -> SandboxServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m settlement.payouts.sandbox.amazon",
+    parser = argparse.ArgumentParser(prog="python -m sandboxes.amazon",
                                      description="Local Amazon Incentives API sandbox.")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--partner-id", default="Sandb")

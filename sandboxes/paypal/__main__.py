@@ -1,0 +1,3 @@
+from sandboxes.paypal.app import main
+
+main()
