@@ -75,10 +75,5 @@ def configure(level: str = "INFO", stream=None) -> None:
     root.setLevel(level)
 
 
-def bind_request_id(request_id: str | None) -> None:
-    if request_id:
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-
-
 def current_request_id() -> str | None:
     return structlog.contextvars.get_contextvars().get("request_id")

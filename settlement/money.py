@@ -6,7 +6,6 @@ Python compute the same integers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 from babel.numbers import get_currency_precision, list_currencies
@@ -132,36 +131,3 @@ def apply_rate(amount: int, ppm: int, mode: str = "half_even", scale: int = 1) -
     """round(amount * ppm / 1e6 / scale) with the tenant's rounding mode, in exact integers;
     `scale` (network_scale) gives a share in minor units of a network amount."""
     return round_div(amount * ppm, PPM * scale, mode)
-
-
-def allocate(total: int, weights: list[int]) -> list[int]:
-    """Split `total` by `weights` with largest-remainder allocation: parts sum to total."""
-    weight_sum = sum(weights)
-    if weight_sum <= 0:
-        raise ValueError("weights must sum to a positive number")
-    sign = -1 if total < 0 else 1
-    magnitude = abs(total)
-    floors = [magnitude * w // weight_sum for w in weights]
-    remainders = [magnitude * w % weight_sum for w in weights]
-    short = magnitude - sum(floors)
-    # Largest remainder first; ties go to the earlier part, so the result is deterministic.
-    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
-    for i in order[:short]:
-        floors[i] += 1
-    return [sign * f for f in floors]
-
-
-@dataclass(frozen=True)
-class Currency:
-    code: str
-    digits: int
-
-    @classmethod
-    def of(cls, code: str) -> "Currency":
-        return cls(code, minor_digits(code))
-
-    def parse(self, text: str) -> int:
-        return parse_amount(text, self.digits)
-
-    def format(self, minor: int) -> str:
-        return format_amount(minor, self.digits)

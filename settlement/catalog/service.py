@@ -6,7 +6,6 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -247,9 +246,3 @@ def parse_member_file(body: bytes, media: str, today: dt.date) -> MemberBatch:
 def member_by_external_id(session: Session, tenant_id: int, external_id: str) -> Member | None:
     return session.scalar(select(Member).where(Member.tenant_id == tenant_id,
                                                Member.external_id == external_id))
-
-
-def members_count(session: Session, tenant_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Member)
-                          .where(Member.tenant_id == tenant_id))
-

@@ -35,18 +35,6 @@ def precedence(policy: TenantPolicy) -> list[int]:
                                  terms[i].valid_from or dt.date.min, i))
 
 
-def terms_for(policy: TenantPolicy, day: dt.date | None) -> int | None:
-    """The index of the terms in force on `day` (Python twin of terms_index_sql)."""
-    if day is None:
-        return None
-    for i in precedence(policy):
-        t = policy.referrals[i]
-        if (t.valid_from is None or t.valid_from <= day) and (t.valid_to is None
-                                                              or day < t.valid_to):
-            return i
-    return None
-
-
 def terms_index_sql(policy: TenantPolicy, day_sql: str) -> str:
     """SQL: the index of the terms in force on the date `day_sql` (NULL: none)."""
     cases = []

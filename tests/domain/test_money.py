@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import text
 
 from settlement.commissions.rules import rate_sql
-from settlement.money import AmountError, allocate, apply_rate, format_amount, parse_amount
+from settlement.money import AmountError, apply_rate, format_amount, parse_amount
 
 
 @pytest.mark.parametrize("raw,digits,minor", [
@@ -33,13 +33,6 @@ def test_format_then_parse_is_the_identity(data, digits):
     bound = 10 ** (12 + digits) - 1  # twelve digits of major units at most
     minor = data.draw(st.integers(-bound, bound))
     assert parse_amount(format_amount(minor, digits), digits) == minor
-
-
-@given(st.integers(-10**9, 10**9), st.lists(st.integers(1, 1000), min_size=1, max_size=8))
-def test_largest_remainder_allocation_parts_sum_to_the_whole(total, weights):
-    parts = allocate(total, weights)
-    assert sum(parts) == total
-    assert all(abs(p - total * w / sum(weights)) < 1 for p, w in zip(parts, weights))
 
 
 @settings(max_examples=60, deadline=None,
