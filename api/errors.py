@@ -13,6 +13,7 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
+from settlement.errors import DomainError
 from settlement.reports.formats.base import LineError
 
 log = logging.getLogger("settle.api")
@@ -34,6 +35,33 @@ def problem_response(status: int, title: str, detail: str = "", errors=None, **e
         body["errors"] = errors
     body.update(extra)
     return json.dumps(body), status, {"Content-Type": PROBLEM}
+
+
+# The HTTP status of a domain error's code (settlement/errors.py). A code not here is a
+# request the domain understood and refuses as it stands: 422.
+STATUS_OF_CODE = {
+    "idempotency_key": 400, "unreadable_upload": 400,
+    "same_principal": 403,
+    "not_found": 404,
+    "upload_too_large": 413,
+    "unsupported_media_type": 415,
+    # The state of things refuses it (another request may change that).
+    "run_exists": 409, "run_in_flight": 409, "not_planned": 409, "plan_changed": 409,
+    "plan_hash_mismatch": 409, "not_approved": 409, "not_executing": 409, "not_held": 409,
+    "held_for_payout": 409, "campaign_budget_exhausted": 409, "not_cancellable": 409,
+    "not_failed": 409,
+}
+
+
+def http_status(code: str) -> int:
+    return STATUS_OF_CODE.get(code, 422)
+
+
+def domain_problem(exc: DomainError) -> Problem:
+    """A domain refusal as a problem: titled by its code, its one error naming the field."""
+    return Problem(http_status(exc.code), exc.code.replace("_", " ").capitalize(), exc.message,
+                   [{"line": None, "field": exc.field, "code": exc.code,
+                     "message": exc.message}])
 
 
 def _webargs_errors(messages) -> list[dict]:
@@ -61,6 +89,10 @@ def init_app(app: Flask, api) -> None:
     @app.errorhandler(Problem)
     def _problem(exc: Problem):
         return problem_response(exc.status, exc.title, exc.detail, exc.errors, **exc.extra)
+
+    @app.errorhandler(DomainError)
+    def _refused(exc: DomainError):
+        return _problem(domain_problem(exc))
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -94,15 +94,9 @@ def _exchange_id(member_id: int, number: int) -> int:
     return found
 
 
-def _no_exchange(number: int) -> Problem:
+def _no_exchange(number: int) -> ExchangeError:
     """Another member's exchange is not found either (named by its number, never its id)."""
-    return _problem(ExchangeError(404, "not_found", None, f"no exchange {number}"))
-
-
-def _problem(exc: ExchangeError) -> Problem:
-    return Problem(exc.status, exc.code.replace("_", " ").capitalize(), exc.message,
-                   [{"line": None, "field": exc.field, "code": exc.code,
-                     "message": exc.message}])
+    return ExchangeError("not_found", None, f"no exchange {number}")
 
 
 def _out(exchange: Exchange, policy, code: str | None = None) -> dict:
@@ -136,9 +130,9 @@ def post_exchange(body, external_id):
         exchange, replayed = request_exchange(
             db(), current().tenant_id, policy, member_id, body,
             request.headers.get("Idempotency-Key"), dt.datetime.now(dt.timezone.utc))
-    except ExchangeError as exc:
+    except ExchangeError:
         db().rollback()
-        raise _problem(exc) from None
+        raise
     if not replayed:
         record("exchange.requested", "exchange", exchange.number,
                {"member": external_id, "exit": exchange.exit, "points": exchange.total_points})
@@ -190,7 +184,7 @@ def cancel_member_exchange(external_id, exchange_id):
                                    _exchange_id(member_id, exchange_id))
     except ExchangeError as exc:
         db().rollback()
-        raise (_no_exchange(exchange_id) if exc.status == 404 else _problem(exc)) from None
+        raise (_no_exchange(exchange_id) if exc.code == "not_found" else exc) from None
     record("exchange.cancelled", "exchange", exchange.number, {"member": external_id})
     db().commit()
     return _out(exchange, policy)

@@ -84,11 +84,6 @@ class ReviewIn(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
 
 
-def _problem(exc: referrals.ReferralError) -> Problem:
-    return Problem(exc.status, exc.code.replace("_", " ").capitalize(), exc.message,
-                   [{"line": None, "field": None, "code": exc.code, "message": exc.message}])
-
-
 def _cursor(raw: str | None) -> int:
     if not raw:
         return 0
@@ -150,9 +145,9 @@ def review(body, external_id):
         raise Problem(404, "Not Found", f"no referral of a member {external_id}")
     try:
         referrals.review(db(), tenant_id, referral_id, body["decision"], current().name)
-    except referrals.ReferralError as exc:
+    except referrals.ReferralError:
         db().rollback()
-        raise _problem(exc)
+        raise
     record(f"referral.{body['decision']}d", "referral", referral_id,
            {"friend": external_id})
     db().commit()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.auth import current, record, requires
 from api.database import db
-from api.errors import Problem
+from api.errors import Problem, http_status
 from api.public_ids import resolve
 from api.schemas import ReportOut, ReportQuery
 from settlement.models import Report
@@ -115,10 +115,13 @@ def upload(query):
                                    max_bytes=limit)
     except reports.UploadTooLarge as exc:
         session.rollback()
-        raise Problem(413, "Payload Too Large", f"a report is at most {exc.limit} bytes")
+        raise Problem(http_status(exc.code), "Payload Too Large",
+                      f"a report is at most {exc.limit} bytes")
     except reports.UploadRefused as exc:
+        # The refusal's faults are the upload's own lines and fields.
         session.rollback()
-        raise Problem(exc.status, _TITLES[exc.status], str(exc), exc.errors)
+        status = http_status(exc.code)
+        raise Problem(status, _TITLES[status], exc.message, exc.errors)
     if received.duplicate:
         session.rollback()
         report = session.get(Report, (principal.tenant_id, received.report_id))
@@ -152,7 +155,7 @@ def retry_report(report_id):
         raise Problem(404, "Not Found", f"no report {number}")
     except reports.RetryRefused as exc:
         session.rollback()
-        raise Problem(409, "Conflict", str(exc))
+        raise Problem(http_status(exc.code), "Conflict", exc.message)
     record("report.retried", "report", number)
     session.commit()
     settings = current_app.config["SETTLE"]

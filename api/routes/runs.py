@@ -39,17 +39,9 @@ class ItemsQuery(Schema):
     limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
 
 
-def _problem(exc: runs.RunError):
-    return Problem(exc.status, exc.code.replace("_", " ").capitalize(), exc.message,
-                   [{"line": None, "field": None, "code": exc.code, "message": exc.message}])
-
-
 def _run_id(number: int) -> int:
     """Path ids are the tenant's run numbers: the internal id, or the 404 problem."""
-    try:
-        return runs.run_id_of(db(), current().tenant_id, number)
-    except runs.RunError as exc:
-        raise _problem(exc) from None
+    return runs.run_id_of(db(), current().tenant_id, number)
 
 
 def run_view(run) -> dict:
@@ -83,9 +75,9 @@ def plan(body):
     member with the reason."""
     try:
         run = runs.plan_run(db(), current().tenant_id, body["payout_date"], current().name)
-    except runs.RunError as exc:
+    except runs.RunError:
         db().rollback()
-        raise _problem(exc)
+        raise
     record("run.planned", "settlement_run", run.number, {"payout_date": body["payout_date"]})
     db().commit()
     return run_view(run), 201
@@ -95,10 +87,7 @@ def plan(body):
 @requires("reader")
 def show(run_id):
     run_id = _run_id(run_id)
-    try:
-        return run_view(runs.get_run(db(), current().tenant_id, run_id))
-    except runs.RunError as exc:
-        raise _problem(exc)
+    return run_view(runs.get_run(db(), current().tenant_id, run_id))
 
 
 @blp.route("/settlement-runs/<int:run_id>/approve", methods=["POST"])
@@ -110,9 +99,9 @@ def approve(body, run_id):
     try:
         run = runs.approve_run(db(), current().tenant_id, run_id, current().name,
                                body.get("plan_hash"))
-    except runs.RunError as exc:
+    except runs.RunError:
         db().rollback()
-        raise _problem(exc)
+        raise
     record("run.approved", "settlement_run", number, {"plan_hash": run.plan_hash})
     db().commit()
     settings = current_app.config["SETTLE"]
@@ -136,13 +125,9 @@ def resume(run_id):
     one the provider has is polled. Safe to call at any time, twice."""
     number, run_id = run_id, _run_id(run_id)
     tenant_id = current().tenant_id
-    try:
-        run = runs.get_run(db(), tenant_id, run_id)
-    except runs.RunError as exc:
-        raise _problem(exc)
+    run = runs.get_run(db(), tenant_id, run_id)
     if run.status not in ("approved", "executing"):
-        raise _problem(runs.RunError(409, "not_executing",
-                                     f"run {number} is {run.status}: nothing to resume"))
+        raise runs.RunError("not_executing", f"run {number} is {run.status}: nothing to resume")
     record("run.resumed", "settlement_run", number)
     db().commit()
     settings = current_app.config["SETTLE"]
@@ -161,9 +146,9 @@ def cancel(run_id):
     number, run_id = run_id, _run_id(run_id)
     try:
         runs.cancel_run(db(), current().tenant_id, run_id, current().name)
-    except runs.RunError as exc:
+    except runs.RunError:
         db().rollback()
-        raise _problem(exc)
+        raise
     record("run.cancelled", "settlement_run", number)
     db().commit()
     return run_view(runs.get_run(db(), current().tenant_id, run_id))
@@ -199,10 +184,7 @@ def _next_cursor(external_id: str) -> str:
 def items(query, run_id):
     run_id = _run_id(run_id)
     tenant_id = current().tenant_id
-    try:
-        runs.get_run(db(), tenant_id, run_id)
-    except runs.RunError as exc:
-        raise _problem(exc)
+    runs.get_run(db(), tenant_id, run_id)
     digits = tenant_policy().minor_digits
     page = runs.items_page(db(), tenant_id, run_id, status=query["status"],
                            method=query["method"], after=_cursor(query["cursor"]),
@@ -224,10 +206,7 @@ def items(query, run_id):
 def report_csv(run_id):
     number, run_id = run_id, _run_id(run_id)
     tenant_id = current().tenant_id
-    try:
-        run = runs.get_run(db(), tenant_id, run_id)
-    except runs.RunError as exc:
-        raise _problem(exc)
+    run = runs.get_run(db(), tenant_id, run_id)
     body = "".join(report_csv_rows(db(), tenant_id, run, tenant_policy().minor_digits))
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f"attachment; filename=run-{number}-report.csv"})
@@ -238,10 +217,7 @@ def report_csv(run_id):
 def report_json_view(run_id):
     run_id = _run_id(run_id)
     tenant_id = current().tenant_id
-    try:
-        run = runs.get_run(db(), tenant_id, run_id)
-    except runs.RunError as exc:
-        raise _problem(exc)
+    run = runs.get_run(db(), tenant_id, run_id)
     return report_json(db(), tenant_id, run, tenant_policy().minor_digits)
 
 
@@ -272,10 +248,7 @@ def skipped(query, run_id):
     the plan's `skipped` keys) and the amount that stays in their balance."""
     run_id = _run_id(run_id)
     tenant_id = current().tenant_id
-    try:
-        runs.get_run(db(), tenant_id, run_id)
-    except runs.RunError as exc:
-        raise _problem(exc)
+    runs.get_run(db(), tenant_id, run_id)
     digits = tenant_policy().minor_digits
     page = skipped_members(db(), tenant_id, run_id, reason=query["reason"],
                            after=_cursor(query["cursor"]), limit=query["limit"] + 1)

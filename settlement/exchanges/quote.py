@@ -12,18 +12,18 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from settlement.errors import DomainError
 from settlement.exchanges.calendar import crediting_date
 from settlement.exchanges.kana import KanaError, to_zengin_name
 from settlement.exchanges.policy import Campaign, Exit, Rate
 from settlement.tenants.policy import TenantPolicy
 
 
-class ExchangeError(Exception):
-    """A refused request: HTTP status, a code, the field at fault, a message."""
+class ExchangeError(DomainError):
+    """A refused request: a code, the field at fault, a message."""
 
-    def __init__(self, status: int, code: str, field: str | None, message: str):
-        super().__init__(message)
-        self.status, self.code, self.field, self.message = status, code, field, message
+    def __init__(self, code: str, field: str | None, message: str):
+        super().__init__(code, message, field)
 
 
 @dataclass(frozen=True)
@@ -52,22 +52,22 @@ def live_campaign(policy: TenantPolicy, exit_name: str, moment: dt.datetime) -> 
 
 def _whole_positive(raw, field: str) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise ExchangeError(422, "not_an_integer", field, f"{field} is a whole number")
+        raise ExchangeError("not_an_integer", field, f"{field} is a whole number")
     if raw <= 0:
-        raise ExchangeError(422, "not_positive", field, f"{field} must be more than 0")
+        raise ExchangeError("not_positive", field, f"{field} must be more than 0")
     return raw
 
 
 def _value_of(exit_: Exit, rate: Rate, body: dict) -> tuple[int, str]:
     has_value, has_points = body.get("value") is not None, body.get("points") is not None
     if has_value == has_points:
-        raise ExchangeError(422, "value_or_points", "value",
+        raise ExchangeError("value_or_points", "value",
                             "send either value (what to receive) or points (what to spend)")
     if has_value:
         return _whole_positive(body["value"], "value"), "value"
     points = _whole_positive(body["points"], "points")
     if (points * rate.value) % rate.points:
-        raise ExchangeError(422, "not_on_step", "points",
+        raise ExchangeError("not_on_step", "points",
                             f"{points} points do not buy a whole value at {rate.points} "
                             f"points per {rate.value}")
     return points * rate.value // rate.points, "points"
@@ -75,16 +75,16 @@ def _value_of(exit_: Exit, rate: Rate, body: dict) -> tuple[int, str]:
 
 def _check_value(exit_: Exit, value: int, field: str) -> None:
     if exit_.denominations and value not in exit_.denominations:
-        raise ExchangeError(422, "not_a_denomination", field, f"{value} is not one of "
+        raise ExchangeError("not_a_denomination", field, f"{value} is not one of "
                             f"{', '.join(map(str, exit_.denominations))}")
     if not exit_.denominations and value % exit_.step:
-        raise ExchangeError(422, "not_on_step", field,
+        raise ExchangeError("not_on_step", field,
                             f"{value} is not a multiple of {exit_.step}")
     if value < exit_.minimum_value:
-        raise ExchangeError(422, "below_minimum", field,
+        raise ExchangeError("below_minimum", field,
                             f"{value} is below the minimum exchange of {exit_.minimum_value}")
     if exit_.maximum_value is not None and value > exit_.maximum_value:
-        raise ExchangeError(422, "above_maximum", field,
+        raise ExchangeError("above_maximum", field,
                             f"{value} is above the maximum exchange of {exit_.maximum_value}")
 
 
@@ -104,40 +104,40 @@ def check_destination(kind: str, raw) -> dict | None:
     nothing (gift codes)."""
     if kind == "gift_code":
         if raw is not None:
-            raise ExchangeError(422, "unexpected_field", "destination",
+            raise ExchangeError("unexpected_field", "destination",
                                 "a gift code exchange has no destination")
         return None
     if not isinstance(raw, dict):
-        raise ExchangeError(422, "missing_destination", "destination",
+        raise ExchangeError("missing_destination", "destination",
                             f"a {kind} exchange needs a destination object")
     if kind == "points_transfer":
         account = raw.get("account")
         if set(raw) != {"account"} or not isinstance(account, str) \
                 or not PARTNER_ACCOUNT.fullmatch(account):
-            raise ExchangeError(422, "invalid_destination", "destination.account",
+            raise ExchangeError("invalid_destination", "destination.account",
                                 "the partner account is 1 to 64 letters, digits or ._@-")
         return {"account": account}
     known = {*_DIGITS, "account_type", "account_name"}
     if set(raw) != known:
-        raise ExchangeError(422, "invalid_destination", "destination",
+        raise ExchangeError("invalid_destination", "destination",
                             f"a bank account has exactly {', '.join(sorted(known))}")
     out = {}
     for field, width in _DIGITS.items():
         value = raw[field]
         if not isinstance(value, str) or len(value) != width or not value.isdigit() \
                 or not value.isascii():
-            raise ExchangeError(422, "invalid_destination", f"destination.{field}",
+            raise ExchangeError("invalid_destination", f"destination.{field}",
                                 f"{field} is {width} digits")
         out[field] = value
     if raw["account_type"] not in ACCOUNT_TYPES:
-        raise ExchangeError(422, "invalid_destination", "destination.account_type",
+        raise ExchangeError("invalid_destination", "destination.account_type",
                             f"account_type is one of {', '.join(ACCOUNT_TYPES)}")
     out["account_type"] = raw["account_type"]
     try:
         out["account_name"] = to_zengin_name(raw["account_name"]) \
             if isinstance(raw["account_name"], str) else to_zengin_name("")
     except KanaError as exc:
-        raise ExchangeError(422, "invalid_destination", "destination.account_name",
+        raise ExchangeError("invalid_destination", "destination.account_name",
                             str(exc)) from None
     return out
 
@@ -147,17 +147,17 @@ def make_quote(policy: TenantPolicy, body: dict, moment: dt.datetime) -> tuple[Q
     extra = set(body) - {"exit", "value", "points", "destination", "use_campaign"}
     if extra:
         field = sorted(extra)[0]
-        raise ExchangeError(422, "unknown_field", field, f"unknown field {field}")
+        raise ExchangeError("unknown_field", field, f"unknown field {field}")
     name = body.get("exit")
     if not isinstance(name, str) or name not in policy.exits:
-        raise ExchangeError(422, "unknown_exit", "exit", f"no exit {str(name)[:64]!r}; "
+        raise ExchangeError("unknown_exit", "exit", f"no exit {str(name)[:64]!r}; "
                             f"exits: {', '.join(sorted(policy.exits)) or 'none'}")
     exit_ = policy.exits[name]
     if not exit_.enabled:
-        raise ExchangeError(422, "exit_disabled", "exit", f"exit {name} is disabled")
+        raise ExchangeError("exit_disabled", "exit", f"exit {name} is disabled")
     wanted = body.get("use_campaign", True)
     if not isinstance(wanted, bool):
-        raise ExchangeError(422, "not_a_boolean", "use_campaign", "use_campaign is true or false")
+        raise ExchangeError("not_a_boolean", "use_campaign", "use_campaign is true or false")
     # A member may pass on a campaign (its budget is spent) for the exit's regular rate.
     campaign = live_campaign(policy, name, moment) if wanted else None
     rate = campaign.rate if campaign is not None and campaign.rate is not None else exit_.rate

@@ -42,7 +42,7 @@ def lock_member(session: Session, tenant_id: int, member_id: int) -> None:
 
 def _check_key(key: str | None) -> str:
     if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isascii() or not key.isprintable():
-        raise ExchangeError(400, "idempotency_key", "Idempotency-Key",
+        raise ExchangeError("idempotency_key", "Idempotency-Key",
                             f"send an Idempotency-Key header of 1 to {IDEMPOTENCY_KEY_MAX} "
                             "printable ASCII characters")
     return key
@@ -54,7 +54,7 @@ def _replay(session: Session, tenant_id: int, member_id: int, key: str,
         Exchange.tenant_id == tenant_id, Exchange.member_id == member_id,
         Exchange.idempotency_key == key))
     if found is not None and found.request_hash != digest:
-        raise ExchangeError(422, "idempotency_key_reused", "Idempotency-Key",
+        raise ExchangeError("idempotency_key_reused", "Idempotency-Key",
                             "this Idempotency-Key was used for another request body")
     return found
 
@@ -78,13 +78,13 @@ def request_exchange(session: Session, tenant_id: int, policy: TenantPolicy, mem
     planned, payout = planned_unreserved(session, tenant_id, member_id)
     if available >= debit > available - planned:
         unit = policy.points.points_per_unit
-        raise ExchangeError(409, "held_for_payout", "points" if "points" in body else "value",
+        raise ExchangeError("held_for_payout", "points" if "points" in body else "value",
                             f"{planned * unit} of your {available * unit} points are being "
                             f"paid out on {payout.isoformat()}; this exchange needs "
                             f"{quote.points_debited} points (fee included)")
     if debit > available:
         have = available * policy.points.points_per_unit
-        raise ExchangeError(422, "insufficient_points", "points" if "points" in body else "value",
+        raise ExchangeError("insufficient_points", "points" if "points" in body else "value",
                             f"this exchange needs {quote.points_debited} points "
                             f"(fee included); {max(have, 0)} are available")
     if campaign is not None:
@@ -150,7 +150,7 @@ def _check_monthly_cap(session: Session, tenant_id: int, policy: TenantPolicy,
         Exchange.exit == quote.exit, Exchange.status.in_(LIVE),
         Exchange.requested_on >= start, Exchange.requested_on < end))
     if used + quote.value > cap:
-        raise ExchangeError(422, "over_monthly_cap", "value",
+        raise ExchangeError("over_monthly_cap", "value",
                             f"{quote.exit} allows {cap} a month per member; {used} used "
                             f"this month, {quote.value} asked")
 
@@ -162,7 +162,7 @@ def _take_campaign(session: Session, tenant_id: int, campaign, member_id: int,
             Exchange.tenant_id == tenant_id, Exchange.member_id == member_id,
             Exchange.campaign == campaign.name, Exchange.status.in_(LIVE)))
         if mine >= campaign.per_member_count:
-            raise ExchangeError(422, "campaign_member_cap", "exit",
+            raise ExchangeError("campaign_member_cap", "exit",
                                 f"campaign {campaign.name} allows {campaign.per_member_count} "
                                 "exchanges per member; send use_campaign: false for the "
                                 "regular rate")
@@ -180,7 +180,7 @@ def _take_campaign(session: Session, tenant_id: int, campaign, member_id: int,
         "AND (CAST(:bv AS BIGINT) IS NULL OR used_value + :v <= :bv) RETURNING used_count"),
         p).first()
     if granted is None:
-        raise ExchangeError(409, "campaign_budget_exhausted", "exit",
+        raise ExchangeError("campaign_budget_exhausted", "exit",
                             f"campaign {campaign.name} has run out of its budget; send "
                             "use_campaign: false for the regular rate")
 
@@ -200,13 +200,13 @@ def cancel_exchange(session: Session, tenant_id: int, policy: TenantPolicy, memb
     lock_member(session, tenant_id, member_id)
     exchange = get_exchange(session, tenant_id, member_id, exchange_id)
     if exchange.status != "requested":
-        raise ExchangeError(409, "not_cancellable", None,
+        raise ExchangeError("not_cancellable", None,
                             f"exchange {exchange.number} is {exchange.status}; only a requested "
                             "exchange can be cancelled")
     # Guarded on `requested`: a fulfilment job may have claimed it since we read it.
     if not return_points(session, policy, exchange, "cancelled", "cancelled by the member",
                          from_states=("requested",)):
-        raise ExchangeError(409, "not_cancellable", None,
+        raise ExchangeError("not_cancellable", None,
                             f"exchange {exchange.number} is being processed; it cannot be "
                             "cancelled any more")
     return exchange
@@ -255,7 +255,7 @@ def get_exchange(session: Session, tenant_id: int, member_id: int, exchange_id: 
         Exchange.tenant_id == tenant_id, Exchange.id == exchange_id,
         Exchange.member_id == member_id))
     if exchange is None:
-        raise ExchangeError(404, "not_found", None, f"no exchange {exchange_id}")
+        raise ExchangeError("not_found", None, f"no exchange {exchange_id}")
     return exchange
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from settlement.errors import DomainError
 from settlement.ledger.service import LedgerError
 from settlement.models import Tenant
 from settlement.referrals import terms as T
@@ -47,10 +48,9 @@ _TEMPS = ("ref_ids", "ref_scope", "ref_touched", "ref_settle0", "ref_settle", "r
           "ref_cycles", "ref_sync", "ref_claw")
 
 
-class ReferralError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+class ReferralError(DomainError):
+    def __init__(self, code: str, message: str):
+        super().__init__(code, message)
 
 
 # --- dialect helpers ---------------------------------------------------------------------
@@ -666,16 +666,16 @@ def review(session: Session, tenant_id: int, referral_id: int, decision: str, by
     guard that held it (the first qualifying purchase is looked for again: it may have been
     reversed meanwhile); `reject` refuses it for good."""
     if decision not in ("approve", "reject"):
-        raise ReferralError(422, "invalid_decision", "decision is approve or reject")
+        raise ReferralError("invalid_decision", "decision is approve or reject")
     policy = _policy(session, tenant_id)
     _lock(session, tenant_id)
     row = session.execute(text(
         "SELECT status FROM referrals WHERE tenant_id = :t AND id = :r"),
         {"t": tenant_id, "r": referral_id}).first()
     if row is None:
-        raise ReferralError(404, "not_found", f"no referral {referral_id}")
+        raise ReferralError("not_found", f"no referral {referral_id}")
     if row[0] != "held":
-        raise ReferralError(409, "not_held", f"referral {referral_id} is {row[0]}, not held "
+        raise ReferralError("not_held", f"referral {referral_id} is {row[0]}, not held "
                                              f"for review")
     p = {"t": tenant_id, "r": referral_id, "by": by}
     if decision == "reject":

@@ -9,15 +9,15 @@ import zlib
 from typing import Iterable, Iterator
 
 from settlement.reports.formats.base import LineError
-from settlement.reports.service import UploadRefused
+from settlement.reports.service import UNREADABLE, UNSUPPORTED_MEDIA, UploadRefused
 
 GZIP_MAGIC = b"\x1f\x8b"
 ENCODINGS = (None, "", "identity", "gzip", "x-gzip")
 INFLATE_PIECE = 1 << 20  # inflated bytes per step: memory stays flat whatever the ratio
 
 
-def _refused(field: str, code: str, message: str, status: int = 400) -> UploadRefused:
-    return UploadRefused([LineError(None, field, code, message)], status)
+def _refused(field: str, code: str, message: str, refusal: str = UNREADABLE) -> UploadRefused:
+    return UploadRefused([LineError(None, field, code, message)], refusal)
 
 
 def plain_body(chunks: Iterable[bytes], content_encoding: str | None) -> Iterator[bytes]:
@@ -26,7 +26,7 @@ def plain_body(chunks: Iterable[bytes], content_encoding: str | None) -> Iterato
     if encoding not in ENCODINGS:
         raise _refused("content-encoding", "unsupported_encoding",
                        f"Content-Encoding {encoding[:40]!r} is not read; send gzip or none",
-                       415)
+                       UNSUPPORTED_MEDIA)
     chunks = iter(chunks)
     first = b""
     for chunk in chunks:  # enough bytes to recognise gzip or UTF-16

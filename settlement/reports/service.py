@@ -25,6 +25,7 @@ from settlement import failpoints
 from settlement.commissions.holds import confirm_held
 from settlement.commissions.lifecycle import ApplyContext, apply_incoming, attach_unattributed
 from settlement.db import tenant_session
+from settlement.errors import DomainError
 from settlement.models import Report, ReportChunk, ReportError, Tenant
 from settlement.numbering import take_number
 from settlement.referrals.service import evaluate_referrals
@@ -58,20 +59,22 @@ FIELD_CHARS = 64  # report_errors.field
 log = logging.getLogger("settle.reports")
 
 
-class UploadTooLarge(Exception):
+# Why an upload is refused as a whole (UploadRefused.code); its lines say what in it.
+UNREADABLE = "unreadable_upload"
+UNSUPPORTED_MEDIA = "unsupported_media_type"  # a media type or encoding the format cannot read
+UNACCEPTABLE = "unacceptable_upload"  # well-formed, but not what this tenant takes
+
+
+class UploadTooLarge(DomainError):
     def __init__(self, limit: int):
-        super().__init__(f"the body is larger than {limit} bytes")
+        super().__init__("upload_too_large", f"the body is larger than {limit} bytes")
         self.limit = limit
 
 
-class UploadRefused(Exception):
-    """`status`: the HTTP status that says why (400 unreadable, 422 well-formed but not
-    acceptable, 415 a media type the format cannot read)."""
-
-    def __init__(self, errors: list[LineError], status: int = 400):
-        super().__init__("; ".join(e.message for e in errors))
+class UploadRefused(DomainError):
+    def __init__(self, errors: list[LineError], code: str = UNREADABLE):
+        super().__init__(code, "; ".join(e.message for e in errors))
         self.errors = errors
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterab
         accepted = ", ".join(MEDIA_TYPES[m] for m in readable)
         raise UploadRefused([LineError(None, "content-type", "unsupported_media",
                                        f"format {fmt} reads {accepted}, not "
-                                       f"{MEDIA_TYPES[media]}")], status=415)
+                                       f"{MEDIA_TYPES[media]}")], UNSUPPORTED_MEDIA)
     source = _source_key(session, tenant_id, fmt, source)
     now = dt.datetime.now(dt.timezone.utc)
     problem = as_of_problem(as_of, now) if as_of is not None else None
@@ -183,7 +186,7 @@ def _source_key(session: Session, tenant_id: int, fmt: str, source: str | None) 
         said = "no source" if source is None else f"source {source[:80]!r}"
         raise UploadRefused([LineError(None, "source", "unknown_account",
                                        f"{said} is not a {fmt} account of this tenant; "
-                                       f"one of: {', '.join(accounts)}")], status=422)
+                                       f"one of: {', '.join(accounts)}")], UNACCEPTABLE)
     return source_key(fmt, source)
 
 
@@ -377,8 +380,9 @@ def _clip(name: str | None) -> str | None:
     return name[:FIELD_CHARS - 1] + "\u2026"
 
 
-class RetryRefused(Exception):
-    pass
+class RetryRefused(DomainError):
+    def __init__(self, message: str):
+        super().__init__("not_failed", message)
 
 
 def retry(session: Session, tenant_id: int, report_id: int) -> Report:

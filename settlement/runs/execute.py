@@ -86,7 +86,7 @@ def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
     if run.status in ("completed", "completed_with_failures"):
         return []
     if run.status not in ("approved", "executing"):
-        raise RunError(409, "not_approved",
+        raise RunError("not_approved",
                        f"run {run.number} is {run.status}; approve it first")
     if run.status == "approved":
         run.status, run.executed_at = "executing", dt.datetime.now(dt.timezone.utc)

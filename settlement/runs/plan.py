@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from settlement.errors import DomainError
 from settlement.models import RunBatch, RunItem, SettlementRun, Tenant
 from settlement.numbering import internal_id, take_number, take_numbers
 from settlement.runs.batches import item_counts
@@ -29,10 +30,9 @@ SKIP_REASONS = ("negative_balance", "below_minimum", "no_mailing_address", "no_p
                 "below_points_minimum")
 
 
-class RunError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+class RunError(DomainError):
+    def __init__(self, code: str, message: str):
+        super().__init__(code, message)
 
 
 def _points_sql(policy: TenantPolicy, payout_date: dt.date) -> tuple[str, str]:
@@ -90,14 +90,14 @@ def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
     tenant = session.get(Tenant, tenant_id, with_for_update=True)
     policy = policy_of(tenant)
     if not is_payout_date(policy, payout_date):
-        raise RunError(422, "not_a_payout_date",
+        raise RunError("not_a_payout_date",
                        f"{payout_date.isoformat()} is not a payout date of {tenant.slug} "
                        f"(payout dates: {', '.join(policy.payouts.dates)})")
     same_date = session.scalar(select(SettlementRun.id).where(
         SettlementRun.tenant_id == tenant_id, SettlementRun.payout_date == payout_date,
         SettlementRun.status != "cancelled").limit(1))
     if same_date is not None:
-        raise RunError(409, "run_exists",
+        raise RunError("run_exists",
                        f"a run for {payout_date.isoformat()} exists already")
     # A batch reserves its items when it is first submitted (attempts 0 -> 1, one
     # transaction): a pending batch never attempted still has its money in the balances.
@@ -114,7 +114,7 @@ def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
         # cancelling it frees them.
         state = unreserved.status + (" with batches not yet reserved"
                                      if unreserved.status == "executing" else "")
-        raise RunError(409, "run_in_flight",
+        raise RunError("run_in_flight",
                        f"run {unreserved.number} for {unreserved.payout_date.isoformat()} is "
                        f"{state}; execute or cancel it before planning another")
     cutoff = cutoff_for(policy, payout_date)
@@ -128,7 +128,7 @@ def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
             session.add(run)
             session.flush()
     except IntegrityError:
-        raise RunError(409, "run_exists",
+        raise RunError("run_exists",
                        f"a run for {payout_date.isoformat()} exists already") from None
     _freeze_plan(session, run, policy, tenant.slug)
     run.plan_hash = plan_hash(session, tenant_id, run.id)
@@ -314,7 +314,7 @@ def get_run(session: Session, tenant_id: int, run_id: int, *,
         query = query.with_for_update().execution_options(populate_existing=True)
     run = session.scalar(query)
     if run is None:
-        raise RunError(404, "not_found", f"no settlement run {run_id}")
+        raise RunError("not_found", f"no settlement run {run_id}")
     return run
 
 
@@ -323,7 +323,7 @@ def run_id_of(session: Session, tenant_id: int, number: int) -> int:
     line call it); 404 for a number the tenant has not used."""
     found = internal_id(session, SettlementRun, tenant_id, number)
     if found is None:
-        raise RunError(404, "not_found", f"no settlement run {number}")
+        raise RunError("not_found", f"no settlement run {number}")
     return found
 
 
@@ -332,14 +332,14 @@ def approve_run(session: Session, tenant_id: int, run_id: int, approver: str,
     """Four eyes: a principal other than the planner approves this exact plan."""
     run = get_run(session, tenant_id, run_id, lock=True)
     if run.status != "planned":
-        raise RunError(409, "not_planned", f"run {run.number} is {run.status}, not planned")
+        raise RunError("not_planned", f"run {run.number} is {run.status}, not planned")
     if approver == run.planned_by:
-        raise RunError(403, "same_principal", "the planner cannot approve their own plan")
+        raise RunError("same_principal", "the planner cannot approve their own plan")
     current = plan_hash(session, tenant_id, run_id)
     if current != run.plan_hash:
-        raise RunError(409, "plan_changed", "the plan's content changed after planning")
+        raise RunError("plan_changed", "the plan's content changed after planning")
     if expected_hash is not None and expected_hash != current:
-        raise RunError(409, "plan_hash_mismatch",
+        raise RunError("plan_hash_mismatch",
                        "the plan_hash approved is not the plan's content hash")
     run.status, run.approved_by = "approved", approver
     run.approved_at = dt.datetime.now(dt.timezone.utc)
@@ -350,7 +350,7 @@ def approve_run(session: Session, tenant_id: int, run_id: int, approver: str,
 def cancel_run(session: Session, tenant_id: int, run_id: int, by: str) -> SettlementRun:
     run = get_run(session, tenant_id, run_id, lock=True)
     if run.status != "planned":
-        raise RunError(409, "not_planned", f"only a planned run can be cancelled; "
+        raise RunError("not_planned", f"only a planned run can be cancelled; "
                                            f"run {run.number} is {run.status}")
     run.status, run.cancelled_by = "cancelled", by
     drop_lines(session, tenant_id, run_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
+from api.errors import http_status
 from settlement.exchanges.quote import ExchangeError
 from settlement.exchanges.service import cancel_exchange, request_exchange
 from settlement.tenants.service import policy_of
@@ -70,8 +71,8 @@ def test_the_same_key_and_body_answer_the_same_exchange_and_another_body_is_refu
     again, replayed = ask(engine, tenant, mid, {"value": 1000, "exit": "amazon"})
     assert replayed and again.id == first.id
     error = refused(engine, tenant, mid, {"exit": "amazon", "value": 2000})
-    assert (error.status, error.code, error.field) == (422, "idempotency_key_reused",
-                                                        "Idempotency-Key")
+    assert (http_status(error.code), error.code, error.field) == (
+        422, "idempotency_key_reused", "Idempotency-Key")
     assert buckets(engine, tenant, mid)["reserved"] == 1000
 
 
@@ -131,7 +132,7 @@ def test_a_campaign_rate_is_quoted_by_name_and_its_count_budget_runs_out(engine,
     assert (first.campaign, first.points) == ("amazon-95", 950)
     ask(engine, tenant, mids[1], {"exit": "amazon", "value": 1000})
     error = refused(engine, tenant, mids[2], {"exit": "amazon", "value": 1000})
-    assert (error.status, error.code) == (409, "campaign_budget_exhausted")
+    assert (http_status(error.code), error.code) == (409, "campaign_budget_exhausted")
     regular, _ = ask(engine, tenant, mids[2], {"exit": "amazon", "value": 1000,
                                                "use_campaign": False}, "k2")
     assert (regular.campaign, regular.points) == (None, 1000)

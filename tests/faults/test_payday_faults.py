@@ -15,6 +15,7 @@ import time
 import pytest
 from sqlalchemy.orm import Session
 
+from api.errors import http_status
 from settlement.db import engine_for
 from settlement.runs import plan as runs
 from tests.conftest import REQUIRE_SERVICES
@@ -121,7 +122,7 @@ def test_of_six_simultaneous_approvals_exactly_one_wins_and_the_run_completes(pa
                 outcomes.append("approved")
             except runs.RunError as exc:
                 session.rollback()
-                outcomes.append(f"{exc.status} {exc.code}")
+                outcomes.append(f"{http_status(exc.code)} {exc.code}")
 
     threads = [threading.Thread(target=approve, args=(n,)) for n in range(6)]
     for thread in threads:

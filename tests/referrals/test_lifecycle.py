@@ -11,6 +11,7 @@ import datetime as dt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.errors import http_status
 from settlement.ledger.service import member_statement
 from settlement.referrals import service as referrals_service
 from tests.referrals.helpers import (STANDARD, bonuses, ledger, make_tenant, money,
@@ -224,7 +225,7 @@ def test_a_held_referral_rejected_on_review_is_refused_for_good(engine):
         try:
             referrals_service.review(session, tenant.id, referral_id, "approve", "key:7")
         except referrals_service.ReferralError as exc:
-            assert (exc.status, exc.code) == (409, "not_held")
+            assert (http_status(exc.code), exc.code) == (409, "not_held")
         else:
             raise AssertionError("a refused referral cannot be reviewed again")
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.errors import http_status
 from settlement.catalog.service import MemberBatch, check_member, upsert_members
 from settlement.config import Settings
 from settlement.payouts.registry import adapter_for
@@ -145,7 +146,7 @@ def test_no_run_is_planned_while_another_has_not_reserved_its_money(engine, us, 
             session.commit()
     with Session(engine) as session, pytest.raises(runs.RunError) as info:
         runs.plan_run(session, us.id, dt.date(2027, 2, 15), "key:1")
-    assert (info.value.status, info.value.code) == (409, "run_in_flight")
+    assert (http_status(info.value.code), info.value.code) == (409, "run_in_flight")
     if first_status == "planned":
         with Session(engine) as session:
             runs.cancel_run(session, us.id, run_id, "key:1")
