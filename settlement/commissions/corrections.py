@@ -14,7 +14,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from settlement.ledger.service import check_balanced, open_entry
+from settlement.ledger.buckets import account_sql
+from settlement.ledger.writer import post_from_select
 
 # The network's own name for the field that points at the original, for the line errors.
 ORIGINAL_FIELD = {"cj": "originalActionId"}
@@ -134,11 +135,10 @@ def release_corrections(session: Session, params: dict) -> int | None:
 
 
 def _post_released(session: Session, params: dict, key: str) -> int | None:
-    bucket = "CASE status WHEN 'pending' THEN 'pending' ELSE 'available' END"
     legs = f"""
       SELECT account, member_id, sum(amount) AS amount FROM (
-        SELECT CASE WHEN member_id IS NULL THEN 'unattributed_' || {bucket} ELSE {bucket} END
-                 AS account, member_id, share AS amount FROM released
+        SELECT {account_sql("status", "member_id")} AS account, member_id, share AS amount
+          FROM released
          WHERE status <> 'reversed'
         UNION ALL
         SELECT 'network_receivable', NULL, -commission FROM released
@@ -146,16 +146,9 @@ def _post_released(session: Session, params: dict, key: str) -> int | None:
         UNION ALL
         SELECT 'portal_margin', NULL, margin FROM released WHERE status <> 'reversed'
       ) e GROUP BY account, member_id HAVING sum(amount) <> 0"""
-    if not session.execute(text(f"SELECT count(*) FROM ({legs}) l")).scalar_one():
-        return None
     # The report as its tenant numbers it: memos are read in members' statements.
     number = session.execute(text("SELECT number FROM reports WHERE tenant_id = :t AND id = :r"),
                              params).scalar()
-    entry_id = open_entry(session, params["t"], key, "correction_released",
-                          f"corrections whose original arrived (report {number})")
-    session.execute(text(f"""
-      INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
-      SELECT :t, :e, account, member_id, :cur, amount FROM ({legs}) l"""),
-                    {**params, "e": entry_id})
-    check_balanced(session, params["t"], entry_id)
-    return entry_id
+    return post_from_select(session, params["t"], key, "correction_released",
+                            f"corrections whose original arrived (report {number})",
+                            currency=params["cur"], legs_sql=legs, params=params)

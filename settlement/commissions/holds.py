@@ -24,7 +24,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from settlement.db import tenant_session
-from settlement.ledger.service import check_balanced, open_entry
+from settlement.ledger.buckets import account_sql
+from settlement.ledger.writer import post_from_select
 from settlement.models import Tenant
 from settlement.reports.formats.base import UNSTATED
 from settlement.tenants.service import policy_of
@@ -95,24 +96,16 @@ def confirm_held(session: Session, tenant_id: int, currency: str,
 
 def _post_confirmations(session: Session, tenant_id: int, key: str, p: dict) -> int | None:
     """pending -> available for each member (or the unattributed accounts), one entry."""
-    legs = """
+    legs = f"""
       SELECT account, member_id, sum(amount) AS amount FROM (
-        SELECT CASE WHEN member_id IS NULL THEN 'unattributed_available' ELSE 'available' END
-                 AS account, member_id, share AS amount FROM held
+        SELECT {account_sql("'confirmed'", "member_id")} AS account, member_id,
+               share AS amount FROM held
         UNION ALL
-        SELECT CASE WHEN member_id IS NULL THEN 'unattributed_pending' ELSE 'pending' END,
-               member_id, -share FROM held
+        SELECT {account_sql("'pending'", "member_id")}, member_id, -share FROM held
       ) e GROUP BY account, member_id HAVING sum(amount) <> 0"""
-    if not session.execute(text(f"SELECT count(*) FROM ({legs}) l")).scalar_one():
-        return None
-    entry_id = open_entry(session, tenant_id, key, "hold_ended",
-                          "holding period over: pending lines confirmed")
-    session.execute(text(f"""
-      INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
-      SELECT :t, :e, account, member_id, :cur, amount FROM ({legs}) l"""),
-                    {**p, "e": entry_id})
-    check_balanced(session, tenant_id, entry_id)
-    return entry_id
+    return post_from_select(session, tenant_id, key, "hold_ended",
+                            "holding period over: pending lines confirmed",
+                            currency=p["cur"], legs_sql=legs, params=p)
 
 
 def confirm_held_for_tenants(engine: Engine, slug: str | None = None,

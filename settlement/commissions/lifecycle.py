@@ -31,7 +31,8 @@ from settlement.commissions.corrections import (
 from settlement.commissions.holds import resolve_holds
 from settlement.commissions.rules import best_rule_sql, round_div_sql, share_sql
 from settlement.money import network_scale
-from settlement.ledger.service import check_balanced, existing_entry, open_entry
+from settlement.ledger.buckets import account_sql, bucket_sql, unattributed_sql
+from settlement.ledger.writer import existing_entry, post_from_select
 
 # Outcomes that refuse a line, with the field at fault and the message an integration
 # engineer reads. `{txn}` is the line's transaction id.
@@ -211,10 +212,8 @@ def _member_effects(where: str, prefix: str, sign: str) -> str:
     """(account, member, amount, commission, margin) of the lines matching `where`, in state
     `{prefix}status`, with `sign`."""
     status = f"{prefix}status"
-    bucket = f"CASE {status} WHEN 'pending' THEN 'pending' ELSE 'available' END"
     return f"""
-      SELECT CASE WHEN owner IS NULL THEN 'unattributed_' || {bucket} ELSE {bucket} END
-               AS account, owner AS member_id, {sign}{prefix}share AS amount,
+      SELECT {account_sql(status, "owner")} AS account, owner AS member_id, {sign}{prefix}share AS amount,
              {sign}{prefix}commission AS commission, {sign}{prefix}margin AS margin
         FROM applied WHERE {where} AND {status} <> 'reversed'"""
 
@@ -257,16 +256,11 @@ def post_report_entry(session: Session, ctx: ApplyContext,
     key = f"report:{ctx.report_id}"
     if existing_entry(session, ctx.tenant_id, key) is not None:
         raise RuntimeError(f"report {ctx.report_id} was already applied")
-    entry_id = open_entry(session, ctx.tenant_id, key, "report",
-                          f"report {report_number(session, ctx.tenant_id, ctx.report_id)}")
-    # One statement for all of the entry's postings: the database re-checks the balance
-    # of every entry a statement touches.
-    session.execute(text("""
-      INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
-      SELECT :t, :e, account, member_id, :cur, amount FROM legs"""),
-                    {**_params(ctx), "e": entry_id})
-    check_balanced(session, ctx.tenant_id, entry_id)
-    return entry_id
+    return post_from_select(
+        session, ctx.tenant_id, key, "report",
+        f"report {report_number(session, ctx.tenant_id, ctx.report_id)}",
+        currency=ctx.currency, legs_sql="SELECT account, member_id, amount FROM legs",
+        params={}, skip_if_empty=False)
 
 
 def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None,
@@ -360,23 +354,17 @@ def attach_unattributed(session: Session, tenant_id: int, currency: str,
     if rows[0] == 0:
         drop_temps(session, "attach")
         return None
-    bucket = "CASE status WHEN 'pending' THEN 'pending' ELSE 'available' END"
     legs = f"""
       SELECT account, member_id, sum(amount) AS amount FROM (
-        SELECT {bucket} AS account, member_id, share AS amount FROM attach
+        SELECT {bucket_sql("status")} AS account, member_id, share AS amount FROM attach
          WHERE status <> 'reversed'
         UNION ALL
-        SELECT 'unattributed_' || {bucket}, NULL, -share FROM attach WHERE status <> 'reversed'
+        SELECT {unattributed_sql("status")}, NULL, -share FROM attach
+         WHERE status <> 'reversed'
       ) e GROUP BY account, member_id HAVING sum(amount) <> 0"""
-    entry_id = None
-    if session.execute(text(f"SELECT count(*) FROM ({legs}) l")).scalar_one():
-        entry_id = open_entry(session, tenant_id, f"attach:{cause}:{rows[1]}", "attach",
-                              f"lines attributed to members ({cause})")
-        session.execute(text(f"""
-          INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
-          SELECT :t, :e, account, member_id, :cur, amount FROM ({legs}) l"""),
-                        {**p, "e": entry_id})
-        check_balanced(session, tenant_id, entry_id)
+    entry_id = post_from_select(session, tenant_id, f"attach:{cause}:{rows[1]}", "attach",
+                                f"lines attributed to members ({cause})",
+                                currency=currency, legs_sql=legs, params=p)
     session.execute(text("""
       INSERT INTO commission_events (tenant_id, commission_id, kind, report_id, line, entry_id,
         old_status, new_status, old_share, new_share, old_commission, new_commission)

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from settlement.errors import DomainError
-from settlement.ledger.service import LedgerError
+from settlement.ledger.writer import post_entries_from_select
 from settlement.models import Tenant
 from settlement.referrals import terms as T
 from settlement.tenants.policy import TenantPolicy
@@ -133,32 +133,11 @@ def _key(referral: str, commission: str, transition: str) -> str:
 def _post(session: Session, tenant_id: int, currency: str, legs_sql: str,
           params: dict) -> int:
     """Post every entry of `legs_sql` (ekey, memo, account, member_id, amount): one journal
-    entry per key, all their postings in ONE statement (PostgreSQL re-checks the balance of
-    every entry a statement touches; here the same rule is checked for SQLite)."""
-    _temp(session, "ref_legs", f"""
-      SELECT ekey, max(memo) AS memo, account, member_id, sum(amount) AS amount
-      FROM ({legs_sql}) l GROUP BY ekey, account, member_id""", params)
-    p = {"t": tenant_id, "cur": currency}
-    bad = session.execute(text(
-        "SELECT ekey, sum(amount) FROM ref_legs GROUP BY ekey HAVING sum(amount) <> 0")).first()
-    if bad is not None:
-        raise LedgerError(f"entry {bad[0]} does not balance: {bad[1]}")
-    created = session.execute(text("""
-      INSERT INTO journal_entries (tenant_id, idempotency_key, kind, memo)
-      SELECT :t, ekey, 'referral', max(memo) FROM ref_legs WHERE amount <> 0 GROUP BY ekey"""),
-                              p).rowcount
-    # ref_posted: each new entry's id, for the postings and for the bonuses that point at it.
-    _temp(session, "ref_posted", """
-      SELECT k.ekey, (SELECT e.id FROM journal_entries e
-                      WHERE e.tenant_id = :t AND e.idempotency_key = k.ekey) AS entry_id
-      FROM (SELECT DISTINCT ekey FROM ref_legs WHERE amount <> 0) k""", p)
-    if created:
-        session.execute(text("""
-          INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
-          SELECT :t, e.entry_id, l.account, l.member_id, :cur, l.amount
-          FROM ref_legs l JOIN ref_posted e ON e.ekey = l.ekey
-          WHERE l.amount <> 0"""), p)
-    return created
+    entry per key, all their postings in ONE statement; ref_posted then holds each new
+    entry's id, for the bonuses that point at it."""
+    return post_entries_from_select(session, tenant_id, "referral", currency=currency,
+                                    legs_sql=legs_sql, params=params, legs_table="ref_legs",
+                                    entries_table="ref_posted")
 
 
 # --- recording referrals (members changed) -----------------------------------------------

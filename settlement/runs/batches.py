@@ -11,6 +11,10 @@ FINAL_ITEM_STATES = ("succeeded", "failed", "returned")
 # A batch in these states has no provider id: whether the provider has its items is not
 # known, so its open items are `unknown`, not `planned` or `submitted`.
 UNCERTAIN_BATCH_STATES = ("submitting", "unknown")
+# Batch states in which a run counts the batch as done: `following` is a batch the provider
+# has finished whose only open items are PayPal's UNCLAIMED ones (claimed, or returned to us
+# after 30 days), which the daily follow-up (`follow_batches`) reads, not the run's jobs.
+SETTLED_BATCHES = ("completed", "following")
 
 
 def item_counts(batch_status: str, counts: dict | None) -> dict[str, int]:

@@ -53,10 +53,12 @@ from sqlalchemy.orm import Session
 
 from settlement import failpoints
 from settlement.db import tenant_session
-from settlement.ledger.service import check_balanced, existing_entry, open_entry
+from settlement.ledger.writer import existing_entry, post_from_select
 from settlement.models import RunBatch, RunItem, SettlementRun, Tenant
 from settlement.payouts.base import (FAILED, REFUSED, SUBMITTED, Address, BatchContext,
                                      BatchResult, ItemOutcome, PayoutAdapter, PayoutLine)
+from settlement.runs.batches import SETTLED_BATCHES
+from settlement.runs.outcomes import apply_outcomes
 from settlement.runs.plan import RunError, get_run
 from settlement.tenants.service import policy_of
 
@@ -67,16 +69,8 @@ FIND_WINDOW = dt.timedelta(days=29)  # inside PayPal's 30-day sender_batch_id me
 # Item states no provider answer changes any more: `returned` is an item PayPal paid and
 # later took back (REFUNDED, REVERSED, BLOCKED after SUCCESS), its money back in `available`.
 FINAL = ("succeeded", "failed", "returned")
-# Batch states in which a run counts the batch as done: `following` is a batch the provider
-# has finished whose only open items are PayPal's UNCLAIMED ones (claimed, or returned to us
-# after 30 days), which the daily follow-up (`follow_batches`) reads, not the run's jobs.
-SETTLED_BATCHES = ("completed", "following")
 FOLLOW_WINDOW = dt.timedelta(days=90)  # paid PayPal items are watched this long for returns
 AdapterFor = Callable[[str], PayoutAdapter]
-
-
-def _schema(session: Session) -> str:
-    return "pg_temp" if session.bind.dialect.name == "postgresql" else "temp"
 
 
 def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
@@ -122,18 +116,15 @@ def _reserve(session: Session, batch: RunBatch) -> None:
             or existing_entry(session, t, legacy) is not None:
         return
     run = session.get(SettlementRun, (t, batch.run_id))
-    entry_id = open_entry(session, t, key, "run_reserve",
-                          f"run {run.number} ({run.payout_date.isoformat()}) {batch.method} batch "
-                          f"{batch.seq}: reserved for payout")
-    session.execute(text("""
-      INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
-      SELECT tenant_id, :e, 'available', member_id, :cur, -amount FROM run_items
+    post_from_select(session, t, key, "run_reserve",
+                     f"run {run.number} ({run.payout_date.isoformat()}) {batch.method} batch "
+                     f"{batch.seq}: reserved for payout", currency=run.currency, legs_sql="""
+      SELECT 'available' AS account, member_id, -amount AS amount FROM run_items
        WHERE tenant_id = :t AND batch_id = :b AND amount <> 0
       UNION ALL
-      SELECT tenant_id, :e, 'reserved', member_id, :cur, amount FROM run_items
-       WHERE tenant_id = :t AND batch_id = :b AND amount <> 0"""),
-                    {"t": t, "b": batch.id, "e": entry_id, "cur": run.currency})
-    check_balanced(session, t, entry_id)
+      SELECT 'reserved', member_id, amount FROM run_items
+       WHERE tenant_id = :t AND batch_id = :b AND amount <> 0""",
+                     params={"t": t, "b": batch.id}, skip_if_empty=False)
 
 
 def batch_context(session: Session, batch: RunBatch, outbox_root: str) -> BatchContext:
@@ -330,122 +321,6 @@ def record_result(engine: Engine, tenant_id: int, batch_id: int, result: BatchRe
                 _complete_run_if_done(session, batch.run_id, tenant_id)
         session.commit()
         return batch.status
-
-
-def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome]) -> None:
-    """Item states move once; each move's money is posted in the same transaction:
-    succeeded: reserved -> paid; failed: reserved -> available (the member keeps it)."""
-    t = batch.tenant_id
-    schema = _schema(session)
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.outcomes"))
-    session.execute(text(
-        "CREATE TEMP TABLE outcomes (item_id BIGINT PRIMARY KEY, status TEXT, "
-        "provider_item_id TEXT, "
-        f"provider_status TEXT, reason TEXT) {'ON COMMIT DROP' if schema == 'pg_temp' else ''}"))
-    _fill(session, "outcomes", ("item_id", "status", "provider_item_id", "provider_status",
-                                "reason"),
-          [(o.item_id, o.status, o.provider_item_id, o.provider_status,
-            (o.reason or "")[:200] or None) for o in outcomes])
-    if schema == "pg_temp":
-        session.execute(text("ANALYZE outcomes"))  # no statistics: the planner loops
-    p = {"t": t, "b": batch.id}
-    # Items the provider has (or that have no outcome yet) are at least `submitted`.
-    session.execute(text("""
-      UPDATE run_items SET status = CASE WHEN o.status = 'unclaimed' THEN 'unclaimed'
-                                         ELSE 'submitted' END,
-                           provider_item_id = COALESCE(o.provider_item_id, run_items.provider_item_id),
-                           provider_status = COALESCE(o.provider_status, run_items.provider_status)
-      FROM outcomes o
-      WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
-        AND run_items.status NOT IN ('succeeded', 'failed', 'returned')
-        AND o.status NOT IN ('succeeded', 'failed')
-        -- a poll that finds an item as it was rewrites nothing
-        AND (run_items.status <> CASE WHEN o.status = 'unclaimed' THEN 'unclaimed'
-                                      ELSE 'submitted' END
-             OR o.provider_item_id IS DISTINCT FROM run_items.provider_item_id
-                AND o.provider_item_id IS NOT NULL
-             OR o.provider_status IS DISTINCT FROM run_items.provider_status
-                AND o.provider_status IS NOT NULL)"""), p)
-    # PayPal took back an item it had paid (REFUNDED, REVERSED, BLOCKED after SUCCESS): the
-    # paid entry stands, a compensating entry moves the money back to `available`.
-    returned = session.execute(text("""
-      UPDATE run_items SET status = 'returned', provider_status = o.provider_status,
-                           failure_reason = o.reason
-      FROM outcomes o
-      WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
-        AND run_items.status = 'succeeded' AND o.status = 'failed'
-      RETURNING run_items.id, run_items.member_id, run_items.amount"""), p).all()
-    moved = session.execute(text("""
-      UPDATE run_items SET status = o.status, provider_item_id = o.provider_item_id,
-                           provider_status = o.provider_status, failure_reason = o.reason
-      FROM outcomes o
-      WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
-        AND run_items.status NOT IN ('succeeded', 'failed', 'returned')
-        AND o.status IN ('succeeded', 'failed')
-      RETURNING run_items.id, run_items.member_id, run_items.amount, run_items.status"""),
-                            p).all()
-    # Final outcomes went first, so this touches only the items still waiting: none when
-    # the provider answered for every item (adapters answer only for the batch's lines).
-    answered = len({o.item_id for o in outcomes})
-    if batch.status in ("submitted", *SETTLED_BATCHES) and answered < batch.items:
-        session.execute(text(
-            "UPDATE run_items SET status = 'submitted' WHERE tenant_id = :t AND batch_id = :b "
-            "AND status = 'planned'"), p)
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.outcomes"))
-    # Memos are read in members' statements: the run as the tenant numbers it.
-    run_number = session.get(SettlementRun, (batch.tenant_id, batch.run_id)).number
-    for status, account, memo in (("succeeded", "paid", "paid"),
-                                  ("failed", "available", "payout failed: back to balance")):
-        rows = [r for r in moved if r.status == status and r.amount]
-        if rows:
-            _post_moves(session, batch, rows, account,
-                        f"run {run_number} {batch.method} batch {batch.seq}: {memo}")
-    rows = [r for r in returned if r.amount]
-    if rows:
-        _post_moves(session, batch, rows, "available",
-                    f"run {run_number} {batch.method} batch {batch.seq}: paid, then taken "
-                    f"back by the provider: back to balance", source="paid", kind="returned")
-
-
-def _fill(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Rows into a temporary table: COPY on PostgreSQL, executemany on SQLite."""
-    if not rows:
-        return
-    if session.bind.dialect.name == "postgresql":
-        cursor = session.connection().connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    session.execute(text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                         f"({', '.join(':' + c for c in columns)})"),
-                    [dict(zip(columns, row)) for row in rows])
-
-
-def _post_moves(session: Session, batch: RunBatch, rows, account: str, memo: str, *,
-                source: str = "reserved", kind: str | None = None) -> None:
-    """One entry moving each row's amount from `source` to `account` for its member."""
-    first = min(r.id for r in rows)
-    kind = kind or account
-    key = f"run:{batch.run_id}:batch:{batch.id}:{kind}:{first}:{len(rows)}"
-    currency = session.get(SettlementRun, (batch.tenant_id, batch.run_id)).currency
-    entry_id = open_entry(session, batch.tenant_id, key, f"run_{kind}", memo)
-    schema = _schema(session)
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.moves"))
-    session.execute(text(
-        "CREATE TEMP TABLE moves (member_id BIGINT, amount BIGINT) "
-        f"{'ON COMMIT DROP' if schema == 'pg_temp' else ''}"))
-    _fill(session, "moves", ("member_id", "amount"), [(r.member_id, r.amount) for r in rows])
-    # One statement for the whole entry (the database checks each statement's balance).
-    session.execute(text("""
-      INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
-      SELECT :t, :e, :source, member_id, :cur, -amount FROM moves
-      UNION ALL
-      SELECT :t, :e, :account, member_id, :cur, amount FROM moves"""),
-                    {"t": batch.tenant_id, "e": entry_id, "cur": currency, "account": account,
-                     "source": source})
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.moves"))
-    check_balanced(session, batch.tenant_id, entry_id)
 
 
 def _complete_run_if_done(session: Session, run_id: int, tenant_id: int) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
-from settlement.ledger.service import Leg, LedgerError, open_entry, post_entry
+from settlement.ledger.writer import Leg, LedgerError, open_entry, post_entry
 
 
 def _entry(engine, tenant, key="k1"):

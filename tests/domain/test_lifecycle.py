@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from settlement.ledger.service import Leg, post_entry
+from settlement.ledger.writer import Leg, post_entry
 from tests.conftest import generic_csv
 from tests.domain.helpers import (add_members, add_retailer, add_rule, balances, errors_of,
                                   ingest, ledger_problems)
