@@ -8,7 +8,6 @@ from alembic import op
 import sqlalchemy as sa
 
 from settlement.migrations.helpers import id_column as _id_column, tenant_key as _tenant_key
-from settlement.migrations.ledger_rules import install_ledger_rules
 
 
 revision = '0001'
@@ -229,7 +228,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_postings_member', ['tenant_id', 'member_id', 'account'], unique=False)
 
     # ### end Alembic commands ###
-    install_ledger_rules(op.get_bind())
+    _install_ledger_rules(op.get_bind())
 
 
 def downgrade() -> None:
@@ -260,3 +259,112 @@ def downgrade() -> None:
     op.drop_table('audit_log')
     op.drop_table('api_keys')
     # ### end Alembic commands ###
+
+
+# The ledger's rules as this revision installed them, kept by the database itself (later
+# revisions that change them carry their own version: 0005).
+# PostgreSQL:
+# - journal entries and postings are append-only (no UPDATE, DELETE or TRUNCATE);
+# - a deferred constraint trigger on journal_entries checks, at commit, that each new entry
+#   has postings and that they sum to zero per currency;
+# - a statement trigger on postings re-checks every entry a statement touched, so postings
+#   added later to an old entry cannot unbalance it, and checks that those entries exist
+#   (a foreign key checked per statement: a per-row key costs a trigger call per posting).
+# SQLite: the append-only rule as triggers; the zero-sum rule is checked in code
+# (settlement.ledger.writer.check_balanced) before every commit that posts.
+APPEND_ONLY_TABLES = ("journal_entries", "postings", "commission_events", "audit_log")
+
+PG_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION settle_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'table % is append-only: % refused', TG_TABLE_NAME, TG_OP
+    USING ERRCODE = 'integrity_constraint_violation';
+END $$;
+
+CREATE OR REPLACE FUNCTION settle_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  bad record;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM postings p
+                 WHERE p.tenant_id = NEW.tenant_id AND p.entry_id = NEW.id) THEN
+    RAISE EXCEPTION 'journal entry % (%) has no postings', NEW.id, NEW.idempotency_key
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  SELECT p.currency, sum(p.amount) AS total INTO bad FROM postings p
+   WHERE p.tenant_id = NEW.tenant_id AND p.entry_id = NEW.id
+   GROUP BY p.currency HAVING sum(p.amount) <> 0 LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'journal entry % (%) does not balance: % %', NEW.id,
+      NEW.idempotency_key, bad.total, bad.currency
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION settle_postings_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  bad record;
+BEGIN
+  -- The foreign key to journal_entries, checked once per statement instead of once per row.
+  SELECT n.entry_id INTO bad FROM (SELECT DISTINCT tenant_id, entry_id FROM new_postings) n
+   WHERE NOT EXISTS (SELECT 1 FROM journal_entries e
+                     WHERE e.tenant_id = n.tenant_id AND e.id = n.entry_id) LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'postings name journal entry % which does not exist', bad.entry_id
+      USING ERRCODE = 'foreign_key_violation';
+  END IF;
+  SELECT p.tenant_id, p.entry_id, p.currency, sum(p.amount) AS total INTO bad
+    FROM postings p
+    JOIN (SELECT DISTINCT tenant_id, entry_id FROM new_postings) t
+      ON t.tenant_id = p.tenant_id AND t.entry_id = p.entry_id
+   GROUP BY p.tenant_id, p.entry_id, p.currency HAVING sum(p.amount) <> 0 LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'journal entry % does not balance after this insert: % %',
+      bad.entry_id, bad.total, bad.currency
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  RETURN NULL;
+END $$;
+"""
+
+
+def _pg_statements() -> list[str]:
+    statements = [PG_FUNCTIONS]
+    for table in APPEND_ONLY_TABLES:
+        statements.append(
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION settle_refuse_change()")
+        statements.append(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION settle_refuse_change()")
+    statements.append(
+        "CREATE CONSTRAINT TRIGGER journal_entries_balanced AFTER INSERT ON journal_entries "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION settle_entry_balanced()")
+    statements.append(
+        "CREATE TRIGGER postings_balanced AFTER INSERT ON postings "
+        "REFERENCING NEW TABLE AS new_postings "
+        "FOR EACH STATEMENT EXECUTE FUNCTION settle_postings_balanced()")
+    # The uploaded bytes are stored as received: no compression pass on the hot path.
+    statements.append("ALTER TABLE report_chunks ALTER COLUMN data SET STORAGE EXTERNAL")
+    return statements
+
+
+def _sqlite_statements() -> list[str]:
+    statements = []
+    for table in APPEND_ONLY_TABLES:
+        for op_name in ("UPDATE", "DELETE"):
+            statements.append(
+                f"CREATE TRIGGER {table}_no_{op_name.lower()} BEFORE {op_name} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'table {table} is append-only: {op_name} refused'); "
+                "END")
+    return statements
+
+
+def _install_ledger_rules(bind) -> None:
+    if bind.dialect.name == "postgresql":
+        # psycopg reads % as a placeholder even with no parameters: double it.
+        statements = [s.replace("%", "%%") for s in _pg_statements()]
+    else:
+        statements = _sqlite_statements()
+    for statement in statements:
+        bind.exec_driver_sql(statement)
