@@ -15,7 +15,8 @@ theirs (status FAILURE),
 `"lost"` makes the card but drops the connection before answering, and `"slow"` makes it
 and answers only after `slow_seconds` (a caller can be killed meanwhile).
 
-Command line: ``python -m sandboxes.amazon --port 8766``.
+Command line: ``python -m sandboxes.amazon --port 8766`` (loopback only, unless
+``--allow-public``).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from decimal import Decimal
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from sandboxes.bind import PublicBindRefused, check_bind_host
 from settlement.exchanges.amazon import CARD_NOT_FOUND, SERVICE, TARGET, sign
 
 # Amazon's sandbox answers these creationRequestIds with the error they name (its "mock
@@ -241,9 +243,10 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class SandboxServer:
-    def __init__(self, sandbox: AmazonSandbox, httpd, thread: threading.Thread):
+    def __init__(self, sandbox: AmazonSandbox, httpd, thread: threading.Thread, host: str):
         self.sandbox, self.httpd, self.thread = sandbox, httpd, thread
-        self.base_url = f"http://127.0.0.1:{httpd.server_port}"
+        shown = f"[{host}]" if ":" in host else host
+        self.base_url = f"http://{shown}:{httpd.server_port}"
 
     def shutdown(self) -> None:
         self.httpd.shutdown()
@@ -257,23 +260,32 @@ class SandboxServer:
         self.shutdown()
 
 
-def serve(port: int = 0, **config) -> SandboxServer:
-    """Run a sandbox in a background thread; `config` takes AmazonSandbox's arguments."""
+def serve(port: int = 0, *, host: str = "127.0.0.1", allow_public: bool = False,
+          **config) -> SandboxServer:
+    """Run a sandbox in a background thread; `config` takes AmazonSandbox's arguments.
+    A `host` beyond loopback is refused (PublicBindRefused) unless `allow_public`."""
+    check_bind_host(host, allow_public)
     sandbox = AmazonSandbox(**config)
-    httpd = make_server("127.0.0.1", port, sandbox, threaded=True,
-                        request_handler=_QuietHandler)
+    httpd = make_server(host, port, sandbox, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=httpd.serve_forever, name="amazon-sandbox", daemon=True)
     thread.start()
-    return SandboxServer(sandbox, httpd, thread)
+    return SandboxServer(sandbox, httpd, thread, host)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sandboxes.amazon",
                                      description="Local Amazon Incentives API sandbox.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--allow-public", action="store_true",
+                        help="listen on a --host beyond loopback")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--partner-id", default="Sandb")
     args = parser.parse_args(argv)
-    server = serve(args.port, partner_id=args.partner_id)
+    try:
+        server = serve(args.port, host=args.host, allow_public=args.allow_public,
+                       partner_id=args.partner_id)
+    except PublicBindRefused as refused:
+        parser.error(str(refused))
     print(f"Amazon Incentives sandbox on {server.base_url}", flush=True)
     try:
         server.thread.join()

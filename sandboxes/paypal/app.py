@@ -1,541 +1,38 @@
-"""A local PayPal Payouts (batch) sandbox: a WSGI app that speaks PayPal's HTTP protocol.
-
-It replaces PayPal only at the network edge, for the PayPal adapter's tests, fault-injection
-tests and the demo. It is a test/demo tool: settlement's domain code never imports it.
-
-What it does, in PayPal's own words where the OpenAPI document
-(``sandboxes/specs/paypal/payments_payouts_batch_v1.json``) has them:
-
-* ``POST /v1/oauth2/token``: client credentials (HTTP basic auth with the configured client
-  id and secret, form body ``grant_type=client_credentials``) give a bearer token. Tokens
-  expire by the sandbox clock, so ``/_sandbox/advance`` past their lifetime expires them.
-* ``POST /v1/payments/payouts``: every body is validated against the document's request
-  schema (``create_payout_request``, $refs resolved, JSON Schema draft 4 semantics, OpenAPI
-  ``nullable`` honoured), plus the checks PayPal makes that the document leaves out: the
-  recipient type is one of the document's ``recipient_enum``, the receiver matches its type,
-  the amount is a positive plain decimal with at most the currency's minor digits, the
-  currency is one PayPal pays out in. Any violation refuses the WHOLE batch with
-  ``400 VALIDATION_ERROR`` and ``details: [{field, location, issue}]``, the field named the
-  way PayPal names it (``items[1].receiver``). A ``sender_batch_id`` used within 30 days is
-  refused with ``400 USER_BUSINESS_ERROR`` as PayPal refuses it: the detail (field
-  ``SENDER_BATCH_ID``) carries a ``link`` list with the original batch (rel ``self``, GET)
-  and the top-level ``links`` is empty. More than 15,000 items is a
-  ``VALIDATION_ERROR``. A ``PayPal-Request-Id`` header seen within 30 days replays the
-  stored answer of that request. Success is ``201`` with ``batch_header`` and ``links``.
-* ``GET /v1/payments/payouts/{payout_batch_id}`` (``page``, ``page_size``,
-  ``total_required``, ``fields``), ``GET /v1/payments/payouts-item/{payout_item_id}`` and
-  ``POST /v1/payments/payouts-item/{payout_item_id}/cancel`` (UNCLAIMED -> RETURNED).
-
-Item outcomes are scripted by the receiver, so tests can choose them: the part before ``@``
-(or the whole receiver for PHONE and PAYPAL_ID) ending in ``+fail`` -> FAILED,
-``+unclaimed`` -> UNCLAIMED, ``+returned`` -> RETURNED, ``+onhold`` -> ONHOLD,
-``+blocked`` -> BLOCKED, ``+pending`` -> stays PENDING; anything else -> SUCCESS.
-
-A batch is PENDING when created. Every GET of the batch or of one of its items is one poll;
-each ``polls_per_step`` polls (default 1) move it one step: PENDING -> PROCESSING ->
-SUCCESS, and at SUCCESS its items take their scripted outcomes (``polls_per_step=0``
-completes a batch at its first poll). An UNCLAIMED item turns RETURNED 30 days (sandbox
-clock) after it became UNCLAIMED.
-
-Sandbox control API (not PayPal's; no authentication), under ``/_sandbox``:
-
-* ``POST /_sandbox/faults`` ``{"next": [{"kind": K, "count": n, "on": OP, "seconds": s}]}``
-  queues faults for the next requests of operation OP (``create`` by default; ``token``,
-  ``get``, ``cancel`` or ``any``). Kinds that strike before anything is recorded:
-  ``http_500``, ``http_503``, ``drop_connection`` (the socket is closed without an answer),
-  ``delay`` (sleeps ``seconds`` then answers normally). Kinds for ``create`` that strike
-  after the batch is accepted and recorded (a refused request does not use them up):
-  ``timeout_after_accept`` (records, then sleeps ``seconds``, default
-  ``timeout_after_accept_seconds``, before answering, so a client with a shorter timeout
-  never learns the outcome), ``http_500_after_accept``, ``drop_connection_after_accept``,
-  ``deny_batch`` (the batch is DENIED: nothing is paid, its items are FAILED with
-  INSUFFICIENT_FUNDS). For one operation the queue is consumed in order.
-  ``GET /_sandbox/faults`` shows the queue and the faults applied so far.
-* ``POST /_sandbox/reset``: forget batches, faults, events and the clock offset (issued
-  tokens stay valid).
-* ``GET /_sandbox/batches`` (``?sender_batch_id=``): every batch and item as recorded.
-* ``POST /_sandbox/advance`` ``{"days": 31, "seconds": 0}``: move the sandbox clock.
-* ``GET /_sandbox/events``: the webhook events emitted, with their delivery result.
-* ``POST /_sandbox/items/{payout_item_id}`` ``{"transaction_status": S}``: what PayPal does
-  to an item later: a SUCCESS item becomes REFUNDED, REVERSED or BLOCKED, an UNCLAIMED one
-  RETURNED or SUCCESS (claimed).
-* ``GET|POST /_sandbox/config``: read or change ``polls_per_step``,
-  ``timeout_after_accept_seconds``, ``webhook_url``, ``webhook_timeout_seconds``,
-  ``token_ttl_seconds``.
-* ``GET /_sandbox/webhook-cert.pem``: the certificate the webhook events are signed with.
-
-Webhooks: each event is signed as PayPal signs them (PAYPAL-TRANSMISSION-SIG over
-``id|time|webhook_id|crc32(body)``, SHA256withRSA, PAYPAL-CERT-URL naming the certificate
-above; the key is made when first needed). With ``webhook_url`` configured, the item events PAYMENT.PAYOUTS-ITEM.SUCCEEDED,
-.FAILED, .UNCLAIMED, .RETURNED, .HELD, .BLOCKED (and PAYMENT.PAYOUTSBATCH.SUCCESS / .DENIED)
-are POSTed synchronously, best effort, when the state changes (on a poll, a cancel or an
-advance), as ``{id, event_type, resource_type, create_time, summary, resource}``.
-
-Run it with ``serve(...)`` from a test (background thread) or standalone:
-``python -m sandboxes.paypal --port 8765``.
-
-State lives in memory behind one lock. Amounts stay decimal strings; totals are computed
-with Decimal, never float.
-"""
+"""The sandbox's WSGI application: PayPal's Payouts endpoints, batch progress and webhooks
+(the package's docstring describes the protocol)."""
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime as dt
-import functools
 import json
-import random
-import re
 import secrets
 import socket
 import threading
 import urllib.error
-import urllib.parse
 import urllib.request
 import uuid
-from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import fastjsonschema
-import jsonschema
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from sandboxes.paypal.control import ControlAPI
+from sandboxes.paypal.rules import (
+    AFTER_ACCEPT_FAULTS, AMOUNT_VALUE, BEFORE_ACCEPT_FAULTS, DENIED_ERROR, DUPLICATE_WINDOW, EMAIL,
+    INFORMATION_LINK, ITEM_EVENTS, MAX_ITEMS, OUTCOME_ERRORS, PAYPAL_CURRENCIES, PAYPAL_ID, PHONE,
+    REQUEST_ID_WINDOW, UNCLAIMED_RETURNED_AFTER, format_amount, scripted_outcome)
+from sandboxes.paypal.spec import issue_for, load_document, schema_error_details
+from sandboxes.paypal.state import Batch, Item, ItemEvent, SandboxConfig
+from sandboxes.paypal.wire import (
+    WEBHOOK_CERT_PATH, DropConnection, DuplicateKey, base_of, debug_id, iso, json_default,
+    json_response, new_id, parse_json, paypal_error, validation_error)
 from settlement.payouts.webhook_signature import Signer
-from settlement.runtime import tune_gc_for_bulk_work
 
-SPEC_PATH = (Path(__file__).resolve().parent.parent / "specs" / "paypal"
-             / "payments_payouts_batch_v1.json")
 
-INFORMATION_LINK = "https://developer.paypal.com/docs/api/payments.payouts-batch/#errors"
-MAX_ITEMS = 15_000
-DUPLICATE_WINDOW = dt.timedelta(days=30)
-REQUEST_ID_WINDOW = dt.timedelta(days=30)
-UNCLAIMED_RETURNED_AFTER = dt.timedelta(days=30)
-MAX_DETAILS = 100
-
-# Currencies PayPal pays out in, with their minor digits (PayPal's currency-codes page:
-# HUF, JPY and TWD take no decimals).
-PAYPAL_CURRENCIES: dict[str, int] = {
-    code: 2 for code in (
-        "AUD", "BRL", "CAD", "CNY", "CZK", "DKK", "EUR", "HKD", "ILS", "MYR", "MXN", "NZD",
-        "NOK", "PHP", "PLN", "GBP", "RUB", "SGD", "SEK", "CHF", "THB", "USD")
-}
-PAYPAL_CURRENCIES.update({"HUF": 0, "JPY": 0, "TWD": 0})
-
-_AMOUNT_VALUE = re.compile(r"[0-9]+(?:\.([0-9]+))?", re.ASCII)
-_EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",
-                    re.ASCII)
-_PHONE = re.compile(r"\+?[0-9][0-9 ()-]{5,20}", re.ASCII)
-_PAYPAL_ID = re.compile(r"[A-Z0-9]{13}", re.ASCII)
-
-# Receiver suffix -> scripted final transaction_status.
-OUTCOME_SUFFIXES: dict[str, str] = {
-    "+fail": "FAILED",
-    "+unclaimed": "UNCLAIMED",
-    "+returned": "RETURNED",
-    "+onhold": "ONHOLD",
-    "+blocked": "BLOCKED",
-    "+pending": "PENDING",
-}
-
-# Item errors the sandbox reports per outcome: (name, message).
-OUTCOME_ERRORS: dict[str, tuple[str, str]] = {
-    "FAILED": ("RECEIVER_UNREGISTERED", "Receiver is unregistered."),
-    "UNCLAIMED": ("RECEIVER_UNREGISTERED", "Receiver is unregistered."),
-    "RETURNED": ("RECEIVER_REFUSED", "Receiver refused the payment."),
-    "BLOCKED": ("RISK_DECLINE", "The payment was blocked by risk review."),
-}
-DENIED_ERROR = ("INSUFFICIENT_FUNDS", "Sender does not have sufficient funds.")
-
-ITEM_EVENTS: dict[str, tuple[str, str]] = {
-    "SUCCESS": ("PAYMENT.PAYOUTS-ITEM.SUCCEEDED", "A payout item has succeeded."),
-    "FAILED": ("PAYMENT.PAYOUTS-ITEM.FAILED", "A payout item has failed."),
-    "UNCLAIMED": ("PAYMENT.PAYOUTS-ITEM.UNCLAIMED", "A payout item is unclaimed."),
-    "RETURNED": ("PAYMENT.PAYOUTS-ITEM.RETURNED", "A payout item was returned."),
-    "ONHOLD": ("PAYMENT.PAYOUTS-ITEM.HELD", "A payout item is on hold."),
-    "BLOCKED": ("PAYMENT.PAYOUTS-ITEM.BLOCKED", "A payout item was blocked."),
-    "REFUNDED": ("PAYMENT.PAYOUTS-ITEM.REFUNDED", "A payout item was refunded."),
-    "REVERSED": ("PAYMENT.PAYOUTS-ITEM.REVERSED", "A payout item was reversed."),
-}
-
-BEFORE_ACCEPT_FAULTS = frozenset({"http_500", "http_503", "drop_connection", "delay"})
-AFTER_ACCEPT_FAULTS = frozenset({"timeout_after_accept", "http_500_after_accept",
-                                 "drop_connection_after_accept", "deny_batch"})
-FAULT_OPERATIONS = frozenset({"create", "get", "token", "cancel", "any"})
-
-_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_ID_SOURCE = random.Random()  # seeded from os.urandom
-
-
-# --------------------------------------------------------------------------------------
-# The OpenAPI document
-
-
-def _openapi_to_jsonschema(node: Any) -> Any:
-    """OpenAPI 3.0 schema objects -> JSON Schema draft 4: `nullable: true` admits null."""
-    if isinstance(node, list):
-        return [_openapi_to_jsonschema(x) for x in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _openapi_to_jsonschema(v) for k, v in node.items() if k != "nullable"}
-    if node.get("nullable") is True:
-        kind = out.get("type")
-        if isinstance(kind, str):
-            out["type"] = [kind, "null"]
-        elif isinstance(kind, list) and "null" not in kind:
-            out["type"] = [*kind, "null"]
-        if isinstance(out.get("enum"), list) and None not in out["enum"]:
-            out["enum"] = [*out["enum"], None]
-    return out
-
-
-class OpenAPIDocument:
-    """PayPal's Payouts OpenAPI document, with JSON Schema validators for its schemas."""
-
-    def __init__(self, path: str | Path = SPEC_PATH):
-        self.path = Path(path)
-        self.raw: dict = json.loads(self.path.read_text(encoding="utf-8"))
-        self._components = _openapi_to_jsonschema(copy.deepcopy(self.raw["components"]))
-        self._validators: dict[str, jsonschema.Draft4Validator] = {}
-        self._lock = threading.Lock()
-
-    def operation(self, path: str, method: str) -> dict:
-        return self.raw["paths"][path][method.lower()]
-
-    def request_schema_ref(self, path: str, method: str) -> str:
-        content = self.operation(path, method)["requestBody"]["content"]
-        return content["application/json"]["schema"]["$ref"]
-
-    def response_schema_ref(self, path: str, method: str, status: int | str) -> str:
-        response = self.operation(path, method)["responses"][str(status)]
-        return response["content"]["application/json"]["schema"]["$ref"]
-
-    def request_example(self, path: str, method: str) -> dict:
-        content = self.operation(path, method)["requestBody"]["content"]["application/json"]
-        return copy.deepcopy(next(iter(content["examples"].values()))["value"])
-
-    def schema(self, name: str) -> dict:
-        return self._components["schemas"][name]
-
-    def enum(self, name: str) -> tuple[str, ...]:
-        return tuple(self.schema(name)["enum"])
-
-    def parameter(self, name: str) -> dict:
-        return self._components["parameters"][name]
-
-    def validator(self, ref_or_name: str) -> jsonschema.Draft4Validator:
-        """A validator for `#/components/...` (or a schema name), $refs resolved in place."""
-        ref = ref_or_name if ref_or_name.startswith("#/") else (
-            f"#/components/schemas/{ref_or_name}")
-        with self._lock:
-            found = self._validators.get(ref)
-            if found is None:
-                schema = _inline_refs({"$ref": ref}, self._components)
-                jsonschema.Draft4Validator.check_schema(schema)
-                found = self._validators[ref] = jsonschema.Draft4Validator(schema)
-            return found
-
-    def parameter_validator(self, name: str) -> jsonschema.Draft4Validator:
-        return self.validator(f"#/components/parameters/{name}/schema")
-
-
-def _inline_refs(node, components: dict, depth: int = 0):
-    """The schema with every local $ref replaced by what it points at, so that validating
-    15,000 items does not resolve the same references 30,000 times. (The Payouts schemas
-    are not recursive; a depth guard keeps a future recursive one from looping.)"""
-    if depth > 64:
-        raise ValueError("schema references nest too deep (recursive schema?)")
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/components/"):
-            target: object = components
-            for part in ref[len("#/components/"):].split("/"):
-                target = target[part.replace("~1", "/").replace("~0", "~")]
-            return _inline_refs(target, components, depth + 1)
-        return {k: _inline_refs(v, components, depth) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_inline_refs(v, components, depth) for v in node]
-    return node
-
-
-_DOCUMENTS: dict[Path, OpenAPIDocument] = {}
-_DOCUMENTS_LOCK = threading.Lock()
-
-
-def load_document(path: str | Path = SPEC_PATH) -> OpenAPIDocument:
-    """The (cached) OpenAPI document at `path`."""
-    key = Path(path).resolve()
-    with _DOCUMENTS_LOCK:
-        if key not in _DOCUMENTS:
-            _DOCUMENTS[key] = OpenAPIDocument(key)
-        return _DOCUMENTS[key]
-
-
-# --------------------------------------------------------------------------------------
-# Helpers
-
-
-def field_name(parts) -> str:
-    """A JSON path as PayPal names fields in error details: ``items[1].amount.value``."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _issue_for(error: jsonschema.ValidationError) -> str:
-    kind = error.validator
-    if kind == "required":
-        return "Required field is missing."
-    if kind == "type":
-        return f"Value must be of type {error.validator_value}."
-    if kind == "maxItems":
-        return f"Too many items: at most {error.validator_value} are allowed."
-    if kind == "minItems":
-        return f"Too few items: at least {error.validator_value} required."
-    if kind == "maxLength":
-        return f"Value is too long: at most {error.validator_value} characters."
-    if kind == "minLength":
-        return f"Value is too short: at least {error.validator_value} characters."
-    if kind == "enum":
-        return "Value is not one of the allowed values."
-    if kind == "pattern":
-        return "Value does not match the required format."
-    if kind in ("maximum", "minimum"):
-        return "Value is out of range."
-    return f"Value is invalid ({kind})."
-
-
-def schema_error_details(errors, location: str = "body") -> list[dict]:
-    """jsonschema errors -> PayPal ``details`` entries, one per field."""
-    details: list[dict] = []
-    seen: set[str] = set()
-
-    def order(error):
-        return ([(0, p, "") if isinstance(p, int) else (1, 0, p) for p in error.absolute_path],
-                error.validator)
-
-    for error in sorted(errors, key=order):
-        parts = list(error.absolute_path)
-        if error.validator == "required" and isinstance(error.instance, dict):
-            missing = [p for p in error.validator_value if p not in error.instance]
-            names = [field_name([*parts, m]) for m in missing] or [field_name(parts)]
-        else:
-            names = [field_name(parts)]
-        for name in names:
-            if name in seen:
-                continue
-            seen.add(name)
-            detail = {"field": name, "location": location, "issue": _issue_for(error)}
-            if isinstance(error.instance, (str, int, Decimal)) and not isinstance(
-                    error.instance, bool) and error.validator != "required":
-                detail["value"] = str(error.instance)[:127]
-            details.append(detail)
-    return details
-
-
-def _new_id(length: int = 13) -> str:
-    # Ids must be unique, not secret: one draw from a PRNG seeded by the OS per id (the OS
-    # source per id was a fifth of the sandbox's time: several ids for each of 15,000 items
-    # of a batch).
-    raw = _ID_SOURCE.getrandbits(8 * length)
-    alphabet, size = _ID_ALPHABET, len(_ID_ALPHABET)
-    chars = []
-    for _ in range(length):
-        raw, index = divmod(raw, size)
-        chars.append(alphabet[index])
-    return "".join(chars)
-
-
-def _debug_id() -> str:
-    return f"{_ID_SOURCE.getrandbits(52):013x}"
-
-
-@functools.lru_cache(maxsize=256)  # every item of a poll carries the same moment
-def _iso(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _format_amount(total: Decimal, currency: str) -> str:
-    digits = PAYPAL_CURRENCIES.get(currency, 2)
-    return str(total.quantize(Decimal(1).scaleb(-digits)))
-
-
-def scripted_outcome(receiver: str, recipient_type: str) -> str:
-    """The final transaction_status the sandbox gives an item, chosen by its receiver."""
-    local = receiver.rsplit("@", 1)[0] if recipient_type == "EMAIL" else receiver
-    local = local.lower()
-    for suffix, outcome in OUTCOME_SUFFIXES.items():
-        if local.endswith(suffix):
-            return outcome
-    return "SUCCESS"
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str):
-        super().__init__(key)
-        self.key = key
-
-
-def _pairs_without_duplicates(pairs):
-    out = dict(pairs)
-    if len(out) != len(pairs):  # the rare case: find the repeated key
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return out
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json(data: bytes) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys, numbers as Decimal."""
-    return json.loads(data.decode("utf-8"), parse_float=Decimal, parse_int=Decimal,
-                      parse_constant=_reject_constant,
-                      object_pairs_hook=_pairs_without_duplicates)
-
-
-class _DropConnection(ConnectionResetError):
-    """Raised out of the WSGI app after closing the socket: werkzeug treats it as a
-    connection the client dropped and answers nothing."""
-
-
-def _json_default(value):
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _json_response(status: int, body: Any, headers: dict | None = None) -> Response:
-    resp = Response(json.dumps(body, default=_json_default), status=status,
-                    mimetype="application/json")
-    resp.headers["Paypal-Debug-Id"] = (body.get("debug_id") if isinstance(body, dict)
-                                       and body.get("debug_id") else _debug_id())
-    for key, value in (headers or {}).items():
-        resp.headers[key] = value
-    return resp
-
-
-def paypal_error(status: int, name: str, message: str, details: list | None = None,
-                 links: list | None = None, information_link: str = INFORMATION_LINK
-                 ) -> Response:
-    body: dict[str, Any] = {"name": name, "message": message, "debug_id": _debug_id(),
-                            "information_link": information_link}
-    if details is not None:
-        body["details"] = details
-    body["links"] = links if links is not None else []
-    return _json_response(status, body)
-
-
-def validation_error(details: list[dict]) -> Response:
-    return paypal_error(400, "VALIDATION_ERROR", "Invalid request - see details",
-                        details=details[:MAX_DETAILS])
-
-
-WEBHOOK_CERT_PATH = "/_sandbox/webhook-cert.pem"
-
-
-def _base_of(event: dict) -> str | None:
-    """The sandbox's own address, as the event's resource links name it."""
-    for link in (event.get("resource") or {}).get("links") or ():
-        parts = urllib.parse.urlsplit(link.get("href", ""))
-        if parts.scheme and parts.netloc:
-            return f"{parts.scheme}://{parts.netloc}"
-    return None
-
-
-# --------------------------------------------------------------------------------------
-# State
-
-
-@dataclass
-class SandboxConfig:
-    client_id: str = "sandbox-client-id"
-    client_secret: str = "sandbox-client-secret"
-    token_ttl_seconds: int = 32_400
-    polls_per_step: int = 1
-    timeout_after_accept_seconds: float = 5.0
-    webhook_url: str | None = None
-    webhook_timeout_seconds: float = 2.0
-    webhook_id: str = "WH-SANDBOX"  # signed into each event, as PayPal does (settings too)
-    spec_path: str | Path = SPEC_PATH
-
-    RUNTIME_KEYS = ("polls_per_step", "timeout_after_accept_seconds", "webhook_url",
-                    "webhook_timeout_seconds", "token_ttl_seconds")
-
-    def public(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in
-                ("client_id", *self.RUNTIME_KEYS)}
-
-
-@dataclass
-class _Item:
-    payout_item_id: str
-    batch: "_Batch"
-    index: int
-    request: dict
-    recipient_type: str
-    outcome: str
-    status: str = "PENDING"
-    transaction_id: str | None = None
-    time_processed: dt.datetime | None = None
-    errors: dict | None = None
-
-    @property
-    def currency(self) -> str:
-        return self.request["amount"]["currency"]
-
-
-@dataclass
-class _ItemEvent:
-    """An item's webhook event, rendered only when it is sent or read: a batch makes 15,000
-    of them, which with no webhook configured nobody may ever read. It keeps what the item
-    was at that moment (a later event, RETURNED after UNCLAIMED, changes the item)."""
-    event_type: str
-    summary: str
-    then: _Item  # a copy of the item as it was
-    base: str
-    now: dt.datetime
-
-
-@dataclass
-class _Batch:
-    payout_batch_id: str
-    sender_batch_id: str | None
-    request: dict
-    time_created: dt.datetime
-    request_id: str | None = None
-    items: list[_Item] = field(default_factory=list)
-    polls: int = 0
-    step: int = 0  # 0 PENDING, 1 PROCESSING, 2 done
-    denied: bool = False
-    time_completed: dt.datetime | None = None
-    # The items' total, summed once: a batch's items never change, and every page of
-    # every poll shows it.
-    totals: tuple[str, Decimal] | None = None
-
-    @property
-    def status(self) -> str:
-        if self.denied:
-            return "DENIED"
-        return ("PENDING", "PROCESSING", "SUCCESS")[self.step]
-
-
-class PayPalSandbox:
+class PayPalSandbox(ControlAPI):
     """The WSGI application. All state is in memory, guarded by one lock."""
 
     def __init__(self, config: SandboxConfig | None = None, **overrides):
@@ -578,14 +75,14 @@ class PayPalSandbox:
     # -- state -------------------------------------------------------------------------
 
     def _reset_locked(self) -> None:
-        self._batches: dict[str, _Batch] = {}
-        self._items: dict[str, _Item] = {}
-        self._by_sender_batch_id: dict[str, list[_Batch]] = {}
+        self._batches: dict[str, Batch] = {}
+        self._items: dict[str, Item] = {}
+        self._by_sender_batch_id: dict[str, list[Batch]] = {}
         self._request_ids: dict[str, tuple[dt.datetime, int, dict]] = {}
-        self._unclaimed: dict[str, _Item] = {}
+        self._unclaimed: dict[str, Item] = {}
         self._faults: list[dict] = []
         self._applied_faults: list[dict] = []
-        self._events: list[dict] = []  # {"event": dict or _ItemEvent, "delivered", "error"}
+        self._events: list[dict] = []  # {"event": dict or ItemEvent, "delivered", "error"}
         self._clock_offset = dt.timedelta(0)
 
     def reset(self) -> None:
@@ -647,7 +144,7 @@ class PayPalSandbox:
                 fault["count"] -= 1
                 if fault["count"] <= 0:
                     del self._faults[index]
-                applied = {"kind": fault["kind"], "on": operation, "at": _iso(self.now())}
+                applied = {"kind": fault["kind"], "on": operation, "at": iso(self.now())}
                 self._applied_faults.append(applied)
                 return dict(fault)
         return None
@@ -672,7 +169,7 @@ class PayPalSandbox:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        raise _DropConnection("PayPal sandbox fault: connection dropped")
+        raise DropConnection("PayPal sandbox fault: connection dropped")
 
     # -- authentication ----------------------------------------------------------------
 
@@ -682,25 +179,25 @@ class PayPalSandbox:
                 or not secrets.compare_digest(str(auth.username or ""), self.config.client_id)
                 or not secrets.compare_digest(str(auth.password or ""),
                                               self.config.client_secret)):
-            resp = _json_response(401, {"error": "invalid_client",
+            resp = json_response(401, {"error": "invalid_client",
                                         "error_description": "Client Authentication failed"})
             resp.headers["WWW-Authenticate"] = 'Basic realm="PayPal sandbox"'
             return resp
         if request.form.get("grant_type") != "client_credentials":
-            return _json_response(400, {"error": "unsupported_grant_type",
+            return json_response(400, {"error": "unsupported_grant_type",
                                         "error_description": "Grant Type is NULL or unsupported"})
         token = "A21AA" + secrets.token_urlsafe(32)
         with self._lock:
             self._tokens[token] = self.now() + dt.timedelta(
                 seconds=int(self.config.token_ttl_seconds))
-        return _json_response(200, {
+        return json_response(200, {
             "scope": "https://uri.paypal.com/services/payments/payouts "
                      "https://uri.paypal.com/payments/payouts",
             "access_token": token,
             "token_type": "Bearer",
             "app_id": "APP-SANDBOX0000000000",
             "expires_in": int(self.config.token_ttl_seconds),
-            "nonce": f"{_iso(self.now())}{secrets.token_hex(8)}",
+            "nonce": f"{iso(self.now())}{secrets.token_hex(8)}",
         })
 
     def _authenticate(self, request: Request) -> Response | None:
@@ -756,7 +253,7 @@ class PayPalSandbox:
                                 "issue": "Recipient type is invalid.", "value": kind})
             elif isinstance(kind, str) and isinstance(item.get("receiver"), str):
                 receiver = item["receiver"]
-                pattern = {"EMAIL": _EMAIL, "PHONE": _PHONE, "PAYPAL_ID": _PAYPAL_ID}[kind]
+                pattern = {"EMAIL": EMAIL, "PHONE": PHONE, "PAYPAL_ID": PAYPAL_ID}[kind]
                 if not pattern.fullmatch(receiver):
                     details.append({"field": f"{prefix}.receiver", "location": "body",
                                     "issue": "Receiver is invalid or does not match with type",
@@ -775,7 +272,7 @@ class PayPalSandbox:
                                          "supported.", "value": currency[:127]})
                 currency = None
             if isinstance(value, str):
-                match = _AMOUNT_VALUE.fullmatch(value)
+                match = AMOUNT_VALUE.fullmatch(value)
                 issue = None
                 if match is None or len(value) > 32:
                     issue = "Amount value must be a plain decimal number, such as 10.50."
@@ -800,17 +297,17 @@ class PayPalSandbox:
                           .iter_errors(request_id))
             if errors:
                 return validation_error([{"field": "PayPal-Request-Id", "location": "header",
-                                          "issue": _issue_for(errors[0])}])
+                                          "issue": issue_for(errors[0])}])
             with self._lock:
                 stored = self._request_ids.get(request_id)
                 if stored is not None and self.now() - stored[0] < REQUEST_ID_WINDOW:
-                    return _json_response(stored[1], copy.deepcopy(stored[2]))
+                    return json_response(stored[1], copy.deepcopy(stored[2]))
         if request.mimetype != "application/json":
             return paypal_error(415, "UNSUPPORTED_MEDIA_TYPE",
                                 "The server does not support the request payload's media type.")
         try:
             body = parse_json(request.get_data(cache=True))
-        except _DuplicateKey as exc:
+        except DuplicateKey as exc:
             return validation_error([{"field": exc.key, "location": "body",
                                       "issue": "Field appears more than once."}])
         except (ValueError, UnicodeDecodeError):
@@ -871,22 +368,22 @@ class PayPalSandbox:
                                     "An internal server error occurred.")
             elif kind == "drop_connection_after_accept":
                 self._drop(request.environ)
-        return _json_response(201, answer)
+        return json_response(201, answer)
 
-    def _record_batch(self, body: dict, now: dt.datetime, request_id: str | None) -> _Batch:
+    def _record_batch(self, body: dict, now: dt.datetime, request_id: str | None) -> Batch:
         header = body["sender_batch_header"]
-        batch_id = _new_id()
+        batch_id = new_id()
         while batch_id in self._batches:
-            batch_id = _new_id()
-        batch = _Batch(payout_batch_id=batch_id, sender_batch_id=header.get("sender_batch_id"),
+            batch_id = new_id()
+        batch = Batch(payout_batch_id=batch_id, sender_batch_id=header.get("sender_batch_id"),
                        request=body, time_created=now, request_id=request_id)
         header_type = header.get("recipient_type")
         for index, raw in enumerate(batch.request["items"]):
             kind = raw.get("recipient_type", header_type)
-            item_id = _new_id()
+            item_id = new_id()
             while item_id in self._items:
-                item_id = _new_id()
-            item = _Item(payout_item_id=item_id, batch=batch, index=index, request=raw,
+                item_id = new_id()
+            item = Item(payout_item_id=item_id, batch=batch, index=index, request=raw,
                          recipient_type=kind, outcome=scripted_outcome(raw["receiver"], kind))
             batch.items.append(item)
             self._items[item_id] = item
@@ -897,7 +394,7 @@ class PayPalSandbox:
 
     # -- progress ----------------------------------------------------------------------
 
-    def _poll_locked(self, batch: _Batch, now: dt.datetime, base: str) -> list[dict | _ItemEvent]:
+    def _poll_locked(self, batch: Batch, now: dt.datetime, base: str) -> list[dict | ItemEvent]:
         if batch.denied or batch.step >= 2:
             return []
         batch.polls += 1
@@ -919,15 +416,15 @@ class PayPalSandbox:
                                   self._batch_header(batch), now))
         return events
 
-    def _set_status_locked(self, item: _Item, status: str, now: dt.datetime,
-                           base: str) -> list[dict | _ItemEvent]:
+    def _set_status_locked(self, item: Item, status: str, now: dt.datetime,
+                           base: str) -> list[dict | ItemEvent]:
         item.status = status
         item.time_processed = now
         if status in ("SUCCESS", "UNCLAIMED", "RETURNED", "ONHOLD") and not item.transaction_id:
-            item.transaction_id = _new_id(17)
+            item.transaction_id = new_id(17)
         if status in OUTCOME_ERRORS and (item.errors is None or status != "RETURNED"):
             name, message = OUTCOME_ERRORS[status]
-            item.errors = {"name": name, "message": message, "debug_id": _debug_id(),
+            item.errors = {"name": name, "message": message, "debug_id": debug_id(),
                            "information_link": INFORMATION_LINK}
         if status == "UNCLAIMED":
             self._unclaimed[item.payout_item_id] = item
@@ -935,22 +432,22 @@ class PayPalSandbox:
             self._unclaimed.pop(item.payout_item_id, None)
         if status in ITEM_EVENTS:
             event_type, summary = ITEM_EVENTS[status]
-            return [_ItemEvent(event_type, summary, copy.copy(item), base, now)]
+            return [ItemEvent(event_type, summary, copy.copy(item), base, now)]
         return []
 
-    def _deny_locked(self, batch: _Batch, now: dt.datetime, base: str) -> list[dict | _ItemEvent]:
+    def _deny_locked(self, batch: Batch, now: dt.datetime, base: str) -> list[dict | ItemEvent]:
         batch.denied = True
         batch.time_completed = now
         name, message = DENIED_ERROR
         for item in batch.items:
             item.status = "FAILED"
             item.time_processed = now
-            item.errors = {"name": name, "message": message, "debug_id": _debug_id(),
+            item.errors = {"name": name, "message": message, "debug_id": debug_id(),
                            "information_link": INFORMATION_LINK}
         return [self._event("PAYMENT.PAYOUTSBATCH.DENIED", "batch",
                             "Payouts batch was denied.", self._batch_header(batch), now)]
 
-    def _expire_unclaimed_locked(self, now: dt.datetime, base: str) -> list[dict | _ItemEvent]:
+    def _expire_unclaimed_locked(self, now: dt.datetime, base: str) -> list[dict | ItemEvent]:
         events = []
         for item in list(self._unclaimed.values()):
             if item.time_processed is not None and \
@@ -960,11 +457,11 @@ class PayPalSandbox:
 
     def _event(self, event_type: str, resource_type: str, summary: str, resource: dict,
                now: dt.datetime) -> dict:
-        return {"id": "WH-" + _new_id(17), "event_version": "1.0", "create_time": _iso(now),
+        return {"id": "WH-" + new_id(17), "event_version": "1.0", "create_time": iso(now),
                 "resource_type": resource_type, "event_type": event_type,
                 "summary": summary, "resource": resource}
 
-    def _rendered(self, event: dict | _ItemEvent) -> dict:
+    def _rendered(self, event: dict | ItemEvent) -> dict:
         if isinstance(event, dict):
             return event
         return self._event(event.event_type, "payouts_item", event.summary,
@@ -985,7 +482,7 @@ class PayPalSandbox:
             event = self._rendered(event)
             record = {"event": event, "delivered": None, "error": None}
             try:
-                body = json.dumps(event, default=_json_default).encode("utf-8")
+                body = json.dumps(event, default=json_default).encode("utf-8")
                 req = urllib.request.Request(
                     url, data=body, method="POST",
                     headers={"Content-Type": "application/json",
@@ -1008,7 +505,7 @@ class PayPalSandbox:
         with self._lock:
             if self._signer is None:
                 self._signer = Signer.generate()
-        base = _base_of(event) or "http://127.0.0.1"
+        base = base_of(event) or "http://127.0.0.1"
         sent = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return self._signer.headers(body, self.config.webhook_id,
                                     transmission_id or str(uuid.uuid1()),
@@ -1028,21 +525,21 @@ class PayPalSandbox:
                 "method": "GET", "encType": "application/json"}
 
     @staticmethod
-    def _echo_header(batch: _Batch) -> dict:
+    def _echo_header(batch: Batch) -> dict:
         header = batch.request["sender_batch_header"]
         return {key: header[key] for key in
                 ("sender_batch_id", "recipient_type", "email_subject", "email_message")
                 if key in header}
 
-    def _batch_header(self, batch: _Batch) -> dict:
+    def _batch_header(self, batch: Batch) -> dict:
         out: dict[str, Any] = {
             "payout_batch_id": batch.payout_batch_id,
             "batch_status": batch.status,
-            "time_created": _iso(batch.time_created),
+            "time_created": iso(batch.time_created),
         }
         if batch.time_completed is not None:
-            out["time_completed"] = _iso(batch.time_completed)
-            out["time_closed"] = _iso(batch.time_completed)
+            out["time_completed"] = iso(batch.time_completed)
+            out["time_closed"] = iso(batch.time_completed)
         out["funding_source"] = "BALANCE"
         out["sender_batch_header"] = self._echo_header(batch)
         if batch.totals is None:
@@ -1051,11 +548,11 @@ class PayPalSandbox:
                 (Decimal(item.request["amount"]["value"]) for item in batch.items), Decimal(0)))
         currency, total = batch.totals
         if currency:
-            out["amount"] = {"currency": currency, "value": _format_amount(total, currency)}
-            out["fees"] = {"currency": currency, "value": _format_amount(Decimal(0), currency)}
+            out["amount"] = {"currency": currency, "value": format_amount(total, currency)}
+            out["fees"] = {"currency": currency, "value": format_amount(Decimal(0), currency)}
         return out
 
-    def _render_item(self, item: _Item, base: str, with_sender_batch_id: bool) -> dict:
+    def _render_item(self, item: Item, base: str, with_sender_batch_id: bool) -> dict:
         # A shallow copy: only top-level keys are added; the nested values are never changed.
         detail = dict(item.request)
         detail["recipient_type"] = item.recipient_type
@@ -1065,13 +562,13 @@ class PayPalSandbox:
             out["transaction_id"] = item.transaction_id
         out["transaction_status"] = item.status
         out["payout_item_fee"] = {"currency": item.currency,
-                                  "value": _format_amount(Decimal(0), item.currency)}
+                                  "value": format_amount(Decimal(0), item.currency)}
         out["payout_batch_id"] = item.batch.payout_batch_id
         if with_sender_batch_id and item.batch.sender_batch_id is not None:
             out["sender_batch_id"] = item.batch.sender_batch_id
         out["payout_item"] = detail
         if item.time_processed is not None:
-            out["time_processed"] = _iso(item.time_processed)
+            out["time_processed"] = iso(item.time_processed)
         if item.errors is not None:
             out["errors"] = copy.deepcopy(item.errors)
         out["links"] = [{"href": f"{base}/v1/payments/payouts-item/{item.payout_item_id}",
@@ -1094,7 +591,7 @@ class PayPalSandbox:
         errors = list(self.document.parameter_validator(name).iter_errors(value))
         if errors or value < 1:  # the document: "a non-zero integer"
             details.append({"field": name, "location": "query",
-                            "issue": _issue_for(errors[0]) if errors else
+                            "issue": issue_for(errors[0]) if errors else
                             "Value must be a non-zero integer.", "value": raw[:127]})
         return value
 
@@ -1133,7 +630,7 @@ class PayPalSandbox:
             body["links"] = self._page_links(base, batch_id, page, page_size, total,
                                              total_raw == "true")
         self._deliver(events)
-        return _json_response(200, body)
+        return json_response(200, body)
 
     @staticmethod
     def _page_links(base: str, batch_id: str, page: int, page_size: int, total: int,
@@ -1177,7 +674,7 @@ class PayPalSandbox:
             events += self._poll_locked(item.batch, now, base)
             body = self._render_item(item, base, with_sender_batch_id=True)
         self._deliver(events)
-        return _json_response(200, body)
+        return json_response(200, body)
 
     def _on_cancel_item(self, request: Request, item_id: str) -> Response:
         denied = self._authenticate(request)
@@ -1198,237 +695,6 @@ class PayPalSandbox:
                               "issue": f"The item is {item.status}.", "value": item_id}])
             else:
                 events += self._set_status_locked(item, "RETURNED", now, base)
-                answer = _json_response(200, self._render_item(item, base, True))
+                answer = json_response(200, self._render_item(item, base, True))
         self._deliver(events)
         return answer
-
-    # -- sandbox control API -----------------------------------------------------------
-
-    @staticmethod
-    def _control_body(request: Request) -> tuple[dict | None, Response | None]:
-        data = request.get_data(cache=True)
-        if not data.strip():
-            return {}, None
-        try:
-            body = json.loads(data.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            return None, _json_response(400, {"error": "body is not JSON"})
-        if not isinstance(body, dict):
-            return None, _json_response(400, {"error": "body must be a JSON object"})
-        return body, None
-
-    def _on_sandbox_faults(self, request: Request) -> Response:
-        if request.method == "POST":
-            body, error = self._control_body(request)
-            if error is not None:
-                return error
-            queued = []
-            for entry in body.get("next") or []:
-                if not isinstance(entry, dict):
-                    return _json_response(400, {"error": "each fault must be an object"})
-                kind = entry.get("kind")
-                on = entry.get("on", "create")
-                count = entry.get("count", 1)
-                seconds = entry.get("seconds")
-                if kind not in BEFORE_ACCEPT_FAULTS | AFTER_ACCEPT_FAULTS:
-                    return _json_response(400, {"error": f"unknown fault kind {kind!r}"})
-                if on not in FAULT_OPERATIONS:
-                    return _json_response(400, {"error": f"unknown operation {on!r}"})
-                if kind in AFTER_ACCEPT_FAULTS and on != "create":
-                    return _json_response(400, {"error": f"{kind} applies to 'create' only"})
-                if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-                    return _json_response(400, {"error": "count must be a positive integer"})
-                if seconds is not None and (not isinstance(seconds, (int, float))
-                                            or isinstance(seconds, bool) or seconds < 0):
-                    return _json_response(400, {"error": "seconds must be a number >= 0"})
-                queued.append({"kind": kind, "count": count, "on": on, "seconds": seconds})
-            with self._lock:
-                self._faults.extend(queued)
-        with self._lock:
-            return _json_response(200, {"pending": copy.deepcopy(self._faults),
-                                        "applied": copy.deepcopy(self._applied_faults)})
-
-    def _on_sandbox_reset(self, request: Request) -> Response:
-        self.reset()
-        return _json_response(200, {"reset": True, "now": _iso(self.now())})
-
-    def _on_sandbox_batches(self, request: Request) -> Response:
-        wanted = request.args.get("sender_batch_id")
-        base = request.host_url.rstrip("/")
-        with self._lock:
-            events = self._expire_unclaimed_locked(self.now(), base)
-            batches = []
-            for batch in self._batches.values():
-                if wanted is not None and batch.sender_batch_id != wanted:
-                    continue
-                batches.append({
-                    "payout_batch_id": batch.payout_batch_id,
-                    "sender_batch_id": batch.sender_batch_id,
-                    "batch_status": batch.status,
-                    "time_created": _iso(batch.time_created),
-                    "polls": batch.polls,
-                    "paypal_request_id": batch.request_id,
-                    "sender_batch_header": copy.deepcopy(batch.request["sender_batch_header"]),
-                    "items": [{
-                        "payout_item_id": item.payout_item_id,
-                        "sender_item_id": item.request.get("sender_item_id"),
-                        "recipient_type": item.recipient_type,
-                        "receiver": item.request["receiver"],
-                        "amount": copy.deepcopy(item.request["amount"]),
-                        "transaction_status": item.status,
-                        "transaction_id": item.transaction_id,
-                        "scripted_outcome": item.outcome,
-                        "time_processed": _iso(item.time_processed),
-                    } for item in batch.items],
-                })
-            body = {"now": _iso(self.now()), "batches": batches}
-        self._deliver(events)
-        return _json_response(200, body)
-
-    def _on_sandbox_advance(self, request: Request) -> Response:
-        body, error = self._control_body(request)
-        if error is not None:
-            return error
-        try:
-            delta = dt.timedelta(days=float(body.get("days", 0)),
-                                 seconds=float(body.get("seconds", 0)))
-        except (TypeError, ValueError):
-            return _json_response(400, {"error": "days and seconds must be numbers"})
-        if delta < dt.timedelta(0):
-            return _json_response(400, {"error": "the sandbox clock only moves forward"})
-        base = request.host_url.rstrip("/")
-        with self._lock:
-            self._clock_offset += delta
-            now = self.now()
-            events = self._expire_unclaimed_locked(now, base)
-        self._deliver(events)
-        return _json_response(200, {"now": _iso(now)})
-
-    def _on_sandbox_item(self, request: Request, item_id: str) -> Response:
-        """What PayPal does to a paid item later: the receiver refunds it (REFUNDED), a
-        dispute reverses it (REVERSED), a compliance review blocks it (BLOCKED), or an
-        unclaimed one is returned (RETURNED)."""
-        body, error = self._control_body(request)
-        if error is not None:
-            return error
-        status = body.get("transaction_status")
-        allowed = {"SUCCESS": ("REFUNDED", "REVERSED", "BLOCKED"), "UNCLAIMED": ("RETURNED",
-                                                                                  "SUCCESS")}
-        base = request.host_url.rstrip("/")
-        with self._lock:
-            item = self._items.get(item_id)
-            if item is None:
-                return _json_response(404, {"error": f"no item {item_id}"})
-            if status not in allowed.get(item.status, ()):
-                return _json_response(409, {"error": f"an item {item.status} cannot become "
-                                                     f"{status!r}"})
-            events = self._set_status_locked(item, status, self.now(), base)
-        self._deliver(events)
-        return _json_response(200, {"payout_item_id": item_id, "transaction_status": status})
-
-    def _on_sandbox_events(self, request: Request) -> Response:
-        with self._lock:
-            for record in self._events:  # rendered once: an event's id never changes
-                record["event"] = self._rendered(record["event"])
-            return _json_response(200, {"events": copy.deepcopy(self._events)})
-
-    def _on_sandbox_config(self, request: Request) -> Response:
-        if request.method == "POST":
-            body, error = self._control_body(request)
-            if error is not None:
-                return error
-            unknown = set(body) - set(SandboxConfig.RUNTIME_KEYS)
-            if unknown:
-                return _json_response(400, {"error": f"not settable: {sorted(unknown)}"})
-            with self._lock:
-                for key, value in body.items():
-                    setattr(self.config, key, value)
-        with self._lock:
-            return _json_response(200, self.config.public())
-
-
-# --------------------------------------------------------------------------------------
-# Running it
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code="-", size="-"):
-        pass
-
-
-class SandboxServer:
-    """A sandbox running in a background thread; `shutdown()` stops it."""
-
-    def __init__(self, sandbox: PayPalSandbox, httpd, thread: threading.Thread,
-                 base_url: str):
-        self.sandbox = sandbox
-        self.httpd = httpd
-        self.thread = thread
-        self.base_url = base_url
-
-    @property
-    def port(self) -> int:
-        return self.httpd.server_port
-
-    def shutdown(self) -> None:
-        self.sandbox.close()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> "SandboxServer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
-
-
-def serve(host: str = "127.0.0.1", port: int = 0, log_requests: bool = False,
-          **config) -> tuple[SandboxServer, str]:
-    """Run a sandbox in a background thread (werkzeug, threaded). `config` takes the
-    `SandboxConfig` fields. Returns the server (with `.shutdown()`) and its base URL."""
-    sandbox = PayPalSandbox(SandboxConfig(**config))
-    httpd = make_server(host, port, sandbox, threaded=True,
-                        request_handler=None if log_requests else _QuietHandler)
-    shown = f"[{host}]" if ":" in host else host
-    base_url = f"http://{shown}:{httpd.server_port}"
-    thread = threading.Thread(target=httpd.serve_forever, name="paypal-sandbox", daemon=True)
-    thread.start()
-    return SandboxServer(sandbox, httpd, thread, base_url), base_url
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m sandboxes.paypal",
-        description="Local PayPal Payouts sandbox (test/demo tool).")
-    defaults = SandboxConfig()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--client-id", default=defaults.client_id)
-    parser.add_argument("--client-secret", default=defaults.client_secret)
-    parser.add_argument("--polls-per-step", type=int, default=defaults.polls_per_step)
-    parser.add_argument("--timeout-after-accept-seconds", type=float,
-                        default=defaults.timeout_after_accept_seconds)
-    parser.add_argument("--token-ttl-seconds", type=int, default=defaults.token_ttl_seconds)
-    parser.add_argument("--webhook-url", default=None)
-    args = parser.parse_args(argv)
-    sandbox = PayPalSandbox(SandboxConfig(
-        client_id=args.client_id, client_secret=args.client_secret,
-        polls_per_step=args.polls_per_step,
-        timeout_after_accept_seconds=args.timeout_after_accept_seconds,
-        token_ttl_seconds=args.token_ttl_seconds, webhook_url=args.webhook_url))
-    httpd = make_server(args.host, args.port, sandbox, threaded=True)
-    tune_gc_for_bulk_work()  # it keeps every batch's items: a million objects and more
-    print(f"PayPal sandbox on http://{args.host}:{httpd.server_port} "
-          f"(client id {args.client_id!r})", flush=True)
-    try:
-        httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.close()
-        httpd.server_close()
-
-
-if __name__ == "__main__":
-    main()
