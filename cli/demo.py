@@ -12,6 +12,7 @@ import click
 from sqlalchemy import text
 
 from cli import main
+from cli.sandbox_extra import require_sandbox_extra
 from settlement.config import get_settings
 from settlement.db import session_scope
 from settlement.tenants.policy import load_policy
@@ -25,6 +26,7 @@ MEDIA = {".csv": "text/csv", ".json": "application/json", ".ndjson": "applicatio
 @main.group()
 def demo() -> None:
     """The demonstration on fixture data."""
+    require_sandbox_extra()
 
 
 def _keys(slug: str, policy) -> dict[str, str]:
