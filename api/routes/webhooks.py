@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import socket
 import threading
 import time
@@ -21,21 +20,20 @@ import time
 import sqlalchemy as sa
 from flask import current_app, request
 from flask_smorest import Blueprint
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from api.database import db
 from api.errors import Problem
 from settlement import jsonsafe
 from settlement.db import is_postgres
-from settlement.models import RunBatch, RunItem, Tenant
 from settlement.payouts import webhook_signature
 from settlement.payouts.paypal import parse_webhook
-from settlement.runs.execute import SETTLED_BATCHES
+from settlement.payouts.paypal.lookup import batch_of_item
+from settlement.payouts.paypal.reference import ItemReference, parse_item_reference
+from settlement.runs.batches import SETTLED_BATCHES
 from workers.queue import enqueue, run_batch_job_id
 
 blp = Blueprint("webhooks", __name__, description="Provider callbacks")
-REFERENCE = re.compile(r"^(?P<slug>[a-z0-9][a-z0-9-]*)-(?P<run>[0-9]{1,18})-(?P<item>[0-9]{1,18})$")
 # Outside gunicorn (werkzeug's server), a read never waits for more than this many bytes,
 # so a body trickling in cannot keep a read going past the deadline by more than these.
 READ_SLICE = 16
@@ -76,10 +74,10 @@ def paypal_event():
         raise Problem(400, "Bad Request", str(exc))
     if event is None or not event.sender_item_id:
         return {"accepted": False, "reason": "not a payout item event"}, 200
-    match = REFERENCE.match(event.sender_item_id)
-    if match is None:
+    reference = parse_item_reference(event.sender_item_id)
+    if reference is None:
         return {"accepted": False, "reason": "not one of our references"}, 200
-    found = _batch_of(match["slug"], int(match["run"]), int(match["item"]))
+    found = _batch_of(reference)
     if found is None or found.method != "paypal":
         return {"accepted": False, "reason": "unknown reference"}, 200
     tenant_id, batch_id = found.tenant_id, found.batch_id
@@ -89,25 +87,11 @@ def paypal_event():
     return {"accepted": True, "batch": batch_id}, 202
 
 
-def _batch_of(slug: str, run_id: int, item_id: int):
-    """(tenant_id, batch_id, method, status) of the batch holding the item, or None. PayPal
-    calls without a key, so on PostgreSQL the web's role (which sees no tenant without
-    one) asks settle_paypal_item_batch, which answers this and nothing more."""
+def _batch_of(reference: ItemReference):
+    """The item's batch (settlement/payouts/paypal/lookup.py), read outside any tenant."""
     session = db()
     try:
-        if is_postgres(session.bind):
-            return session.execute(sa.text(
-                "SELECT tenant_id, batch_id, method, status "
-                "FROM settle_paypal_item_batch(:slug, :run, :item)"),
-                {"slug": slug, "run": run_id, "item": item_id}).first()
-        return session.execute(
-            select(Tenant.id.label("tenant_id"), RunBatch.id.label("batch_id"),
-                   RunBatch.method, RunBatch.status)
-            .join(RunItem, RunItem.tenant_id == Tenant.id)
-            .join(RunBatch, (RunBatch.tenant_id == RunItem.tenant_id)
-                  & (RunBatch.id == RunItem.batch_id))
-            .where(Tenant.slug == slug, RunItem.run_id == run_id,
-                   RunItem.id == item_id)).first()
+        return batch_of_item(session, reference)
     finally:
         session.rollback()
 

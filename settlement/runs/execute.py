@@ -57,19 +57,16 @@ from settlement.ledger.writer import existing_entry, post_from_select
 from settlement.models import RunBatch, RunItem, SettlementRun, Tenant
 from settlement.payouts.base import (FAILED, REFUSED, SUBMITTED, Address, BatchContext,
                                      BatchResult, ItemOutcome, PayoutAdapter, PayoutLine)
+from settlement.payouts.paypal.policy import POLL_WHILE_RUNNING, past_find_window
+from settlement.payouts.paypal.reference import item_reference
 from settlement.runs.batches import SETTLED_BATCHES
 from settlement.runs.outcomes import apply_outcomes
 from settlement.runs.plan import RunError, get_run
 from settlement.tenants.service import policy_of
 
-# Providers worth polling while the job runs; points partners answer with a file days
-# later, which a later `settle run execute` (or its scheduled job) collects.
-POLL_WHILE_RUNNING = ("paypal",)
-FIND_WINDOW = dt.timedelta(days=29)  # inside PayPal's 30-day sender_batch_id memory
 # Item states no provider answer changes any more: `returned` is an item PayPal paid and
 # later took back (REFUNDED, REVERSED, BLOCKED after SUCCESS), its money back in `available`.
 FINAL = ("succeeded", "failed", "returned")
-FOLLOW_WINDOW = dt.timedelta(days=90)  # paid PayPal items are watched this long for returns
 AdapterFor = Callable[[str], PayoutAdapter]
 
 
@@ -150,7 +147,7 @@ def batch_lines(session: Session, batch: RunBatch) -> list[PayoutLine]:
       WHERE i.tenant_id = :t AND i.batch_id = :b ORDER BY i.id"""),
                            {"t": batch.tenant_id, "b": batch.id}).all()
     currency, digits, slug = policy.currency, policy.minor_digits, tenant.slug
-    return [PayoutLine(item_id=r[0], reference=f"{slug}-{r[1]}-{r[0]}", member=r[5],
+    return [PayoutLine(item_id=r[0], reference=item_reference(slug, r[1], r[0]), member=r[5],
                        amount=r[2], currency=currency, digits=digits, points=r[3],
                        destination=r[4], address=Address(*r[6:13]) if mailed else None)
             for r in rows]
@@ -238,7 +235,7 @@ def _work_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adap
             failpoints.reach("batch.polling")
             result = adapter.poll(ctx, provider_id, lines)
         else:  # submitting or unknown, without an id
-            if submitted_at and _age(submitted_at) > FIND_WINDOW:
+            if past_find_window(submitted_at):
                 # PayPal forgets a sender_batch_id after 30 days: asking by re-posting could
                 # then pay twice. An operator reconciles such a batch by hand.
                 _note_error(engine, tenant_id, batch_id, "unknown for over 29 days: PayPal "
@@ -257,12 +254,6 @@ def _work_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adap
         if attempt < max_polls:
             time.sleep(poll_interval)
     return "submitted"
-
-
-def _age(moment: dt.datetime) -> dt.timedelta:
-    if moment.tzinfo is None:  # SQLite gives naive UTC back
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return dt.datetime.now(dt.timezone.utc) - moment
 
 
 def _set_status(engine: Engine, tenant_id: int, batch_id: int, status: str) -> None:

@@ -24,8 +24,9 @@ from sqlalchemy.engine import Engine
 
 from settlement.db import tenant_session
 from settlement.models import RunBatch
-from settlement.runs.execute import (BUSY, FOLLOW_WINDOW, POLL_WHILE_RUNNING, AdapterFor,
-                                     batch_context, batch_hold, batch_lines, record_result)
+from settlement.payouts.paypal.policy import FOLLOW_WINDOW, POLL_WHILE_RUNNING
+from settlement.runs.execute import (BUSY, AdapterFor, batch_context, batch_hold, batch_lines,
+                                     record_result)
 
 
 @dataclass
