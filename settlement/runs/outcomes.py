@@ -1,7 +1,8 @@
 """Moving money on a payout item's outcome, as the provider reports it.
 
-An item's state moves once (a guarded UPDATE), and the money of every item that moved is
-posted in the same transaction, one entry per batch and outcome:
+An item's state moves once (a guarded UPDATE), and the money of the items that moved is
+posted in the same transaction through the ledger's writer, one entry per outcome of each
+answer recorded, fed from a temporary table of the moves (one INSERT ... SELECT):
 - succeeded: reserved -> paid;
 - failed: reserved -> available (the member keeps it);
 - returned (PayPal paid it, then took it back: REFUNDED, REVERSED, BLOCKED after SUCCESS):
