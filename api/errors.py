@@ -10,9 +10,9 @@ from apispec import BasePlugin
 from flask import Flask, json
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
+from api.schemas.problem import ProblemSchema
 from settlement.errors import DomainError
 from settlement.reports.formats.base import LineError
 
@@ -115,22 +115,6 @@ def init_app(app: Flask, api) -> None:
 
     # flask-smorest registers its own HTTPException handler; ours must win.
     api.handle_http_exception = _http
-
-
-class LineErrorSchema(Schema):
-    line = fields.Integer(allow_none=True, metadata={"description": "None: the request as a whole"})
-    field = fields.String(allow_none=True)
-    code = fields.String(metadata={"example": "invalid_amount"})
-    message = fields.String()
-
-
-class ProblemSchema(Schema):
-    """RFC 9457 problem details, with the faults of the request by line and field."""
-    type = fields.String(metadata={"example": "about:blank"})
-    status = fields.Integer()
-    title = fields.String()
-    detail = fields.String()
-    errors = fields.List(fields.Nested(LineErrorSchema))
 
 
 class _EveryOperationMayFail(BasePlugin):

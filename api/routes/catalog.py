@@ -9,7 +9,8 @@ from flask_smorest import Blueprint
 from api.auth import current, record, requires
 from api.database import db
 from api.errors import Problem
-from api.schemas import ImportOut, MemberIn, MemberOut, RetailerIn, RetailerOut, ShareRuleIn, ShareRuleOut
+from api.schemas.catalog import (ImportOut, MemberIn, MemberOut, RetailerIn, RetailerOut,
+                                 ShareRuleIn, ShareRuleOut)
 from api.tenancy import tenant_policy
 from settlement.catalog import service as catalog
 from settlement.commissions.rules import RuleError, RuleInput, create_rule

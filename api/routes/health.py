@@ -1,24 +1,14 @@
 from flask import current_app
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
 
 from api.auth import current, requires
 from api.database import db, engine
 from api.errors import problem_response
+from api.schemas.health import HealthOut, LedgerHealthOut, ReadyOut
 from settlement.ledger.check import last_check
 from settlement.readiness import readiness
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
-
-
-class HealthOut(Schema):
-    status = fields.String(metadata={"example": "ok"})
-
-
-class ReadyOut(Schema):
-    status = fields.String(metadata={"example": "ready"})
-    checks = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
-        "description": "database, migrations, redis: ok, not used, or why not"})
 
 
 @blp.route("/health")
@@ -43,25 +33,6 @@ def ready():
         return current_app.response_class(*problem_response(
             503, "Service Unavailable", "a dependency is not ready", checks=found["checks"]))
     return {"status": "ready", "checks": found["checks"]}
-
-
-class MemberMismatchOut(Schema):
-    member = fields.String()
-    total = fields.List(fields.Integer(), metadata={
-        "description": "[from postings, expected] in minor units"})
-    pending = fields.List(fields.Integer())
-    paid = fields.List(fields.Integer())
-
-
-class LedgerHealthOut(Schema):
-    checked_at = fields.String(allow_none=True, metadata={
-        "description": "when the last check ran (null: never yet)"})
-    ok = fields.Boolean(allow_none=True)
-    unbalanced_entries = fields.List(fields.Dict())
-    tenant_totals = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
-        "description": "the accounts' balances, when they do not sum to zero"})
-    member_mismatches = fields.List(fields.Nested(MemberMismatchOut))
-    member_mismatch_count = fields.Integer()
 
 
 @blp.route("/health/ledger")

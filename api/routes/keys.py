@@ -3,29 +3,14 @@ effective from the next request (every request looks its key up)."""
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
 
 from api.auth import current, record, requires
 from api.database import db
 from api.errors import Problem
+from api.schemas.keys import KeyList
 from settlement.access.service import list_keys, revoke_key
 
 blp = Blueprint("keys", __name__, description="API keys")
-
-
-class KeyOut(Schema):
-    id = fields.Integer(metadata={"description": "the tenant's own key number"})
-    prefix = fields.String(metadata={"description": "the public part: sk_<prefix>_..."})
-    role = fields.String()
-    label = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    expires_at = fields.DateTime(allow_none=True)
-    revoked_at = fields.DateTime(allow_none=True)
-    live = fields.Boolean(metadata={"description": "neither revoked nor expired"})
-
-
-class KeyList(Schema):
-    keys = fields.List(fields.Nested(KeyOut))
 
 
 @blp.route("/keys", methods=["GET"])

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from api.auth import current, requires
 from api.database import db
 from api.errors import Problem
-from api.schemas import BalanceOut, StatementOut
+from api.schemas.members import BalanceOut, StatementOut
 from api.tenancy import tenant_policy
 from settlement.catalog.service import member_by_external_id
-from settlement.ledger.service import member_balances, member_statement
-from settlement.models import Commission, Report, Retailer, RunItem, SettlementRun
+from settlement.ledger.service import member_balances
+from settlement.ledger.statement import statement_of
 from settlement.money import format_amount
 
 blp = Blueprint("members", __name__, description="Member balances and statements")
@@ -49,35 +48,14 @@ def balance(external_id):
 def statement(external_id):
     policy = tenant_policy()
     digits = policy.minor_digits
+    money = lambda minor: format_amount(minor, digits)  # noqa: E731
     member = _member(external_id)
-    tenant_id = current().tenant_id
-    entries = member_statement(db(), tenant_id, member.id)
-    for entry in entries:
-        entry["changes"] = {k: format_amount(v, digits) for k, v in entry["changes"].items()}
-    rows = db().execute(
-        select(Commission, Retailer.slug, Report.number).join(
-            Retailer, (Retailer.tenant_id == Commission.tenant_id)
-            & (Retailer.id == Commission.retailer_id))
-        .join(Report, (Report.tenant_id == Commission.tenant_id)
-              & (Report.id == Commission.report_id))
-        .where(Commission.tenant_id == tenant_id, Commission.member_id == member.id)
-        .order_by(Commission.event_date.desc(), Commission.id.desc()).limit(500)).all()
-    commissions = [{
-        "transaction_id": c.transaction_id, "source": c.source, "order_id": c.order_id,
-        "retailer": slug, "category": c.category, "event_date": c.event_date.isoformat(),
-        "status": c.status, "sale_amount": format_amount(c.sale_amount, digits),
-        "commission_amount": format_amount(c.commission_amount, digits),
-        "cash_back": format_amount(c.share_amount, digits), "report_id": report_number,
-        "line": c.line, "entry_id": c.entry_id} for c, slug, report_number in rows]
-    payouts = [{
-        "run_id": run.number, "payout_date": run.payout_date.isoformat(),
-        "method": item.method, "amount": format_amount(item.amount, digits),
-        "points": item.points, "status": item.status, "reason": item.failure_reason}
-        for item, run in db().execute(
-            select(RunItem, SettlementRun).join(
-                SettlementRun, (SettlementRun.tenant_id == RunItem.tenant_id)
-                & (SettlementRun.id == RunItem.run_id))
-            .where(RunItem.tenant_id == tenant_id, RunItem.member_id == member.id)
-            .order_by(RunItem.id.desc()).limit(100)).all()]
+    found = statement_of(db(), current().tenant_id, member.id)
+    entries = [{**entry, "changes": {k: money(v) for k, v in entry["changes"].items()}}
+               for entry in found.entries]
+    commissions = [{**c, "sale_amount": money(c["sale_amount"]),
+                    "commission_amount": money(c["commission_amount"]),
+                    "cash_back": money(c["cash_back"])} for c in found.commissions]
+    payouts = [{**p, "amount": money(p["amount"])} for p in found.payouts]
     return {"currency": policy.currency, "balance": _balance(member.id, policy.currency, digits),
             "entries": entries, "commissions": commissions, "payouts": payouts}

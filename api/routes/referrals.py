@@ -1,101 +1,19 @@
 """Referrals: a member's referrals and their bonuses; held referrals and their review."""
 from __future__ import annotations
 
-import base64
-
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
 
 from api.auth import current, record, requires
 from api.database import db
 from api.errors import Problem
+from api.paging import decode_number_cursor, encode_cursor
+from api.schemas.referrals import (MemberReferralsOut, ReferralOut, ReferralPageOut,
+                                   ReferralQuery, ReviewIn)
 from api.tenancy import tenant_policy
 from settlement.catalog.service import member_by_external_id
 from settlement.referrals import service as referrals, views
 
 blp = Blueprint("referrals", __name__, description="Referral bonuses")
-
-
-class ReasonOut(Schema):
-    code = fields.String()
-    message = fields.String()
-
-
-class BonusOut(Schema):
-    member = fields.String(allow_none=True)
-    amount = fields.String(metadata={"description": "cash value posted, major units"})
-    points = fields.Integer(allow_none=True, metadata={"description": "a points bonus"})
-    points_method = fields.String(allow_none=True)
-    status = fields.String(metadata={"description": "pending|earned|paid|refused"})
-    confirmed_on = fields.String(allow_none=True)
-    reason = fields.Nested(ReasonOut, allow_none=True)
-
-
-class PurchaseOut(Schema):
-    source = fields.String()
-    transaction_id = fields.String()
-    event_date = fields.String()
-    status = fields.String()
-
-
-class VoidedOut(Schema):
-    side = fields.String()
-    transaction_id = fields.String(allow_none=True)
-    amount = fields.String()
-
-
-class ReferralOut(Schema):
-    id = fields.Integer()
-    role = fields.String(metadata={"description": "friend|referrer (member listings)"})
-    friend = fields.String()
-    referrer = fields.String()
-    joined_at = fields.String(allow_none=True)
-    window_end = fields.String(allow_none=True, metadata={
-        "description": "exclusive: purchases dated before it qualify"})
-    status = fields.String(metadata={
-        "description": "pending|earned|paid|expired|held|refused"})
-    stage = fields.String(allow_none=True, metadata={
-        "description": "awaiting_purchase|awaiting_confirmation while pending"})
-    reason = fields.Nested(ReasonOut, allow_none=True)
-    purchase = fields.Nested(PurchaseOut, allow_none=True)
-    bonuses = fields.Dict(keys=fields.String(), values=fields.Nested(BonusOut))
-    voided = fields.List(fields.Nested(VoidedOut))
-
-
-class MemberReferralsOut(Schema):
-    member = fields.String()
-    currency = fields.String()
-    referrals = fields.List(fields.Nested(ReferralOut))
-
-
-class ReferralPageOut(Schema):
-    currency = fields.String()
-    referrals = fields.List(fields.Nested(ReferralOut))
-    next_cursor = fields.String(allow_none=True)
-
-
-class ReferralQuery(Schema):
-    status = fields.String(load_default=None, validate=validate.OneOf(referrals.STATUSES))
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
-
-
-class ReviewIn(Schema):
-    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
-
-
-def _cursor(raw: str | None) -> int:
-    if not raw:
-        return 0
-    try:
-        value = int(base64.urlsafe_b64decode(raw.encode() + b"==").decode())
-        if not 0 <= value < 2 ** 63:
-            raise ValueError("out of range")
-        return value
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "Bad Request", "cursor is not one this API gave",
-                      [{"line": None, "field": "cursor", "code": "invalid_cursor",
-                        "message": "use the next_cursor of the previous page"}])
 
 
 @blp.route("/members/<external_id>/referrals")
@@ -122,13 +40,14 @@ def list_referrals(query):
     pending, earned, expired, held, refused), e.g. `status=held`: the ones waiting for
     review. In the answer an open referral shows as pending, stage awaiting_purchase."""
     policy = tenant_policy()
+    # Referral cursors have always taken 0 (the start) as well.
+    after = decode_number_cursor(query["cursor"], lowest=0) or 0
     page = views.list_referrals(db(), current().tenant_id, policy, status=query["status"],
-                                after=_cursor(query["cursor"]), limit=query["limit"] + 1)
+                                after=after, limit=query["limit"] + 1)
     more = len(page) > query["limit"]
     page = page[:query["limit"]]
     return {"currency": policy.currency, "referrals": page,
-            "next_cursor": base64.urlsafe_b64encode(str(page[-1]["id"]).encode()).decode()
-            .rstrip("=") if more else None}
+            "next_cursor": encode_cursor(page[-1]["id"]) if more else None}
 
 
 @blp.route("/members/<external_id>/referral/review", methods=["POST"])

@@ -11,7 +11,7 @@ from api.auth import current, record, requires
 from api.database import db
 from api.errors import Problem, http_status
 from api.public_ids import resolve
-from api.schemas import ReportOut, ReportQuery
+from api.schemas.reports import ReportOut, ReportQuery
 from settlement.models import Report
 from settlement.reports import service as reports
 from settlement.reports.bodies import plain_body

@@ -1,16 +1,15 @@
 """Settlement runs: plan (operator), approve (another principal, approver), follow, report."""
 from __future__ import annotations
 
-import base64
 import logging
 
 from flask import Response, current_app
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
 
 from api.auth import current, record, requires
 from api.database import db
-from api.errors import Problem
+from api.paging import decode_name_cursor, encode_cursor
+from api.schemas.runs import ApproveIn, ItemsQuery, RunIn, SkippedPageOut, SkippedQuery
 from api.tenancy import tenant_policy
 from settlement.catalog.service import member_by_external_id
 from settlement.exchanges.expiry import external_ids
@@ -22,21 +21,6 @@ from workers.queue import enqueue, run_job_id
 
 blp = Blueprint("runs", __name__, description="Settlement runs")
 log = logging.getLogger("settle.api.runs")
-
-
-class RunIn(Schema):
-    payout_date = fields.Date(required=True)
-
-
-class ApproveIn(Schema):
-    plan_hash = fields.String(load_default=None, validate=validate.Length(64, 64))
-
-
-class ItemsQuery(Schema):
-    status = fields.String(load_default=None)
-    method = fields.String(load_default=None)
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
 
 
 def _run_id(number: int) -> int:
@@ -154,28 +138,12 @@ def cancel(run_id):
     return run_view(runs.get_run(db(), current().tenant_id, run_id))
 
 
-def _cursor(raw: str | None) -> int:
+def _member_after(raw: str | None) -> int:
     """Item and skip pages go in member order; a cursor names the last member of a page
-    by external id (internal ids are never shown), here turned back into the member's
-    internal id. 0: from the start."""
-    if not raw:
-        return 0
-    try:
-        external_id = base64.urlsafe_b64decode(raw.encode() + b"==").decode()
-        if not external_id or len(external_id) > 128 or "\x00" in external_id:
-            raise ValueError("not an external id")  # (PostgreSQL text holds no NUL)
-        member = member_by_external_id(db(), current().tenant_id, external_id)
-        if member is None:
-            raise ValueError("not a member of the tenant")
-        return member.id
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "Bad Request", "cursor is not one this API gave",
-                      [{"line": None, "field": "cursor", "code": "invalid_cursor",
-                        "message": "use the next_cursor of the previous page"}])
-
-
-def _next_cursor(external_id: str) -> str:
-    return base64.urlsafe_b64encode(external_id.encode()).decode().rstrip("=")
+    by external id (internal ids are never shown). 0: from the start."""
+    tenant_id = current().tenant_id
+    return decode_name_cursor(raw, lambda external_id: getattr(
+        member_by_external_id(db(), tenant_id, external_id), "id", None)) or 0
 
 
 @blp.route("/settlement-runs/<int:run_id>/items", methods=["GET"])
@@ -187,7 +155,7 @@ def items(query, run_id):
     runs.get_run(db(), tenant_id, run_id)
     digits = tenant_policy().minor_digits
     page = runs.items_page(db(), tenant_id, run_id, status=query["status"],
-                           method=query["method"], after=_cursor(query["cursor"]),
+                           method=query["method"], after=_member_after(query["cursor"]),
                            limit=query["limit"] + 1)
     more = len(page) > query["limit"]
     page = page[:query["limit"]]
@@ -198,7 +166,7 @@ def items(query, run_id):
                        "status": i.status, "provider_item_id": i.provider_item_id,
                        "provider_status": i.provider_status,
                        "failure_reason": i.failure_reason} for i in page],
-            "next_cursor": _next_cursor(names[page[-1].member_id]) if more else None}
+            "next_cursor": encode_cursor(names[page[-1].member_id]) if more else None}
 
 
 @blp.route("/settlement-runs/<int:run_id>/report.csv", methods=["GET"])
@@ -221,24 +189,6 @@ def report_json_view(run_id):
     return report_json(db(), tenant_id, run, tenant_policy().minor_digits)
 
 
-class SkippedQuery(Schema):
-    reason = fields.String(load_default=None, validate=validate.OneOf(runs.SKIP_REASONS))
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
-
-
-class SkippedOut(Schema):
-    member = fields.String()
-    method = fields.String(allow_none=True)
-    reason = fields.String()
-    amount = fields.String(metadata={"description": "left in the member's balance"})
-
-
-class SkippedPageOut(Schema):
-    skipped = fields.List(fields.Nested(SkippedOut))
-    next_cursor = fields.String(allow_none=True)
-
-
 @blp.route("/settlement-runs/<int:run_id>/skipped", methods=["GET"])
 @requires("reader")
 @blp.arguments(SkippedQuery, location="query")
@@ -251,9 +201,9 @@ def skipped(query, run_id):
     runs.get_run(db(), tenant_id, run_id)
     digits = tenant_policy().minor_digits
     page = skipped_members(db(), tenant_id, run_id, reason=query["reason"],
-                           after=_cursor(query["cursor"]), limit=query["limit"] + 1)
+                           after=_member_after(query["cursor"]), limit=query["limit"] + 1)
     more = len(page) > query["limit"]
     page = page[:query["limit"]]
     return {"skipped": [{"member": s["member"], "method": s["method"], "reason": s["reason"],
                          "amount": format_amount(s["amount"], digits)} for s in page],
-            "next_cursor": _next_cursor(page[-1]["member"]) if more else None}
+            "next_cursor": encode_cursor(page[-1]["member"]) if more else None}

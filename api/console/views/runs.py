@@ -15,7 +15,7 @@ from api.console import blp, tenant_view
 from api.console.paging import PAGE_SIZE, after_arg
 from api.console.session import page
 from api.database import db
-from api.routes.lists import RUN_STATUSES
+from api.schemas.lists import RUN_STATUSES
 from settlement import lists
 from settlement.models import Member
 from settlement.runs import plan as runs
