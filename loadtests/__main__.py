@@ -275,8 +275,8 @@ def autovacuum_on(url: str) -> bool:
 
 def procfile_queues(process: str = "worker") -> list[str]:
     """The queues the Procfile's `process` listens to, in its order (`worker`: every queue
-    of workers.jobs.QUEUES if the Procfile does not say; another process: none)."""
-    from workers.jobs import QUEUES
+    of workers.registry.QUEUES if the Procfile does not say; another process: none)."""
+    from workers.registry import QUEUES
     procfile = ROOT / "Procfile"
     if procfile.exists():
         for line in procfile.read_text().splitlines():

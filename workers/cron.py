@@ -1,5 +1,5 @@
 """The clock: the recurring jobs, run by rq's own cron scheduler (the Procfile's `clock:`
-line, `rq cron workers.cron`). Each entry enqueues a job of `workers.jobs.JOBS` on its own
+line, `rq cron workers.cron`). Each entry enqueues a job of `workers.registry.JOBS` on its own
 queue (under this deployment's queue prefix); the workers run it like any other job.
 
 Every job here is idempotent and safe to run twice at once (two clock processes, or a run
@@ -11,7 +11,7 @@ from __future__ import annotations
 from rq import cron
 
 from settlement.config import get_settings
-from workers.jobs import JOBS, QUEUES
+from workers.registry import JOBS, QUEUES, job_function
 from workers.logging import configure
 
 configure(get_settings().log_level)  # the clock's lines are JSON too (`rq cron` imports this)
@@ -39,10 +39,10 @@ def register_all() -> list[dict]:
     settings = get_settings()
     registered = []
     for name, when in schedule(settings).items():
-        func, queue_name = JOBS[name]
+        _, queue_name = JOBS[name]
         timeout, _ = QUEUES[queue_name]
         registered.append(cron.register(
-            func, settings.queue_prefix + queue_name, job_timeout=timeout,
+            job_function(name), settings.queue_prefix + queue_name, job_timeout=timeout,
             name=settings.queue_prefix + name,
             ttl=when.get("interval") or 3600, **when))
     return registered

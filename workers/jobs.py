@@ -1,36 +1,22 @@
-"""Every job the system runs, registered in one place with its queue and limits."""
+"""Every job the system runs (workers/registry.py names them and their queues): each
+loads ids and calls settlement/, and enqueues the jobs that follow."""
 from __future__ import annotations
 
-from contextvars import ContextVar
-
 from settlement import failpoints
-from settlement.config import get_settings
-from settlement.db import get_engine
+from settlement.metrics import record_report
 from settlement.payouts.registry import adapter_for
 from settlement.reports import service as reports
 from settlement.runs import execute as runs
-from settlement.metrics import record_report
+from settlement.runs.job import start_run, tenant_if_run_completed
+from workers.inline import job_engine, job_settings
 from workers.logging import job_logger
-
-# queue name -> (job timeout seconds, retries)
-QUEUES = {"reports": (3600, 3), "payouts": (3600, 5), "referrals": (3600, 3)}
-# Set while a job runs in-process, so that it uses its caller's database and settings.
-inline_engine: ContextVar = ContextVar("inline_engine", default=None)
-inline_settings: ContextVar = ContextVar("inline_settings", default=None)
-
-
-def _engine():
-    return inline_engine.get() or get_engine()
-
-
-def _settings():
-    return inline_settings.get() or get_settings()
+from workers.queue import enqueue, report_job_id, run_batch_job_id
 
 
 def process_report(tenant_id: int, report_id: int) -> dict:
     log = job_logger(tenant_id=tenant_id, report_id=report_id)
     log.info("report.processing")
-    report = reports.process(_engine(), tenant_id, report_id)
+    report = reports.process(job_engine(), tenant_id, report_id)
     record_report(report)
     log.info("report.processed", status=report.status, lines=report.lines,
              inserted=report.inserted, updated=report.updated, rejected=report.rejected)
@@ -40,14 +26,9 @@ def process_report(tenant_id: int, report_id: int) -> dict:
 def execute_run(tenant_id: int, run_id: int) -> dict:
     """Start the run, then hand each batch to its own job (on rq) or work them here
     (in-process); each batch reserves its items when it is submitted."""
-    from workers.queue import enqueue, run_batch_job_id
-    from settlement.db import tenant_session
-
     log = job_logger(tenant_id=tenant_id, run_id=run_id)
-    settings = _settings()
-    with tenant_session(_engine(), tenant_id) as session:
-        batch_ids = runs.start_execution(session, tenant_id, run_id)
-        session.commit()
+    settings = job_settings()
+    batch_ids = start_run(job_engine(), tenant_id, run_id)
     failpoints.reach("run.started")
     log.info("run.executing", batches=len(batch_ids))
     failures = []
@@ -67,8 +48,8 @@ def execute_run(tenant_id: int, run_id: int) -> dict:
 
 def run_batch(tenant_id: int, batch_id: int) -> dict:
     log = job_logger(tenant_id=tenant_id, batch_id=batch_id)
-    settings = _settings()
-    status = runs.run_batch(_engine(), tenant_id, batch_id,
+    settings = job_settings()
+    status = runs.run_batch(job_engine(), tenant_id, batch_id,
                             lambda method: adapter_for(method, settings), settings.outbox_dir,
                             poll_interval=settings.payout_poll_seconds,
                             max_polls=settings.payout_max_polls)
@@ -81,20 +62,8 @@ def run_batch(tenant_id: int, batch_id: int) -> dict:
 def _check_ledger_if_run_completed(tenant_id: int, batch_id: int, settings) -> None:
     """The ledger check after every completed run (the batch job that completes the last
     batch, or a late one: the job id keeps it to one while it waits)."""
-    from sqlalchemy import select
-
-    from settlement.db import tenant_session
-    from settlement.models import RunBatch, SettlementRun, Tenant
-    from workers.queue import enqueue
-
-    with tenant_session(_engine(), tenant_id) as session:
-        run_status, slug = session.execute(
-            select(SettlementRun.status, Tenant.slug)
-            .join(RunBatch, (RunBatch.tenant_id == SettlementRun.tenant_id)
-                  & (RunBatch.run_id == SettlementRun.id))
-            .join(Tenant, Tenant.id == SettlementRun.tenant_id)
-            .where(RunBatch.tenant_id == tenant_id, RunBatch.id == batch_id)).one()
-    if run_status.startswith("completed"):
+    slug = tenant_if_run_completed(job_engine(), tenant_id, batch_id)
+    if slug is not None:
         enqueue("check_ledger", slug, settings=settings,
                 job_id=f"{settings.queue_prefix}ledger-check-{tenant_id}")
 
@@ -107,7 +76,7 @@ def sweep_referrals(tenant_id: int, as_of: str | None = None) -> dict:
     from settlement.referrals.service import sweep_tenant
 
     log = job_logger(tenant_id=tenant_id)
-    result = sweep_tenant(_engine(), tenant_id,
+    result = sweep_tenant(job_engine(), tenant_id,
                           dt.date.fromisoformat(as_of) if as_of else None)
     log.info("referrals.swept", as_of=result["as_of"], expired=result["expired"])
     return result
@@ -122,11 +91,11 @@ def sweep_all_referrals() -> dict:
     from settlement.models import Tenant
     from settlement.referrals.service import sweep_tenant
 
-    with tenant_session(_engine()) as session:
+    with tenant_session(job_engine()) as session:
         tenant_ids = session.scalars(select(Tenant.id).order_by(Tenant.id)).all()
     expired = {}
     for tenant_id in tenant_ids:
-        expired[tenant_id] = sweep_tenant(_engine(), tenant_id)["expired"]
+        expired[tenant_id] = sweep_tenant(job_engine(), tenant_id)["expired"]
     job_logger().info("referrals.swept", tenants=len(tenant_ids), expired=expired)
     return {"expired": expired}
 
@@ -134,16 +103,14 @@ def sweep_all_referrals() -> dict:
 def watch_reports() -> dict:
     """The reports' watchdog, run every minute by the clock: enqueue again every report
     whose job died, fail those whose jobs keep dying. Safe to run at any time, again."""
-    from workers.queue import enqueue, report_job_id
-
     log = job_logger()
-    settings = _settings()
+    settings = job_settings()
 
     def requeue(tenant_id: int, report_id: int) -> None:
         enqueue("process_report", tenant_id, report_id, settings=settings,
                 job_id=report_job_id(settings, tenant_id, report_id))
 
-    watched = reports.requeue_stalled_reports(_engine(), requeue)
+    watched = reports.requeue_stalled_reports(job_engine(), requeue)
     if watched.requeued or watched.abandoned:
         log.info("reports.watched", requeued=len(watched.requeued),
                  abandoned=len(watched.abandoned))
@@ -155,16 +122,15 @@ def watch_runs() -> dict:
     is started and each open batch that no live job holds gets its batch job again (see
     settlement/runs/watchdog.py). Safe to run at any time, twice at once."""
     from settlement.runs.watchdog import watch_runs as watch
-    from workers.queue import enqueue, run_batch_job_id
 
     log = job_logger()
-    settings = _settings()
+    settings = job_settings()
 
     def resume(tenant_id: int, batch_id: int) -> None:
         enqueue("run_batch", tenant_id, batch_id, settings=settings,
                 job_id=run_batch_job_id(settings, tenant_id, batch_id))
 
-    report = watch(_engine(), resume)
+    report = watch(job_engine(), resume)
     if report.resumed or report.failed:
         log.info("runs.watched", runs=report.runs, resumed=report.resumed,
                  held=report.held, failed=report.failed)
@@ -180,7 +146,7 @@ def confirm_held(as_of: str | None = None, tenant: str | None = None) -> dict:
     from settlement.commissions.holds import confirm_held_for_tenants
 
     on = dt.date.fromisoformat(as_of) if as_of else None
-    confirmed = confirm_held_for_tenants(_engine(), tenant, on)
+    confirmed = confirm_held_for_tenants(job_engine(), tenant, on)
     if any(confirmed.values()):
         job_logger().info("commissions.hold_ended", confirmed=confirmed)
     return {"confirmed": confirmed}
@@ -192,7 +158,7 @@ def check_ledger(tenant: str | None = None) -> dict:
     error and shown by GET /v1/health/ledger. Read-only: safe to run at any time, twice."""
     from settlement.ledger.check import check_tenants
 
-    results = check_tenants(_engine(), tenant, "job:check_ledger")
+    results = check_tenants(job_engine(), tenant, "job:check_ledger")
     for result in results:
         if not result.ok:
             job_logger(tenant_id=result.tenant_id).error(
@@ -208,8 +174,8 @@ def follow_payouts() -> dict:
     from settlement.runs.follow import follow_batches
 
     log = job_logger()
-    settings = _settings()
-    report = follow_batches(_engine(), lambda method: adapter_for(method, settings),
+    settings = job_settings()
+    report = follow_batches(job_engine(), lambda method: adapter_for(method, settings),
                             settings.outbox_dir)
     log.info("payouts.followed", batches=len(report.followed), failed=report.failed)
     return report.as_dict()
@@ -219,8 +185,8 @@ def follow_batch(tenant_id: int, batch_id: int) -> dict:
     """One settled batch read again now (a PayPal webhook event named one of its items)."""
     from settlement.runs.follow import follow_batch as follow
 
-    settings = _settings()
-    status = follow(_engine(), tenant_id, batch_id, lambda method: adapter_for(method, settings),
+    settings = job_settings()
+    status = follow(job_engine(), tenant_id, batch_id, lambda method: adapter_for(method, settings),
                     settings.outbox_dir)
     job_logger(tenant_id=tenant_id, batch_id=batch_id).info("payouts.followed", status=status)
     return {"batch_id": batch_id, "status": status}
@@ -231,7 +197,7 @@ def fulfil_exchanges() -> dict:
     batches moved on (settlement/exchanges/fulfil.py). Safe to run at any time, again."""
     from settlement.exchanges.daily import fulfil_all
 
-    result = fulfil_all(_engine(), _settings())
+    result = fulfil_all(job_engine(), job_settings())
     job_logger().info("exchanges.fulfilled", batches=result)
     return result
 
@@ -241,21 +207,7 @@ def expire_points() -> dict:
     member and date (settlement/exchanges/expiry.py)."""
     from settlement.exchanges.daily import expire_all
 
-    result = expire_all(_engine())
+    result = expire_all(job_engine())
     job_logger().info("points.expired", members=result)
     return result
 
-
-JOBS = {"process_report": (process_report, "reports"),
-        "execute_run": (execute_run, "payouts"),
-        "run_batch": (run_batch, "payouts"),
-        "sweep_referrals": (sweep_referrals, "referrals"),
-        "sweep_all_referrals": (sweep_all_referrals, "referrals"),
-        "watch_reports": (watch_reports, "reports"),
-        "watch_runs": (watch_runs, "payouts"),
-        "follow_payouts": (follow_payouts, "payouts"),
-        "follow_batch": (follow_batch, "payouts"),
-        "confirm_held": (confirm_held, "reports"),
-        "check_ledger": (check_ledger, "reports"),
-        "fulfil_exchanges": (fulfil_exchanges, "payouts"),
-        "expire_points": (expire_points, "referrals")}

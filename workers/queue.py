@@ -10,7 +10,8 @@ from settlement.config import Settings, get_settings
 from settlement.db import engine_for
 from settlement.logs import current_request_id
 from settlement.metrics import JOB_DURATION
-from workers.jobs import JOBS, QUEUES, inline_engine, inline_settings
+from workers.inline import inline_engine, inline_settings
+from workers.registry import JOBS, QUEUES, job_function
 
 
 @lru_cache(maxsize=4)
@@ -33,14 +34,14 @@ def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | Non
     the caller's database. `job_id` makes the enqueue idempotent while the job is waiting;
     `at_front` puts it before the jobs already waiting in its queue (a short job that
     finishes work already started, such as collecting a batch's answer)."""
-    func, queue_name = JOBS[job]
+    function_path, queue_name = JOBS[job]
     settings = settings or get_settings()
     if not settings.redis_url:
         engine_token = inline_engine.set(engine_for(settings.database_url))
         settings_token = inline_settings.set(settings)
         try:
             with timed_job(job):
-                return func(*args)
+                return job_function(job)(*args)
         finally:
             inline_settings.reset(settings_token)
             inline_engine.reset(engine_token)
@@ -57,7 +58,8 @@ def enqueue(job: str, *args, settings: Settings | None = None, job_id: str | Non
             # are safe: the batch's state and the provider's idempotency keep it exactly once.
             job_id = f"{job_id}-{uuid.uuid4().hex[:8]}"
     # The request (or job) that enqueued it, so the job's log lines can be found with it.
-    return q.enqueue(func, *args, job_id=job_id, retry=Retry(max=retries, interval=[1, 5, 30]),
+    return q.enqueue(function_path, *args, job_id=job_id,
+                     retry=Retry(max=retries, interval=[1, 5, 30]),
                      meta={"request_id": current_request_id()}, at_front=at_front)
 
 

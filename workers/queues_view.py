@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from settlement.config import Settings
-from workers.jobs import QUEUES
+from workers.registry import QUEUES
 from workers.queue import _redis, queue
 
 FAILED_SHOWN = 100

@@ -17,8 +17,9 @@ from settlement.migrate import upgrade
 from sandboxes.paypal import serve
 from tests.conftest import PG_ADMIN_URL
 from tests.faults import harness as h
-from workers import jobs
+from workers.inline import inline_engine, inline_settings
 from workers.cron import schedule
+from workers.registry import JOBS, job_function
 
 pytestmark = [pytest.mark.postgres]
 
@@ -28,7 +29,7 @@ def test_every_scheduled_job_is_a_job_of_the_registry_with_a_valid_schedule():
     assert {"watch_runs", "watch_reports", "follow_payouts", "sweep_all_referrals",
             "confirm_held", "check_ledger"} <= set(planned)
     for name, when in planned.items():
-        assert name in jobs.JOBS, name
+        assert name in JOBS, name
         assert ("interval" in when) != ("cron" in when), name
         if "cron" in when:
             assert croniter.is_valid(when["cron"]), (name, when)
@@ -51,7 +52,7 @@ def test_rq_cron_loads_the_schedule_on_this_deployments_queues(redis_url, monkey
     loaded = {job.name: job for job in scheduler.get_jobs()}
     assert set(loaded) == {f"clock-test-{name}" for name in schedule(get_settings())}
     for name, job in loaded.items():
-        _, queue = jobs.JOBS[name.removeprefix("clock-test-")]
+        _, queue = JOBS[name.removeprefix("clock-test-")]
         assert job.queue_name == f"clock-test-{queue}"
 
 
@@ -84,11 +85,11 @@ def test_every_recurring_job_run_twice_at_once_pays_once_and_keeps_the_ledger_wh
         results: dict[str, list] = {}
 
         def run_job(name: str, slot: list, barrier: threading.Barrier) -> None:
-            jobs.inline_engine.set(engine_for(own_database))
-            jobs.inline_settings.set(settings)
+            inline_engine.set(engine_for(own_database))
+            inline_settings.set(settings)
             barrier.wait()
             try:
-                slot.append(jobs.JOBS[name][0]())
+                slot.append(job_function(name)())
             except Exception as exc:  # noqa: BLE001 - reported below, with its job
                 slot.append(exc)
 

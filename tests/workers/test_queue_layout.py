@@ -42,7 +42,7 @@ def settings(pg_url, redis_url):
 def run_burst(argv: list[str], settings: Settings) -> subprocess.CompletedProcess:
     """The command as the Procfile runs it, its queues under the test's prefix, `--burst`
     so it stops once its queues are empty."""
-    from workers.jobs import QUEUES
+    from workers.registry import QUEUES
     argv = [settings.redis_url if word == "${SETTLE_REDIS_URL}" else
             settings.queue_prefix + word if word in QUEUES else word for word in argv]
     if argv[0] == "rq":
@@ -71,7 +71,7 @@ def test_the_procfiles_payouts_process_runs_payout_jobs_and_leaves_reports_queue
 
 
 def test_the_procfiles_general_worker_still_listens_on_payouts():
-    from workers.jobs import QUEUES
+    from workers.registry import QUEUES
     queues = [word for word in procfile_command("worker") if word in QUEUES]
     assert "payouts" in queues and "reports" in queues
     assert [word for word in procfile_command("payouts") if word in QUEUES] == ["payouts"]
