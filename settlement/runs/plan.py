@@ -320,7 +320,7 @@ def get_run(session: Session, tenant_id: int, run_id: int, *,
 
 def run_id_of(session: Session, tenant_id: int, number: int) -> int:
     """The internal id of the tenant's run numbered `number` (what the API and the command
-    line call it); 404 for a number the tenant has not used."""
+    line call it); RunError not_found for a number the tenant has not used."""
     found = internal_id(session, SettlementRun, tenant_id, number)
     if found is None:
         raise RunError("not_found", f"no settlement run {number}")
