@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from settlement.ledger.buckets import account_sql
 from settlement.ledger.writer import post_from_select
+from settlement.states import CommissionStatus
 
 # The network's own name for the field that points at the original, for the line errors.
 ORIGINAL_FIELD = {"cj": "originalActionId"}
@@ -28,7 +29,7 @@ ORIGINAL_FIELD = {"cj": "originalActionId"}
 # a scan of the report's lines inside (53 s for one 50,000-line report under load,
 # docs/PERFORMANCE.md "Payout day under load, 2026-12-06"). The lines come from `restated`,
 # indexed on the commission id, so either join order costs one probe per restated line.
-RESTATE_SQL = """
+RESTATE_SQL = f"""
   UPDATE commissions SET status = a.status, sale_amount = a.sale,
     commission_amount = a.commission, sale_precise = a.sale_precise,
     commission_precise = a.commission_precise, share_amount = a.share,
@@ -36,11 +37,12 @@ RESTATE_SQL = """
     order_id = COALESCE(a.order_id, commissions.order_id), as_of_us = :as_of,
     confirm_after = a.confirm_after, awaiting_original = a.awaiting,
     version = commissions.version + 1,
-    confirmed_on = CASE WHEN a.status = 'confirmed' AND commissions.status <> 'confirmed'
+    confirmed_on = CASE WHEN a.status = '{CommissionStatus.CONFIRMED}'
+                             AND commissions.status <> '{CommissionStatus.CONFIRMED}'
                         THEN :today ELSE commissions.confirmed_on END
   FROM restated a
   WHERE commissions.tenant_id = :t AND commissions.id = a.existing_id
-    {by_key}"""
+    {{by_key}}"""
 RESTATED_BY_KEY = "AND commissions.id = ANY (ARRAY(SELECT existing_id FROM restated))"
 # A newer report that confirms what we have makes older reports stale from now on; the same
 # primary-key look-up, and no join at all (only the report's moment is written).
@@ -139,12 +141,13 @@ def _post_released(session: Session, params: dict, key: str) -> int | None:
       SELECT account, member_id, sum(amount) AS amount FROM (
         SELECT {account_sql("status", "member_id")} AS account, member_id, share AS amount
           FROM released
-         WHERE status <> 'reversed'
+         WHERE status <> '{CommissionStatus.REVERSED}'
         UNION ALL
         SELECT 'network_receivable', NULL, -commission FROM released
-         WHERE status <> 'reversed'
+         WHERE status <> '{CommissionStatus.REVERSED}'
         UNION ALL
-        SELECT 'portal_margin', NULL, margin FROM released WHERE status <> 'reversed'
+        SELECT 'portal_margin', NULL, margin FROM released
+         WHERE status <> '{CommissionStatus.REVERSED}'
       ) e GROUP BY account, member_id HAVING sum(amount) <> 0"""
     # The report as its tenant numbers it: memos are read in members' statements.
     number = session.execute(text("SELECT number FROM reports WHERE tenant_id = :t AND id = :r"),

@@ -28,6 +28,7 @@ from settlement.ledger.buckets import account_sql
 from settlement.ledger.writer import post_from_select
 from settlement.models import Tenant
 from settlement.reports.formats.base import UNSTATED
+from settlement.states import CommissionStatus
 from settlement.tenants.service import policy_of
 
 
@@ -55,9 +56,10 @@ def resolve_holds(session: Session, tenant_id: int, fmt: str, network_days: int 
     session.execute(text(f"""
       UPDATE incoming SET confirm_after = CASE WHEN sale < 0 OR commission < 0 THEN NULL
                                                ELSE {until} END,
-        status = CASE WHEN sale < 0 OR commission < 0 THEN 'confirmed'
-                      WHEN {days} IS NULL THEN 'pending'
-                      WHEN {until} <= :today THEN 'confirmed' ELSE 'pending' END
+        status = CASE WHEN sale < 0 OR commission < 0 THEN '{CommissionStatus.CONFIRMED}'
+                      WHEN {days} IS NULL THEN '{CommissionStatus.PENDING}'
+                      WHEN {until} <= :today THEN '{CommissionStatus.CONFIRMED}'
+                      ELSE '{CommissionStatus.PENDING}' END
       WHERE status = :u"""), {"t": tenant_id, "fmt": fmt, "days": network_days,
                               "today": today, "u": UNSTATED})
 
@@ -69,24 +71,25 @@ def confirm_held(session: Session, tenant_id: int, currency: str,
     from settlement.commissions.lifecycle import _temp, drop_temps
 
     p = {"t": tenant_id, "today": today, "cur": currency}
-    _temp(session, "held", """
+    _temp(session, "held", f"""
       SELECT id AS commission_id, member_id, share_amount AS share,
              commission_amount AS commission
       FROM commissions
-      WHERE tenant_id = :t AND status = 'pending' AND confirm_after <= :today
+      WHERE tenant_id = :t AND status = '{CommissionStatus.PENDING}' AND confirm_after <= :today
         AND NOT awaiting_original""", p)
     count, first = session.execute(text("SELECT count(*), min(commission_id) FROM held")).one()
     if count == 0:
         drop_temps(session, "held")
         return 0, None
     entry_id = _post_confirmations(session, tenant_id, f"held:{today}:{first}", p)
-    session.execute(text("""
+    session.execute(text(f"""
       INSERT INTO commission_events (tenant_id, commission_id, kind, report_id, line, entry_id,
         old_status, new_status, old_share, new_share, old_commission, new_commission)
-      SELECT :t, commission_id, 'hold_ended', NULL, NULL, :e, 'pending', 'confirmed', share,
+      SELECT :t, commission_id, 'hold_ended', NULL, NULL, :e, '{CommissionStatus.PENDING}',
+             '{CommissionStatus.CONFIRMED}', share,
              share, commission, commission FROM held"""), {**p, "e": entry_id})
-    session.execute(text("""
-      UPDATE commissions SET status = 'confirmed', confirmed_on = :today,
+    session.execute(text(f"""
+      UPDATE commissions SET status = '{CommissionStatus.CONFIRMED}', confirmed_on = :today,
         version = commissions.version + 1
       WHERE commissions.tenant_id = :t
         AND commissions.id IN (SELECT commission_id FROM held)"""), p)
@@ -96,12 +99,13 @@ def confirm_held(session: Session, tenant_id: int, currency: str,
 
 def _post_confirmations(session: Session, tenant_id: int, key: str, p: dict) -> int | None:
     """pending -> available for each member (or the unattributed accounts), one entry."""
+    confirmed, pending = f"'{CommissionStatus.CONFIRMED}'", f"'{CommissionStatus.PENDING}'"
     legs = f"""
       SELECT account, member_id, sum(amount) AS amount FROM (
-        SELECT {account_sql("'confirmed'", "member_id")} AS account, member_id,
+        SELECT {account_sql(confirmed, "member_id")} AS account, member_id,
                share AS amount FROM held
         UNION ALL
-        SELECT {account_sql("'pending'", "member_id")}, member_id, -share FROM held
+        SELECT {account_sql(pending, "member_id")}, member_id, -share FROM held
       ) e GROUP BY account, member_id HAVING sum(amount) <> 0"""
     return post_from_select(session, tenant_id, key, "hold_ended",
                             "holding period over: pending lines confirmed",

@@ -33,6 +33,7 @@ from settlement.commissions.rules import best_rule_sql, round_div_sql, share_sql
 from settlement.money import network_scale
 from settlement.ledger.buckets import account_sql, bucket_sql, unattributed_sql
 from settlement.ledger.writer import existing_entry, post_from_select
+from settlement.states import CommissionStatus
 
 # Outcomes that refuse a line, with the field at fault and the message an integration
 # engineer reads. `{txn}` is the line's transaction id.
@@ -147,8 +148,10 @@ def classify(session: Session, ctx: ApplyContext) -> None:
                          AND c.commission_precise = i.commission THEN 'unchanged'
                     WHEN c.member_external_id IS DISTINCT FROM i.member THEN 'member_changed'
                     WHEN c.retailer_id <> {retailer_id} THEN 'retailer_changed'
-                    WHEN c.status = 'reversed' THEN 'reinstated'
-                    WHEN c.status = 'confirmed' AND i.status = 'pending' THEN 'unconfirmed'
+                    WHEN c.status = '{CommissionStatus.REVERSED}' THEN 'reinstated'
+                    WHEN c.status = '{CommissionStatus.CONFIRMED}'
+                         AND i.status = '{CommissionStatus.PENDING}'
+                      THEN 'unconfirmed'
                     ELSE 'updated' END AS outcome,
                {rule_id} AS rule_id,
                {share_sql('sr', 'i.sale', 'i.commission', 'i.category', ctx.rounding, scale)}
@@ -215,7 +218,7 @@ def _member_effects(where: str, prefix: str, sign: str) -> str:
     return f"""
       SELECT {account_sql(status, "owner")} AS account, owner AS member_id, {sign}{prefix}share AS amount,
              {sign}{prefix}commission AS commission, {sign}{prefix}margin AS margin
-        FROM applied WHERE {where} AND {status} <> 'reversed'"""
+        FROM applied WHERE {where} AND {status} <> '{CommissionStatus.REVERSED}'"""
 
 
 def _legs_sql(updates: bool) -> str:
@@ -282,7 +285,7 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None,
 
 
 def _insert_commissions(session: Session, p: dict) -> None:
-    session.execute(text("""
+    session.execute(text(f"""
       INSERT INTO commissions (tenant_id, source, transaction_id, order_id,
         original_transaction_id, member_external_id, member_id, retailer_id, category,
         event_date, sale_amount, commission_amount, sale_precise, commission_precise,
@@ -293,7 +296,8 @@ def _insert_commissions(session: Session, p: dict) -> None:
         retailer_id, NULLIF(category, ''), event_date, sale, commission, sale_precise,
         commission_precise, share, margin, :cur,
         status, rule_id, :as_of, :r, line, :e,
-        CASE WHEN status = 'confirmed' THEN :today END, confirm_after, awaiting, 1
+        CASE WHEN status = '{CommissionStatus.CONFIRMED}' THEN :today END,
+        confirm_after, awaiting, 1
       FROM applied WHERE outcome = 'inserted'"""), p)
 
 
@@ -357,10 +361,10 @@ def attach_unattributed(session: Session, tenant_id: int, currency: str,
     legs = f"""
       SELECT account, member_id, sum(amount) AS amount FROM (
         SELECT {bucket_sql("status")} AS account, member_id, share AS amount FROM attach
-         WHERE status <> 'reversed'
+         WHERE status <> '{CommissionStatus.REVERSED}'
         UNION ALL
         SELECT {unattributed_sql("status")}, NULL, -share FROM attach
-         WHERE status <> 'reversed'
+         WHERE status <> '{CommissionStatus.REVERSED}'
       ) e GROUP BY account, member_id HAVING sum(amount) <> 0"""
     entry_id = post_from_select(session, tenant_id, f"attach:{cause}:{rows[1]}", "attach",
                                 f"lines attributed to members ({cause})",
