@@ -348,7 +348,7 @@ class Posting(Base):
         PrimaryKeyConstraint("tenant_id", "id"),
         Index("ix_postings_entry", "tenant_id", "entry_id"),
         Index("ix_postings_member", "tenant_id", "member_id"),
-        # The key to journal_entries is checked per statement by a trigger (ledger_rules.py).
+        # The key to journal_entries is checked per statement by a trigger (migrations 0001, 0005).
     )
 
 

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from settlement.exchanges.models import Exchange
 from settlement.exchanges.guard import hold_against_planning, planned_unreserved
 from settlement.exchanges.service import lock_member
-from settlement.ledger.service import Leg, member_balances, post_entry
+from settlement.ledger.service import member_balances
+from settlement.ledger.writer import Leg, post_entry
 from settlement.models import JournalEntry, Member, Posting
 from settlement.tenants.policy import TenantPolicy
 

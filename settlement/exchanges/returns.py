@@ -29,7 +29,7 @@ from settlement.db import tenant_session
 from settlement.exchanges import zengin
 from settlement.exchanges.models import Exchange
 from settlement.exchanges.service import _release_campaign, lock_member, return_points
-from settlement.ledger.service import Leg, post_entry
+from settlement.ledger.writer import Leg, post_entry
 from settlement.models import Tenant
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from settlement.exchanges.guard import hold_against_planning, planned_unreserved
 from settlement.exchanges.models import LIVE, Exchange
 from settlement.exchanges.quote import ExchangeError, Quote, canonical, make_quote
-from settlement.ledger.service import (Leg, check_balanced, member_balances, open_entry,
-                                       post_entry)
-from settlement.models import Member, Posting
+from settlement.ledger.service import member_balances
+from settlement.ledger.writer import Leg, post_entry, post_new_entry
+from settlement.models import Member
 from settlement.tenants.policy import TenantPolicy
 
 IDEMPOTENCY_KEY_MAX = 200
@@ -115,17 +115,12 @@ def _next_number(session: Session, tenant_id: int, member_id: int) -> int:
 
 
 def _reserve(session: Session, policy: TenantPolicy, exchange: Exchange, quote: Quote) -> None:
-    """available -> reserved. The exchange is new, so is its entry's key: no look-up first
-    (post_entry's), two statements."""
-    entry_id = open_entry(session, exchange.tenant_id, f"exchange:{exchange.id}:reserve",
-                          "exchange_reserve", f"exchange {exchange.number} ({quote.exit}): "
-                          f"{quote.points_debited} points reserved")
-    session.execute(Posting.__table__.insert().values([
-        {"tenant_id": exchange.tenant_id, "entry_id": entry_id, "account": leg.account,
-         "member_id": leg.member_id, "currency": leg.currency, "amount": leg.amount}
-        for leg in _move(policy, exchange.member_id, exchange.debit, "available",
-                         "reserved")]))
-    check_balanced(session, exchange.tenant_id, entry_id)
+    """available -> reserved. The exchange is new, so is its entry's key: no look-up first."""
+    post_new_entry(session, exchange.tenant_id, f"exchange:{exchange.id}:reserve",
+                   "exchange_reserve",
+                   _move(policy, exchange.member_id, exchange.debit, "available", "reserved"),
+                   memo=f"exchange {exchange.number} ({quote.exit}): "
+                        f"{quote.points_debited} points reserved")
 
 
 def _move(policy: TenantPolicy, member_id: int, amount: int, source: str, target: str):

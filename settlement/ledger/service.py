@@ -15,10 +15,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from settlement.ledger.buckets import MEMBER_BUCKETS
-# The writing side is writer.py; these names stay importable from here for the modules
-# that import them so (exchanges and their tests).
-from settlement.ledger.writer import (Leg, LedgerError, check_balanced,  # noqa: F401
-                                      existing_entry, open_entry, post_entry)
 
 
 def member_balances(session: Session, tenant_id: int, member_id: int) -> dict[str, int]:

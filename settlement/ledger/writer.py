@@ -56,24 +56,12 @@ def post_entry(session: Session, tenant_id: int, key: str, kind: str, legs: Iter
                memo: str | None = None) -> int | None:
     """Post one balanced entry of a few legs known in Python. The same key again changes
     nothing and returns None."""
-    legs = [leg for leg in legs if leg.amount != 0]
-    if not legs:
-        return None
-    totals: dict[str, int] = {}
-    for leg in legs:
-        totals[leg.currency] = totals.get(leg.currency, 0) + leg.amount
-    unbalanced = {c: t for c, t in totals.items() if t != 0}
-    if unbalanced:
-        raise LedgerError(f"entry {key} does not balance: {unbalanced}")
-    if existing_entry(session, tenant_id, key) is not None:
+    legs = _balanced(key, legs)
+    if not legs or existing_entry(session, tenant_id, key) is not None:
         return None
     savepoint = session.begin_nested()
     try:
-        entry_id = open_entry(session, tenant_id, key, kind, memo)
-        session.execute(Posting.__table__.insert().values([
-            {"tenant_id": tenant_id, "entry_id": entry_id, "account": leg.account,
-             "member_id": leg.member_id, "currency": leg.currency, "amount": leg.amount}
-            for leg in legs]))
+        entry_id = _insert_entry(session, tenant_id, key, kind, legs, memo)
         savepoint.commit()
     except IntegrityError:
         # Another transaction posted the same key first: that is the idempotent outcome.
@@ -81,6 +69,38 @@ def post_entry(session: Session, tenant_id: int, key: str, kind: str, legs: Iter
         if existing_entry(session, tenant_id, key) is None:
             raise
         return None
+    return entry_id
+
+
+def post_new_entry(session: Session, tenant_id: int, key: str, kind: str, legs: Iterable[Leg],
+                   memo: str | None = None) -> int | None:
+    """`post_entry` for a key that cannot exist yet (the first entry of a row this
+    transaction just made): no look-up first, no savepoint, two statements. A key posted
+    before fails on the unique key."""
+    legs = _balanced(key, legs)
+    return _insert_entry(session, tenant_id, key, kind, legs, memo) if legs else None
+
+
+def _balanced(key: str, legs: Iterable[Leg]) -> list[Leg]:
+    """The entry's legs that move money, refused unless they sum to zero per currency."""
+    legs = [leg for leg in legs if leg.amount != 0]
+    totals: dict[str, int] = {}
+    for leg in legs:
+        totals[leg.currency] = totals.get(leg.currency, 0) + leg.amount
+    unbalanced = {c: t for c, t in totals.items() if t != 0}
+    if unbalanced:
+        raise LedgerError(f"entry {key} does not balance: {unbalanced}")
+    return legs
+
+
+def _insert_entry(session: Session, tenant_id: int, key: str, kind: str, legs: list[Leg],
+                  memo: str | None) -> int:
+    entry_id = open_entry(session, tenant_id, key, kind, memo)
+    # One multi-row statement: the database checks each statement's entries balance.
+    session.execute(Posting.__table__.insert().values([
+        {"tenant_id": tenant_id, "entry_id": entry_id, "account": leg.account,
+         "member_id": leg.member_id, "currency": leg.currency, "amount": leg.amount}
+        for leg in legs]))
     return entry_id
 
 

@@ -8,7 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from settlement.catalog.service import member_by_external_id
-from settlement.ledger.service import Leg, member_balances, post_entry
+from settlement.ledger.service import member_balances
+from settlement.ledger.writer import Leg, post_entry
 from settlement.models import JournalEntry, Posting
 from tests.domain.helpers import add_members
 

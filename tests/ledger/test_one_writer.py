@@ -10,10 +10,14 @@ from settlement.ledger.buckets import STATUS_BUCKET, account_sql, bucket_sql
 
 SETTLEMENT = Path(__file__).resolve().parent.parent.parent / "settlement"
 LEDGER = SETTLEMENT / "ledger"
-WRITES = re.compile(r"INSERT\s+INTO\s+(postings|journal_entries)\b", re.IGNORECASE)
+# SQL text, or the ORM's way to the same rows (an insert on the tables, a new JournalEntry).
+WRITES = re.compile(r"INSERT\s+INTO\s+(postings|journal_entries)\b"
+                    r"|\b(Posting|JournalEntry)\.__table__\.insert\b"
+                    r"|(?<!class )\b(Posting|JournalEntry)\(|insert\((Posting|JournalEntry)\b",
+                    re.IGNORECASE)
 
 
-def test_only_the_ledger_package_inserts_entries_or_postings():
+def test_only_the_ledger_package_inserts_entries_or_postings_by_sql_or_orm():
     writers = sorted(str(path.relative_to(SETTLEMENT.parent))
                      for path in SETTLEMENT.rglob("*.py")
                      if LEDGER not in path.parents and WRITES.search(path.read_text("utf-8")))
