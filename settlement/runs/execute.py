@@ -108,9 +108,7 @@ def _reserve(session: Session, batch: RunBatch) -> None:
     """available -> reserved for the batch's items, as one entry for the batch."""
     t = batch.tenant_id
     key = f"run:{batch.run_id}:batch:{batch.id}:reserve"
-    legacy = f"run:{batch.run_id}:reserve"  # runs that reserved everything at once
-    if not batch.amount or existing_entry(session, t, key) is not None \
-            or existing_entry(session, t, legacy) is not None:
+    if not batch.amount or existing_entry(session, t, key) is not None:
         return
     run = session.get(SettlementRun, (t, batch.run_id))
     post_from_select(session, t, key, "run_reserve",
