@@ -5,8 +5,11 @@ to members, releasing corrections) render it as SQL with `bucket_sql`.
 """
 from __future__ import annotations
 
+from settlement.states import CommissionStatus
+
 MEMBER_BUCKETS = ("pending", "available", "reserved", "paid")
-STATUS_BUCKET = {"pending": "pending", "confirmed": "available"}  # reversed: no bucket
+STATUS_BUCKET = {CommissionStatus.PENDING: "pending",
+                 CommissionStatus.CONFIRMED: "available"}  # reversed: no bucket
 UNATTRIBUTED = "unattributed_"  # the tenant's account of a bucket whose member is unknown
 
 

@@ -27,13 +27,14 @@ from settlement.db import tenant_session
 
 from settlement.ledger.service import tenant_totals, unbalanced_entries
 from settlement.models import AuditEvent, Tenant
+from settlement.states import BonusStatus, CommissionStatus, ItemStatus, sql_in
 
 ACTION = "ledger.checked"
 SHOWN = 100  # mismatches listed per kind; the counts say how many there are
 
 # One row per member whose buckets disagree: (member, ledger vs expected) for the total,
 # the pending bucket and the paid bucket.
-_MEMBERS = """
+_MEMBERS = f"""
   SELECT x.member_id, m.external_id,
          sum(x.ledger_total), sum(x.expected_total), sum(x.ledger_pending),
          sum(x.expected_pending), sum(x.ledger_paid), sum(x.expected_paid)
@@ -46,15 +47,18 @@ _MEMBERS = """
     FROM postings WHERE tenant_id = :t AND member_id IS NOT NULL
     UNION ALL
     SELECT member_id, 0, share_amount, 0,
-           CASE WHEN status = 'pending' THEN share_amount ELSE 0 END, 0, 0
+           CASE WHEN status = '{CommissionStatus.PENDING}' THEN share_amount ELSE 0 END, 0, 0
     FROM commissions
-    WHERE tenant_id = :t AND member_id IS NOT NULL AND status IN ('pending', 'confirmed')
+    WHERE tenant_id = :t AND member_id IS NOT NULL
+      AND status IN {sql_in(CommissionStatus.PENDING, CommissionStatus.CONFIRMED)}
     UNION ALL
-    SELECT member_id, 0, amount, 0, CASE WHEN status = 'pending' THEN amount ELSE 0 END, 0, 0
-    FROM referral_bonuses WHERE tenant_id = :t AND status IN ('pending', 'earned')
+    SELECT member_id, 0, amount, 0,
+           CASE WHEN status = '{BonusStatus.PENDING}' THEN amount ELSE 0 END, 0, 0
+    FROM referral_bonuses
+    WHERE tenant_id = :t AND status IN {sql_in(BonusStatus.PENDING, BonusStatus.EARNED)}
     UNION ALL
     SELECT member_id, 0, 0, 0, 0, 0, amount
-    FROM run_items WHERE tenant_id = :t AND status = 'succeeded') x
+    FROM run_items WHERE tenant_id = :t AND status = '{ItemStatus.SUCCEEDED}') x
   JOIN members m ON m.tenant_id = :t AND m.id = x.member_id
   GROUP BY x.member_id, m.external_id
   HAVING sum(x.ledger_total) <> sum(x.expected_total)

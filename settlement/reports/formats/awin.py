@@ -22,9 +22,10 @@ from typing import Iterable, Iterator
 from settlement.reports.formats import fields as f
 from settlement.reports.formats import networks as n
 from settlement.reports.formats.base import LineError, ParseContext, ParsedLine
+from settlement.states import CommissionStatus
 
-STATUSES = {"pending": "pending", "approved": "confirmed", "declined": "reversed",
-            "deleted": "reversed"}
+STATUSES = {"pending": CommissionStatus.PENDING, "approved": CommissionStatus.CONFIRMED,
+            "declined": CommissionStatus.REVERSED, "deleted": CommissionStatus.REVERSED}
 
 
 def _member(line: int, get, ctx: ParseContext, errors: list) -> str | None:

@@ -13,7 +13,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Iterator, NamedTuple, Protocol
 
-STATUSES = ("pending", "confirmed", "reversed")
+from settlement.states import CommissionStatus
+
+STATUSES = tuple(CommissionStatus)  # a line's status, as its commission will carry it
 # The status of a line the network sent without one: it becomes pending or confirmed by the
 # tenant's holding period when applied (commissions/holds.py), never stored as such.
 UNSTATED = "unstated"

@@ -32,6 +32,7 @@ from typing import Iterable, Iterator
 from settlement.reports.formats import fields as f
 from settlement.reports.formats import networks as n
 from settlement.reports.formats.base import LineError, ParseContext, ParsedLine
+from settlement.states import CommissionStatus
 
 ENVELOPES = (("data", "publisherCommissions", "records"), ("records",))
 CURRENCY = "USD"
@@ -39,12 +40,12 @@ ACTION_STATUSES = {s: s for s in ("new", "extended", "locked", "closed", "correc
 VALIDATION_STATUSES = {s: s for s in ("pending", "accepted", "declined", "automated")}
 
 
-def status_of(action: str, validation: str) -> str:
+def status_of(action: str, validation: str) -> CommissionStatus:
     if validation == "declined":
-        return "reversed"
+        return CommissionStatus.REVERSED
     if action in ("locked", "closed") and validation in ("accepted", "automated"):
-        return "confirmed"
-    return "pending"
+        return CommissionStatus.CONFIRMED
+    return CommissionStatus.PENDING
 
 
 def _currency(line: int, ctx: ParseContext, errors: list) -> None:

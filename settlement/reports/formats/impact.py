@@ -21,9 +21,11 @@ from typing import Iterable, Iterator
 from settlement.reports.formats import fields as f
 from settlement.reports.formats import networks as n
 from settlement.reports.formats.base import LineError, ParseContext, ParsedLine
+from settlement.states import CommissionStatus
 
 ENVELOPES = (("Actions",),)
-STATES = {"pending": "pending", "approved": "confirmed", "reversed": "reversed"}
+STATES = {"pending": CommissionStatus.PENDING, "approved": CommissionStatus.CONFIRMED,
+          "reversed": CommissionStatus.REVERSED}
 MEMBER_FIELDS = ("SubId1", "SubId2", "SubId3", "SharedId")
 COLUMNS = ("Id", "Oid", *MEMBER_FIELDS, "CampaignId", "EventDate", "Amount", "Payout",
            "Currency", "State")

@@ -51,6 +51,7 @@ from typing import Iterable, Iterator
 from settlement.reports.formats import fields as f
 from settlement.reports.formats import networks as n
 from settlement.reports.formats.base import UNSTATED, LineError, ParseContext, ParsedLine
+from settlement.states import CommissionStatus
 
 U1, MID, ORDER, SKU = "Member ID (U1)", "MID", "Order ID", "SKU"
 TXN_DATE, SALES, ITEMS, COMMISSION = "Transaction Date", "Sales", "# of Items", "Total Commission"
@@ -68,7 +69,7 @@ MAX_U1_CHARS = 72
 NO_MEMBER = "<none>"  # what the report says when the link carried no u1
 # Enhanced Order Locking: a locked line can no longer change. Any other word leaves the line
 # without a status, for the tenant's holding period to confirm (commissions/holds.py).
-LOCK_STATUSES = {"locked": "confirmed", "unlocked": UNSTATED, "not applicable": UNSTATED,
+LOCK_STATUSES = {"locked": CommissionStatus.CONFIRMED, "unlocked": UNSTATED, "not applicable": UNSTATED,
                  "n/a": UNSTATED}
 
 
