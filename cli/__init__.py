@@ -1,17 +1,14 @@
 """The `settle` command line: database, tenants, keys, reports and the demo summary."""
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 import click
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from settlement.access.service import ROLES, create_key
 from settlement.config import get_settings
-from settlement.db import get_engine, session_scope
+from settlement.db import session_scope
 from settlement.tenants.policy import load_policy
 from settlement.tenants.service import TenantNotFound, apply_policy, tenant_by_slug
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from settlement.config import Settings
 from workers.registry import QUEUES
-from workers.queue import _redis, queue
+from workers.queue import _redis, queue, queue_names
 
 FAILED_SHOWN = 100
 
@@ -36,15 +36,14 @@ def overview(settings: Settings) -> list[dict]:
 
 def workers(settings: Settings) -> list[dict]:
     from rq import Worker
-    queue_names = [settings.queue_prefix + n for n in QUEUES]
-    ours = set(queue_names)
+    ours = set(queue_names(settings))
     found = []
     for worker in Worker.all(connection=_redis(settings.redis_url)):
         names = worker.queue_names()
         if ours & set(names):
             found.append({"name": worker.name, "state": worker.get_state(),
                           "queues": [n[len(settings.queue_prefix):] for n in names
-                                     if n in queue_names],
+                                     if n in ours],
                           "last_heartbeat": worker.last_heartbeat})
     return found
 

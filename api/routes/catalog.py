@@ -14,7 +14,6 @@ from api.schemas.catalog import (ImportOut, MemberIn, MemberOut, RetailerIn, Ret
 from api.tenancy import tenant_policy
 from settlement.catalog import service as catalog
 from settlement.commissions.rules import RuleError, RuleInput, create_rule
-from settlement.models import Retailer
 from settlement.money import format_amount, format_rate_ppm
 
 blp = Blueprint("catalog", __name__, description="Retailers, share rules and members")

@@ -104,7 +104,7 @@ def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterab
                                        f"format must be one of {', '.join(FORMATS)}")])
     if media not in MEDIA:
         raise UploadRefused([LineError(None, "content-type", "unsupported_media",
-                                       f"send text/csv, application/json or NDJSON")])
+                                       "send text/csv, application/json or NDJSON")])
     readable = media_of(fmt)
     if media not in readable:
         accepted = ", ".join(MEDIA_TYPES[m] for m in readable)
