@@ -12,7 +12,7 @@ from rq import cron
 
 from settlement.config import get_settings
 from workers.registry import JOBS, QUEUES, job_function
-from workers.logging import configure
+from settlement.logs import configure
 
 configure(get_settings().log_level)  # the clock's lines are JSON too (`rq cron` imports this)
 

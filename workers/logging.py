@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import structlog
 
-from settlement.logs import configure  # noqa: F401 - the workers' entry point to it
 
 
 def job_logger(**context):
