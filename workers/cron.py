@@ -11,8 +11,8 @@ from __future__ import annotations
 from rq import cron
 
 from settlement.config import get_settings
-from workers.registry import JOBS, QUEUES, job_function
 from settlement.logs import configure
+from workers.registry import JOBS, QUEUES, job_function
 
 configure(get_settings().log_level)  # the clock's lines are JSON too (`rq cron` imports this)
 

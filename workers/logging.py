@@ -5,7 +5,6 @@ from __future__ import annotations
 import structlog
 
 
-
 def job_logger(**context):
     try:
         from rq import get_current_job
