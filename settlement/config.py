@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     payout_poll_seconds: float = 2.0  # between polls of a provider's batch
     payout_max_polls: int = 30  # then the batch job ends; `settle run execute` resumes
     watchdog_seconds: int = 60  # the clock's watchdogs (runs, reports) run this often
-    max_upload_bytes: int = 512 * 1024 * 1024  # a larger body answers 413
+    max_upload_bytes: int = 512 * 1024 * 1024  # a larger body is refused (upload_too_large)
     # The id PayPal gave our webhook subscription: it is part of what PayPal signs, so an
     # event signed for another subscription is refused. The sandbox signs with this one.
     paypal_webhook_id: str = "WH-SANDBOX"

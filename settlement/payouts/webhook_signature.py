@@ -37,7 +37,7 @@ HEADERS = ("PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-TRANSMI
 
 
 class SignatureRefused(Exception):
-    """Why an event is not PayPal's (for the log and the 401's detail)."""
+    """Why an event is not PayPal's (for the log and the refusal's detail)."""
 
 
 def signed_message(transmission_id: str, transmission_time: str, webhook_id: str,
