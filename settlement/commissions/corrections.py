@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from settlement.ledger.buckets import account_sql
 from settlement.ledger.writer import post_from_select
+from settlement.sql import drop_temp_tables, is_postgres, temp_table
 from settlement.states import CommissionStatus
 
 # The network's own name for the field that points at the original, for the line errors.
@@ -74,18 +75,16 @@ def restate_existing(session: Session, params: dict, counts: dict[str, int]) -> 
     """Write the report's `updated` lines over the commissions they restate, and move the
     `unchanged` ones to the report's moment; nothing at all for a report without either
     (most new reports)."""
-    from settlement.commissions.lifecycle import _temp, drop_temps
-
-    pg = session.bind.dialect.name == "postgresql"
+    pg = is_postgres(session)
     if counts.get("updated"):
-        _temp(session, "restated", """
+        temp_table(session, "restated", """
           SELECT existing_id, status, sale, commission, sale_precise, commission_precise,
                  share, margin, order_id, confirm_after, awaiting
           FROM applied WHERE outcome = 'updated'""", params)
         session.execute(text("CREATE INDEX restated_existing ON restated (existing_id)"))
         session.execute(text(RESTATE_SQL.format(by_key=RESTATED_BY_KEY if pg else "")),
                         params)
-        drop_temps(session, "restated")
+        drop_temp_tables(session, "restated")
     if counts.get("unchanged"):
         session.execute(text(CONFIRMED_SQL.format(
             in_unchanged=UNCHANGED_PG if pg else UNCHANGED_SQLITE)), params)
@@ -108,9 +107,7 @@ def record_unmatched(session: Session, params: dict, fmt: str, seq0: int) -> int
 def release_corrections(session: Session, params: dict) -> int | None:
     """Post the effect of the waiting corrections whose original is now known; the entry
     id, if any money moved."""
-    from settlement.commissions.lifecycle import _temp, drop_temps
-
-    _temp(session, "released", """
+    temp_table(session, "released", """
       SELECT c.id AS commission_id, c.member_id, c.status, c.share_amount AS share,
              c.commission_amount AS commission, c.margin_amount AS margin
       FROM commissions c
@@ -120,7 +117,7 @@ def release_corrections(session: Session, params: dict) -> int | None:
                       AND o.transaction_id = c.original_transaction_id)""", params)
     first = session.execute(text("SELECT min(commission_id) FROM released")).scalar()
     if first is None:
-        drop_temps(session, "released")
+        drop_temp_tables(session, "released")
         return None
     entry_id = _post_released(session, params, f"release:report:{params['r']}:{first}")
     session.execute(text("""
@@ -132,7 +129,7 @@ def release_corrections(session: Session, params: dict) -> int | None:
       UPDATE commissions SET awaiting_original = false, version = commissions.version + 1
       WHERE commissions.tenant_id = :t
         AND commissions.id IN (SELECT commission_id FROM released)"""), params)
-    drop_temps(session, "released")
+    drop_temp_tables(session, "released")
     return entry_id
 
 

@@ -28,14 +28,9 @@ from settlement.ledger.buckets import account_sql
 from settlement.ledger.writer import post_from_select
 from settlement.models import Tenant
 from settlement.reports.formats.base import UNSTATED
+from settlement.sql import drop_temp_tables, plus_days, temp_table
 from settlement.states import CommissionStatus
 from settlement.tenants.service import policy_of
-
-
-def _plus_days(session: Session, day: str, days: str) -> str:
-    if session.bind.dialect.name == "postgresql":
-        return f"({day} + {days})"
-    return f"date({day}, '+' || {days} || ' days')"
 
 
 def resolve_holds(session: Session, tenant_id: int, fmt: str, network_days: int | None,
@@ -52,7 +47,7 @@ def resolve_holds(session: Session, tenant_id: int, fmt: str, network_days: int 
                    WHERE n.tenant_id = :t AND n.source = :fmt
                      AND n.external_id = incoming.retailer)"""
     days = f"coalesce({override}, :days)"
-    until = _plus_days(session, "event_date", days)
+    until = plus_days(session, "event_date", days)
     session.execute(text(f"""
       UPDATE incoming SET confirm_after = CASE WHEN sale < 0 OR commission < 0 THEN NULL
                                                ELSE {until} END,
@@ -68,10 +63,8 @@ def confirm_held(session: Session, tenant_id: int, currency: str,
                  today: dt.date) -> tuple[int, int | None]:
     """Confirm the pending lines whose hold is over by `today`: (how many, the entry id if
     any money moved). Running it again the same day finds nothing left to do."""
-    from settlement.commissions.lifecycle import _temp, drop_temps
-
     p = {"t": tenant_id, "today": today, "cur": currency}
-    _temp(session, "held", f"""
+    temp_table(session, "held", f"""
       SELECT id AS commission_id, member_id, share_amount AS share,
              commission_amount AS commission
       FROM commissions
@@ -79,7 +72,7 @@ def confirm_held(session: Session, tenant_id: int, currency: str,
         AND NOT awaiting_original""", p)
     count, first = session.execute(text("SELECT count(*), min(commission_id) FROM held")).one()
     if count == 0:
-        drop_temps(session, "held")
+        drop_temp_tables(session, "held")
         return 0, None
     entry_id = _post_confirmations(session, tenant_id, f"held:{today}:{first}", p)
     session.execute(text(f"""
@@ -93,7 +86,7 @@ def confirm_held(session: Session, tenant_id: int, currency: str,
         version = commissions.version + 1
       WHERE commissions.tenant_id = :t
         AND commissions.id IN (SELECT commission_id FROM held)"""), p)
-    drop_temps(session, "held")
+    drop_temp_tables(session, "held")
     return count, entry_id
 
 
