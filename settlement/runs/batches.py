@@ -6,15 +6,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from settlement.models import RunBatch
+from settlement.states import BatchStatus, ItemStatus
 
-FINAL_ITEM_STATES = ("succeeded", "failed", "returned")
+# Item states no provider answer changes any more: `returned` is an item PayPal paid and
+# later took back (REFUNDED, REVERSED, BLOCKED after SUCCESS), its money back in `available`.
+FINAL_ITEM_STATES = (ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.RETURNED)
 # A batch in these states has no provider id: whether the provider has its items is not
 # known, so its open items are `unknown`, not `planned` or `submitted`.
-UNCERTAIN_BATCH_STATES = ("submitting", "unknown")
+UNCERTAIN_BATCH_STATES = (BatchStatus.SUBMITTING, BatchStatus.UNKNOWN)
 # Batch states in which a run counts the batch as done: `following` is a batch the provider
 # has finished whose only open items are PayPal's UNCLAIMED ones (claimed, or returned to us
 # after 30 days), which the daily follow-up (`follow_batches`) reads, not the run's jobs.
-SETTLED_BATCHES = ("completed", "following")
+SETTLED_BATCHES = (BatchStatus.COMPLETED, BatchStatus.FOLLOWING)
 
 
 def item_counts(batch_status: str, counts: dict | None) -> dict[str, int]:
@@ -31,11 +34,11 @@ def item_counts(batch_status: str, counts: dict | None) -> dict[str, int]:
 
 def next_step(status: str, provider_batch_id: str | None) -> str:
     """What the next batch job (the watchdog's, within a minute) does with the batch."""
-    if status == "completed":
+    if status == BatchStatus.COMPLETED:
         return "nothing: every item is final (paid PayPal items are read daily for returns)"
-    if status == "following":
+    if status == BatchStatus.FOLLOWING:
         return "read it daily until PayPal settles its unclaimed items"
-    if status == "pending":
+    if status == BatchStatus.PENDING:
         return "submit it (reserving its items first)"
     if provider_batch_id is not None:
         return f"poll it by the provider's id {provider_batch_id}"

@@ -59,14 +59,12 @@ from settlement.payouts.base import (FAILED, REFUSED, SUBMITTED, Address, BatchC
                                      BatchResult, ItemOutcome, PayoutAdapter, PayoutLine)
 from settlement.payouts.paypal.policy import POLL_WHILE_RUNNING, past_find_window
 from settlement.payouts.paypal.reference import item_reference
-from settlement.runs.batches import SETTLED_BATCHES
+from settlement.runs.batches import FINAL_ITEM_STATES, SETTLED_BATCHES
 from settlement.runs.outcomes import apply_outcomes
 from settlement.runs.plan import RunError, get_run
+from settlement.states import BatchStatus, ItemStatus, RunStatus, sql_in
 from settlement.tenants.service import policy_of
 
-# Item states no provider answer changes any more: `returned` is an item PayPal paid and
-# later took back (REFUNDED, REVERSED, BLOCKED after SUCCESS), its money back in `available`.
-FINAL = ("succeeded", "failed", "returned")
 AdapterFor = Callable[[str], PayoutAdapter]
 
 
@@ -74,13 +72,13 @@ def start_execution(session: Session, tenant_id: int, run_id: int) -> list[int]:
     """Mark an approved run executing. Returns the ids of the batches still to finish (each
     reserves its own items when it is submitted); running it again just returns them."""
     run = get_run(session, tenant_id, run_id)
-    if run.status in ("completed", "completed_with_failures"):
+    if run.status in (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES):
         return []
-    if run.status not in ("approved", "executing"):
+    if run.status not in (RunStatus.APPROVED, RunStatus.EXECUTING):
         raise RunError("not_approved",
                        f"run {run.number} is {run.status}; approve it first")
-    if run.status == "approved":
-        run.status, run.executed_at = "executing", dt.datetime.now(dt.timezone.utc)
+    if run.status == RunStatus.APPROVED:
+        run.status, run.executed_at = RunStatus.EXECUTING, dt.datetime.now(dt.timezone.utc)
         session.flush()
     # A run with nothing to pay completes here, and so does one whose last batches were
     # completed by workers that each saw the other's batch still open.
@@ -212,20 +210,20 @@ def _work_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adap
             batch = session.get(RunBatch, (tenant_id, batch_id), with_for_update=True)
             if batch is None:
                 raise LookupError(f"no batch {batch_id}")
-            if batch.status == "completed":
+            if batch.status == BatchStatus.COMPLETED:
                 return batch.status
             ctx = batch_context(session, batch, outbox_root)
             if lines is None:
                 lines = batch_lines(session, batch)
             status, provider_id = batch.status, batch.provider_batch_id
             submitted_at = batch.submitted_at
-            if status == "pending":
-                batch.status, batch.attempts = "submitting", batch.attempts + 1
+            if status == BatchStatus.PENDING:
+                batch.status, batch.attempts = BatchStatus.SUBMITTING, batch.attempts + 1
                 batch.submitted_at = dt.datetime.now(dt.timezone.utc)
                 _reserve(session, batch)
                 session.commit()
         adapter = adapter_for(ctx.method)
-        if status == "pending":
+        if status == BatchStatus.PENDING:
             failpoints.reach("batch.submitting")
             result = adapter.submit(ctx, lines)
         elif provider_id is not None:
@@ -238,23 +236,23 @@ def _work_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: Adap
                 # then pay twice. An operator reconciles such a batch by hand.
                 _note_error(engine, tenant_id, batch_id, "unknown for over 29 days: PayPal "
                             "no longer recognises the sender_batch_id; reconcile by hand")
-                return "unknown"
+                return BatchStatus.UNKNOWN
             result = adapter.find(ctx, lines)
             if result.state == REFUSED and not result.outcomes:
-                _set_status(engine, tenant_id, batch_id, "pending")  # it never got there
+                _set_status(engine, tenant_id, batch_id, BatchStatus.PENDING)  # it never got there
                 continue
         failpoints.reach("batch.answered")
         final = record_result(engine, tenant_id, batch_id, result)
         failpoints.reach("batch.recorded")
-        if final in ("completed", "following", "unknown") or \
+        if final in (BatchStatus.COMPLETED, BatchStatus.FOLLOWING, BatchStatus.UNKNOWN) or \
                 ctx.method not in POLL_WHILE_RUNNING:
             return final
         if attempt < max_polls:
             time.sleep(poll_interval)
-    return "submitted"
+    return BatchStatus.SUBMITTED
 
 
-def _set_status(engine: Engine, tenant_id: int, batch_id: int, status: str) -> None:
+def _set_status(engine: Engine, tenant_id: int, batch_id: int, status: BatchStatus) -> None:
     with tenant_session(engine, tenant_id) as session:
         session.get(RunBatch, (tenant_id, batch_id)).status = status
         session.commit()
@@ -275,10 +273,10 @@ def record_result(engine: Engine, tenant_id: int, batch_id: int, result: BatchRe
         batch.provider_batch_id = result.provider_batch_id or batch.provider_batch_id
         if result.state == SUBMITTED:
             if not was_settled:  # a follow-up poll leaves a settled batch settled
-                batch.status = "submitted"
+                batch.status = BatchStatus.SUBMITTED
             batch.last_error = result.error
         elif result.state == REFUSED:
-            batch.status = "submitted"
+            batch.status = BatchStatus.SUBMITTED
             batch.last_error = result.error
             known = {o.item_id for o in result.outcomes}
             result.outcomes.extend(
@@ -289,22 +287,22 @@ def record_result(engine: Engine, tenant_id: int, batch_id: int, result: BatchRe
         elif batch.provider_batch_id is not None:
             # The provider has it (we know its id): no answer now is not "unknown".
             if not was_settled:
-                batch.status = "submitted"
+                batch.status = BatchStatus.SUBMITTED
             batch.last_error = result.error
         else:
-            batch.status, batch.last_error = "unknown", result.error
+            batch.status, batch.last_error = BatchStatus.UNKNOWN, result.error
         session.flush()
         apply_outcomes(session, batch, result.outcomes)
         counts = {status: int(n) for status, n in session.execute(text(
             "SELECT status, count(*) FROM run_items WHERE tenant_id = :t AND batch_id = :b "
             "GROUP BY status"), {"t": tenant_id, "b": batch_id})}
         batch.status_counts = counts  # the run's progress, read from its batches
-        open_items = sum(n for status, n in counts.items() if status not in FINAL)
-        if batch.status in ("submitted", *SETTLED_BATCHES):
+        open_items = sum(n for status, n in counts.items() if status not in FINAL_ITEM_STATES)
+        if batch.status in (BatchStatus.SUBMITTED, *SETTLED_BATCHES):
             if open_items == 0:
-                batch.status = "completed"
-            elif open_items == counts.get("unclaimed", 0):
-                batch.status = "following"
+                batch.status = BatchStatus.COMPLETED
+            elif open_items == counts.get(ItemStatus.UNCLAIMED, 0):
+                batch.status = BatchStatus.FOLLOWING
             if batch.status in SETTLED_BATCHES and not was_settled:
                 session.flush()
                 _complete_run_if_done(session, batch.run_id, tenant_id)
@@ -321,19 +319,19 @@ def _complete_run_if_done(session: Session, run_id: int, tenant_id: int) -> None
         SettlementRun.tenant_id == tenant_id, SettlementRun.id == run_id).with_for_update())
     left = session.execute(text(
         "SELECT count(*) FROM run_batches WHERE tenant_id = :t AND run_id = :r "
-        "AND status NOT IN ('completed', 'following')"), p).scalar_one()
+        f"AND status NOT IN {sql_in(*SETTLED_BATCHES)}"), p).scalar_one()
     if left:
         return
     counts = session.scalars(select(RunBatch.status_counts).where(
         RunBatch.tenant_id == tenant_id, RunBatch.run_id == run_id)).all()
     if all(c is not None for c in counts):  # each batch's, recounted as it completed
-        failed = sum(int(c.get("failed", 0)) for c in counts)
+        failed = sum(int(c.get(ItemStatus.FAILED, 0)) for c in counts)
     else:  # batches planned before their counts were kept
         failed = session.execute(text(
             "SELECT count(*) FROM run_items WHERE tenant_id = :t AND run_id = :r "
-            "AND status = 'failed'"), p).scalar_one()
+            f"AND status = '{ItemStatus.FAILED}'"), p).scalar_one()
     run = session.get(SettlementRun, (tenant_id, run_id))
-    run.status = "completed_with_failures" if failed else "completed"
+    run.status = RunStatus.COMPLETED_WITH_FAILURES if failed else RunStatus.COMPLETED
     run.completed_at = dt.datetime.now(dt.timezone.utc)
     session.flush()
 

@@ -27,6 +27,7 @@ from settlement.models import RunBatch
 from settlement.payouts.paypal.policy import FOLLOW_WINDOW, POLL_WHILE_RUNNING
 from settlement.runs.execute import (BUSY, AdapterFor, batch_context, batch_hold, batch_lines,
                                      record_result)
+from settlement.states import BatchStatus, ItemStatus
 
 
 @dataclass
@@ -47,11 +48,12 @@ def batches_to_follow(engine: Engine, now: dt.datetime | None = None) -> list[tu
             RunBatch.tenant_id, RunBatch.id, RunBatch.status, RunBatch.status_counts).where(
             RunBatch.method.in_(POLL_WHILE_RUNNING),
             RunBatch.provider_batch_id.is_not(None),
-            or_(RunBatch.status == "following",
-                (RunBatch.status == "completed") & (RunBatch.submitted_at >= since)))
+            or_(RunBatch.status == BatchStatus.FOLLOWING,
+                (RunBatch.status == BatchStatus.COMPLETED) & (RunBatch.submitted_at >= since)))
             .order_by(RunBatch.id)).all()
     return [(t, b) for t, b, status, counts in rows
-            if status == "following" or int((counts or {}).get("succeeded", 0))]
+            if status == BatchStatus.FOLLOWING
+            or int((counts or {}).get(ItemStatus.SUCCEEDED, 0))]
 
 
 def follow_batch(engine: Engine, tenant_id: int, batch_id: int, adapter_for: AdapterFor,

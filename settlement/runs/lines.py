@@ -20,14 +20,16 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from settlement.models import SettlementRun
+from settlement.states import BonusStatus, CommissionStatus, ItemStatus, sql_in
 
 # Item statuses whose money went back to the member: what they tied is unpaid again.
-UNPAID_ITEM_STATUSES = ("failed", "returned")
-_UNPAID = ", ".join(f"'{s}'" for s in UNPAID_ITEM_STATUSES)
+UNPAID_ITEM_STATUSES = (ItemStatus.FAILED, ItemStatus.RETURNED)
 
 # (paid kind, correction kind, table, its live status, its amount column)
-_SOURCES = (("commission", "commission_correction", "commissions", "confirmed", "share_amount"),
-            ("referral_bonus", "bonus_correction", "referral_bonuses", "earned", "amount"))
+_SOURCES = (("commission", "commission_correction", "commissions", CommissionStatus.CONFIRMED,
+             "share_amount"),
+            ("referral_bonus", "bonus_correction", "referral_bonuses", BonusStatus.EARNED,
+             "amount"))
 
 
 def freeze_lines(session: Session, run: SettlementRun) -> None:
@@ -35,7 +37,8 @@ def freeze_lines(session: Session, run: SettlementRun) -> None:
     _temp(session, "line_items", "SELECT id AS item_id, member_id FROM run_items "
                                  "WHERE tenant_id = :t AND run_id = :r", p, "member_id")
     _temp(session, "line_unpaid", f"SELECT id AS item_id FROM run_items WHERE tenant_id = :t "
-                                  f"AND status IN ({_UNPAID})", p, "item_id")
+                                  f"AND status IN {sql_in(*UNPAID_ITEM_STATUSES)}", p,
+          "item_id")
     for kind, correction, table, live, amount in _SOURCES:
         names = {"kind": kind, "correction": correction, "table": table, "live": live,
                  "amount": amount}

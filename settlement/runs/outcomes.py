@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from settlement.ledger.writer import post_from_select
 from settlement.models import RunBatch, SettlementRun
-from settlement.payouts.base import ItemOutcome
-from settlement.runs.batches import SETTLED_BATCHES
+from settlement.payouts.base import FAILED, SUCCEEDED, UNCLAIMED, ItemOutcome
+from settlement.runs.batches import FINAL_ITEM_STATES, SETTLED_BATCHES
+from settlement.states import BatchStatus, ItemStatus, sql_in
 
 
 def _schema(session: Session) -> str:
@@ -43,52 +44,54 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
         session.execute(text("ANALYZE outcomes"))  # no statistics: the planner loops
     p = {"t": t, "b": batch.id}
     # Items the provider has (or that have no outcome yet) are at least `submitted`.
-    session.execute(text("""
-      UPDATE run_items SET status = CASE WHEN o.status = 'unclaimed' THEN 'unclaimed'
-                                         ELSE 'submitted' END,
+    open_status = (f"CASE WHEN o.status = '{UNCLAIMED}' THEN '{ItemStatus.UNCLAIMED}' "
+                   f"ELSE '{ItemStatus.SUBMITTED}' END")
+    session.execute(text(f"""
+      UPDATE run_items SET status = {open_status},
                            provider_item_id = COALESCE(o.provider_item_id, run_items.provider_item_id),
                            provider_status = COALESCE(o.provider_status, run_items.provider_status)
       FROM outcomes o
       WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
-        AND run_items.status NOT IN ('succeeded', 'failed', 'returned')
-        AND o.status NOT IN ('succeeded', 'failed')
+        AND run_items.status NOT IN {sql_in(*FINAL_ITEM_STATES)}
+        AND o.status NOT IN {sql_in(SUCCEEDED, FAILED)}
         -- a poll that finds an item as it was rewrites nothing
-        AND (run_items.status <> CASE WHEN o.status = 'unclaimed' THEN 'unclaimed'
-                                      ELSE 'submitted' END
+        AND (run_items.status <> {open_status}
              OR o.provider_item_id IS DISTINCT FROM run_items.provider_item_id
                 AND o.provider_item_id IS NOT NULL
              OR o.provider_status IS DISTINCT FROM run_items.provider_status
                 AND o.provider_status IS NOT NULL)"""), p)
     # PayPal took back an item it had paid (REFUNDED, REVERSED, BLOCKED after SUCCESS): the
     # paid entry stands, a compensating entry moves the money back to `available`.
-    returned = session.execute(text("""
-      UPDATE run_items SET status = 'returned', provider_status = o.provider_status,
+    returned = session.execute(text(f"""
+      UPDATE run_items SET status = '{ItemStatus.RETURNED}',
+                           provider_status = o.provider_status,
                            failure_reason = o.reason
       FROM outcomes o
       WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
-        AND run_items.status = 'succeeded' AND o.status = 'failed'
+        AND run_items.status = '{ItemStatus.SUCCEEDED}' AND o.status = '{FAILED}'
       RETURNING run_items.id, run_items.member_id, run_items.amount"""), p).all()
-    moved = session.execute(text("""
+    moved = session.execute(text(f"""
       UPDATE run_items SET status = o.status, provider_item_id = o.provider_item_id,
                            provider_status = o.provider_status, failure_reason = o.reason
       FROM outcomes o
       WHERE run_items.tenant_id = :t AND run_items.batch_id = :b AND run_items.id = o.item_id
-        AND run_items.status NOT IN ('succeeded', 'failed', 'returned')
-        AND o.status IN ('succeeded', 'failed')
+        AND run_items.status NOT IN {sql_in(*FINAL_ITEM_STATES)}
+        AND o.status IN {sql_in(SUCCEEDED, FAILED)}
       RETURNING run_items.id, run_items.member_id, run_items.amount, run_items.status"""),
                             p).all()
     # Final outcomes went first, so this touches only the items still waiting: none when
     # the provider answered for every item (adapters answer only for the batch's lines).
     answered = len({o.item_id for o in outcomes})
-    if batch.status in ("submitted", *SETTLED_BATCHES) and answered < batch.items:
+    if batch.status in (BatchStatus.SUBMITTED, *SETTLED_BATCHES) and answered < batch.items:
         session.execute(text(
-            "UPDATE run_items SET status = 'submitted' WHERE tenant_id = :t AND batch_id = :b "
-            "AND status = 'planned'"), p)
+            f"UPDATE run_items SET status = '{ItemStatus.SUBMITTED}' "
+            f"WHERE tenant_id = :t AND batch_id = :b AND status = '{ItemStatus.PLANNED}'"), p)
     session.execute(text(f"DROP TABLE IF EXISTS {schema}.outcomes"))
     # Memos are read in members' statements: the run as the tenant numbers it.
     run_number = session.get(SettlementRun, (batch.tenant_id, batch.run_id)).number
-    for status, account, memo in (("succeeded", "paid", "paid"),
-                                  ("failed", "available", "payout failed: back to balance")):
+    for status, account, memo in ((ItemStatus.SUCCEEDED, "paid", "paid"),
+                                  (ItemStatus.FAILED, "available",
+                                   "payout failed: back to balance")):
         rows = [r for r in moved if r.status == status and r.amount]
         if rows:
             _post_moves(session, batch, rows, account,

@@ -20,6 +20,7 @@ from settlement.numbering import internal_id, take_number, take_numbers
 from settlement.runs.batches import item_counts
 from settlement.runs.calendar import cutoff_for, is_payout_date
 from settlement.runs.lines import drop_lines, freeze_lines
+from settlement.states import BatchStatus, BonusStatus, CommissionStatus, ItemStatus, RunStatus
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of
 
@@ -95,7 +96,7 @@ def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
                        f"(payout dates: {', '.join(policy.payouts.dates)})")
     same_date = session.scalar(select(SettlementRun.id).where(
         SettlementRun.tenant_id == tenant_id, SettlementRun.payout_date == payout_date,
-        SettlementRun.status != "cancelled").limit(1))
+        SettlementRun.status != RunStatus.CANCELLED).limit(1))
     if same_date is not None:
         raise RunError("run_exists",
                        f"a run for {payout_date.isoformat()} exists already")
@@ -103,17 +104,17 @@ def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
     # transaction): a pending batch never attempted still has its money in the balances.
     unsent_batch = select(RunBatch.id).where(
         RunBatch.tenant_id == SettlementRun.tenant_id, RunBatch.run_id == SettlementRun.id,
-        RunBatch.status == "pending", RunBatch.attempts == 0).exists()
+        RunBatch.status == BatchStatus.PENDING, RunBatch.attempts == 0).exists()
     unreserved = session.scalar(select(SettlementRun).where(
         SettlementRun.tenant_id == tenant_id,
-        or_(SettlementRun.status.in_(("planned", "approved")),
-            and_(SettlementRun.status == "executing", unsent_batch))).limit(1))
+        or_(SettlementRun.status.in_((RunStatus.PLANNED, RunStatus.APPROVED)),
+            and_(SettlementRun.status == RunStatus.EXECUTING, unsent_batch))).limit(1))
     if unreserved is not None:
         # Its items are still in the members' available balances: a second plan would
         # count the same money again. Submitting its batches (which reserves them) or
         # cancelling it frees them.
         state = unreserved.status + (" with batches not yet reserved"
-                                     if unreserved.status == "executing" else "")
+                                     if unreserved.status == RunStatus.EXECUTING else "")
         raise RunError("run_in_flight",
                        f"run {unreserved.number} for {unreserved.payout_date.isoformat()} is "
                        f"{state}; execute or cancel it before planning another")
@@ -122,7 +123,8 @@ def plan_run(session: Session, tenant_id: int, payout_date: dt.date,
     # another anyway (run_in_flight).
     run = SettlementRun(tenant_id=tenant_id, number=take_number(session, tenant_id, "run"),
                         payout_date=payout_date, cutoff_date=cutoff,
-                        currency=policy.currency, status="planned", planned_by=planned_by)
+                        currency=policy.currency, status=RunStatus.PLANNED,
+                        planned_by=planned_by)
     try:
         with session.begin_nested():
             session.add(run)
@@ -156,11 +158,12 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
         -- referral bonuses earned after it.
         SELECT member_id, sum(late) AS late FROM (
           SELECT member_id, share_amount AS late FROM commissions
-          WHERE tenant_id = :t AND status = 'confirmed' AND confirmed_on > :cutoff
+          WHERE tenant_id = :t AND status = '{CommissionStatus.CONFIRMED}'
+            AND confirmed_on > :cutoff
             AND member_id IS NOT NULL
           UNION ALL
           SELECT member_id, amount FROM referral_bonuses
-          WHERE tenant_id = :t AND status = 'earned' AND confirmed_on > :cutoff) l
+          WHERE tenant_id = :t AND status = '{BonusStatus.EARNED}' AND confirmed_on > :cutoff) l
         GROUP BY member_id),
       payable AS (
         -- sum() of BIGINT is NUMERIC in PostgreSQL: back to integers before any division.
@@ -204,22 +207,23 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
     cuts = session.execute(text(
         "SELECT count(*) FROM (SELECT 1 FROM payable GROUP BY method, seq) b")).scalar_one()
     first = take_numbers(session, run.tenant_id, "batch", cuts) if cuts else 0
-    session.execute(text("""
+    session.execute(text(f"""
       INSERT INTO run_batches (tenant_id, number, run_id, method, seq, status, idempotency_key,
                                items, amount, points, attempts)
       SELECT :t, :first - 1 + row_number() OVER (ORDER BY method, seq), :r, method, seq,
-             'pending',
+             '{BatchStatus.PENDING}',
              :slug || '-run' || CAST(:r AS TEXT) || '-' || method || '-' || CAST(seq AS TEXT),
              count(*), sum(amount), COALESCE(sum(points), 0), 0
       FROM payable GROUP BY method, seq"""), {**p, "slug": slug, "first": first})
     for batch in session.scalars(select(RunBatch).where(RunBatch.tenant_id == run.tenant_id,
                                                         RunBatch.run_id == run.id)):
-        batch.status_counts = {"planned": batch.items}
+        batch.status_counts = {ItemStatus.PLANNED: batch.items}
     session.flush()
-    session.execute(text("""
+    session.execute(text(f"""
       INSERT INTO run_items (tenant_id, run_id, member_id, method, amount, points, destination,
                              batch_id, status)
-      SELECT :t, :r, i.member_id, i.method, i.amount, i.points, i.destination, b.id, 'planned'
+      SELECT :t, :r, i.member_id, i.method, i.amount, i.points, i.destination, b.id,
+             '{ItemStatus.PLANNED}'
       FROM payable i JOIN run_batches b
         ON b.tenant_id = :t AND b.run_id = :r AND b.method = i.method AND b.seq = i.seq"""), p)
     freeze_lines(session, run)
@@ -331,7 +335,7 @@ def approve_run(session: Session, tenant_id: int, run_id: int, approver: str,
                 expected_hash: str | None = None) -> SettlementRun:
     """Four eyes: a principal other than the planner approves this exact plan."""
     run = get_run(session, tenant_id, run_id, lock=True)
-    if run.status != "planned":
+    if run.status != RunStatus.PLANNED:
         raise RunError("not_planned", f"run {run.number} is {run.status}, not planned")
     if approver == run.planned_by:
         raise RunError("same_principal", "the planner cannot approve their own plan")
@@ -341,7 +345,7 @@ def approve_run(session: Session, tenant_id: int, run_id: int, approver: str,
     if expected_hash is not None and expected_hash != current:
         raise RunError("plan_hash_mismatch",
                        "the plan_hash approved is not the plan's content hash")
-    run.status, run.approved_by = "approved", approver
+    run.status, run.approved_by = RunStatus.APPROVED, approver
     run.approved_at = dt.datetime.now(dt.timezone.utc)
     session.flush()
     return run
@@ -349,10 +353,10 @@ def approve_run(session: Session, tenant_id: int, run_id: int, approver: str,
 
 def cancel_run(session: Session, tenant_id: int, run_id: int, by: str) -> SettlementRun:
     run = get_run(session, tenant_id, run_id, lock=True)
-    if run.status != "planned":
+    if run.status != RunStatus.PLANNED:
         raise RunError("not_planned", f"only a planned run can be cancelled; "
                                            f"run {run.number} is {run.status}")
-    run.status, run.cancelled_by = "cancelled", by
+    run.status, run.cancelled_by = RunStatus.CANCELLED, by
     drop_lines(session, tenant_id, run_id)
     session.flush()
     return run

@@ -11,9 +11,10 @@ from settlement.models import RunBatch, RunItem
 from settlement.payouts.base import FAILED, PENDING, SUCCEEDED, UNCLAIMED
 from settlement.runs.batches import next_step
 from settlement.runs.execute import AdapterFor, batch_context, batch_lines
+from settlement.states import BatchStatus, ItemStatus
 
-OURS_FOR = {SUCCEEDED: "succeeded", FAILED: "failed", UNCLAIMED: "unclaimed",
-            PENDING: "submitted"}
+OURS_FOR = {SUCCEEDED: ItemStatus.SUCCEEDED, FAILED: ItemStatus.FAILED,
+            UNCLAIMED: ItemStatus.UNCLAIMED, PENDING: ItemStatus.SUBMITTED}
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def reconcile_run(engine: Engine, tenant_id: int, run_id: int, adapter_for: Adap
                      RunItem.tenant_id == tenant_id, RunItem.batch_id == b.id))})
                 for b in batches]
     for batch, ctx, lines, ours in work:
-        if batch.status in ("pending",):
+        if batch.status == BatchStatus.PENDING:
             continue
         if not batch.provider_batch_id:
             # Asking PayPal means sending the same sender_batch_id again (it has no look-up
@@ -69,9 +70,10 @@ def reconcile_run(engine: Engine, tenant_id: int, run_id: int, adapter_for: Adap
                                       "the provider does not list this item"))
                 continue
             expected = OURS_FOR.get(outcome.status, outcome.status)
-            if expected != status and not (status == "planned" and expected == "submitted"):
-                note = ("outcome not recorded yet" if status in ("submitted", "unclaimed",
-                                                                 "planned")
+            if expected != status and not (status == ItemStatus.PLANNED
+                                           and expected == ItemStatus.SUBMITTED):
+                note = ("outcome not recorded yet" if status in (
+                            ItemStatus.SUBMITTED, ItemStatus.UNCLAIMED, ItemStatus.PLANNED)
                         else "the provider changed its answer after we recorded ours")
                 found.append(Mismatch(batch.id, item_id, status,
                                       outcome.provider_status or outcome.status, note))

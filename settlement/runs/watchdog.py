@@ -25,8 +25,9 @@ from sqlalchemy.engine import Engine
 from settlement.db import tenant_session
 from settlement.models import SettlementRun
 from settlement.runs.execute import batch_is_held, start_execution
+from settlement.states import RunStatus
 
-OPEN_RUN_STATUSES = ("approved", "executing")
+OPEN_RUN_STATUSES = (RunStatus.APPROVED, RunStatus.EXECUTING)
 Resume = Callable[[int, int], None]  # (tenant_id, batch_id) -> enqueue its batch job
 
 
