@@ -32,6 +32,17 @@ from settlement.errors import DomainError
 from settlement.ledger.writer import post_entries_from_select
 from settlement.models import Tenant
 from settlement.referrals import terms as T
+from settlement.sql import (
+    ANALYZE_ROWS,
+    analyze_table,
+    copy_rows,
+    create_temp_table,
+    drop_temp_tables,
+    plus_days,
+    temp_table,
+    transaction_lock,
+    year_of,
+)
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of
 
@@ -41,7 +52,6 @@ STATUSES = ("open", "pending", "earned", "expired", "held", "refused")
 # the referrer changes, and by the sweep (a referrer who joins later, a join date set).
 RECORD_REASONS = ("not_referred", "unknown_referrer", "referral_cycle", "no_join_date",
                   "no_terms")
-ANALYZE_ROWS = 1000  # temporary tables larger than this get statistics (PostgreSQL)
 LOCK_NAMESPACE = 0x52454652  # "REFR": pg_advisory_xact_lock(namespace, tenant)
 _TEMPS = ("ref_ids", "ref_scope", "ref_touched", "ref_settle0", "ref_settle", "ref_open", "ref_first",
           "ref_cand", "ref_new", "ref_grant", "ref_legs", "ref_posted", "ref_friends",
@@ -53,46 +63,22 @@ class ReferralError(DomainError):
         super().__init__(code, message)
 
 
-# --- dialect helpers ---------------------------------------------------------------------
-
-def _pg(session: Session) -> bool:
-    return session.bind.dialect.name == "postgresql"
-
+# --- temporary tables and the tenant's lock ----------------------------------------------
 
 def _temp(session: Session, name: str, select_sql: str, params: dict,
           key: str | tuple[str, ...] = ()) -> None:
-    pg = _pg(session)
-    session.execute(text(f"DROP TABLE IF EXISTS {'pg_temp' if pg else 'temp'}.{name}"))
-    statement = text(f"CREATE TEMP TABLE {name}{' ON COMMIT DROP' if pg else ''} AS "
-                     f"{select_sql}")
-    rows = session.execute(statement, params).rowcount
     # A table never analyzed is planned as ten pages or so (hash joins, never a loop over a
     # scan): right for a small one. A large one gets its real statistics.
-    for n, column in enumerate((key,) if isinstance(key, str) else key):
-        # Joined to a permanent table: whatever order the planner picks (it may believe a
-        # permanent table it has no statistics for yet holds one row), each row of the other
-        # side is an index probe here, never a scan.
-        session.execute(text(f"CREATE INDEX {name}_key{n} ON {name} ({column})"))
-    if pg and (rows is None or rows < 0 or rows > ANALYZE_ROWS):
-        session.execute(text(f"ANALYZE {name}"))
+    # Joined to a permanent table on `key`: whatever order the planner picks (it may believe
+    # a permanent table it has no statistics for yet holds one row), each row of the other
+    # side is an index probe here, never a scan.
+    keys = (key,) if isinstance(key, str) else key
+    temp_table(session, name, select_sql, params, analyze="when_large",
+               indexes={f"{name}_key{n}": column for n, column in enumerate(keys)})
 
 
 def _drop(session: Session, *names: str) -> None:
-    schema = "pg_temp" if _pg(session) else "temp"
-    for name in names or _TEMPS:
-        session.execute(text(f"DROP TABLE IF EXISTS {schema}.{name}"))
-
-
-def _plus_days(session: Session, day: str, days: str) -> str:
-    if _pg(session):
-        return f"({day} + CAST({days} AS INTEGER))"
-    return f"date({day}, '+' || {days} || ' days')"
-
-
-def _year(session: Session, day: str) -> str:
-    if _pg(session):
-        return f"CAST(EXTRACT(YEAR FROM {day}) AS INTEGER)"
-    return f"CAST(strftime('%Y', {day}) AS INTEGER)"
+    drop_temp_tables(session, *(names or _TEMPS))
 
 
 def _earned_this_year(session: Session, referrer: str, year: str) -> str:
@@ -100,13 +86,11 @@ def _earned_this_year(session: Session, referrer: str, year: str) -> str:
     date each was earned: the count the yearly cap is checked against."""
     return f"""(SELECT count(*) FROM referral_bonuses b
                WHERE b.tenant_id = :t AND b.member_id = {referrer} AND b.side = 'referrer'
-                 AND b.status = 'earned' AND {_year(session, 'b.confirmed_on')} = {year})"""
+                 AND b.status = 'earned' AND {year_of(session, 'b.confirmed_on')} = {year})"""
 
 
 def _lock(session: Session, tenant_id: int) -> None:
-    if _pg(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:ns, :t)"),
-                        {"ns": LOCK_NAMESPACE, "t": tenant_id})
+    transaction_lock(session, LOCK_NAMESPACE, tenant_id)
 
 
 def local_today(policy: TenantPolicy) -> dt.date:
@@ -144,22 +128,11 @@ def _post(session: Session, tenant_id: int, currency: str, legs_sql: str,
 
 def _ids_table(session: Session, ids: list[str]) -> None:
     """ref_ids: the external ids of the members just written (COPY on PostgreSQL)."""
-    pg = _pg(session)
-    session.execute(text(f"DROP TABLE IF EXISTS {'pg_temp' if pg else 'temp'}.ref_ids"))
-    session.execute(text(f"CREATE TEMP TABLE ref_ids (external_id VARCHAR(128))"
-                         f"{' ON COMMIT DROP' if pg else ''}"))
-    if pg:
-        cursor = session.connection().connection.driver_connection.cursor()
-        with cursor.copy("COPY ref_ids (external_id) FROM STDIN") as copy:
-            for external_id in ids:
-                copy.write_row((external_id,))
-    else:
-        for start in range(0, len(ids), 5000):
-            session.execute(text("INSERT INTO ref_ids (external_id) VALUES (:e)"),
-                            [{"e": e} for e in ids[start:start + 5000]])
+    create_temp_table(session, "ref_ids", "(external_id VARCHAR(128))")
+    copy_rows(session, "ref_ids", ("external_id",), ((external_id,) for external_id in ids))
     session.execute(text("CREATE INDEX ref_ids_key ON ref_ids (external_id)"))
-    if pg and len(ids) > ANALYZE_ROWS:
-        session.execute(text("ANALYZE ref_ids"))
+    if len(ids) > ANALYZE_ROWS:
+        analyze_table(session, "ref_ids")
 
 
 def _friends(session: Session, tenant_id: int, ids: list[str] | None) -> None:
@@ -207,8 +180,9 @@ def record_referrals(session: Session, tenant_id: int, policy: TenantPolicy,
     _friends(session, tenant_id, ids)
     _find_cycles(session, tenant_id)
     index = T.terms_index_sql(policy, "f.joined_at")
+    window_days = T.window_days_sql(policy, index)
     window_end = (f"CASE WHEN {index} IS NOT NULL THEN "
-                  f"{_plus_days(session, 'f.joined_at', T.window_days_sql(policy, index))} END")
+                  f"{plus_days(session, 'f.joined_at', window_days, bigint_days=True)} END")
     reasons = ", ".join(f"'{r}'" for r in RECORD_REASONS)
     p = {"t": tenant_id, "today": today}
     _temp(session, "ref_sync", f"""
@@ -365,7 +339,7 @@ def _settle_pending(session: Session, tenant_id: int, policy: TenantPolicy, p: d
         SELECT x.referral_id, x.commission_id, x.referrer_ext, f.external_id AS friend_ext,
                x.friend_id, x.referrer_id, x.terms_index, bf.amount AS friend_amount,
                br.amount AS referrer_amount, c.confirmed_on, c.transaction_id,
-               {_year(session, 'c.confirmed_on')} AS earn_year,
+               {year_of(session, 'c.confirmed_on')} AS earn_year,
                CASE WHEN c.id IS NULL OR c.status = 'reversed' OR c.share_amount <= 0
                          OR c.sale_amount < {minimum} THEN 'voided'
                     WHEN c.status = 'confirmed' THEN 'confirmed' END AS outcome
@@ -502,7 +476,7 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
                  "WHEN c.review = 'approved' AND c.confirmed_on < :today THEN :today "
                  "ELSE c.confirmed_on END")
     _temp(session, "ref_new", f"""
-      SELECT c.*, {_year(session, earned_on)} AS year, {earned_on} AS earned_on,
+      SELECT c.*, {year_of(session, earned_on)} AS year, {earned_on} AS earned_on,
         CASE WHEN c.review = 'approved' THEN NULL
              WHEN {same('paypal_email')} OR {same('amex_account')} OR {same('bilt_account')}
                THEN 'shared_payout_destination'
