@@ -21,10 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from settlement.models import JournalEntry, Posting
-
-# Temporary tables larger than this get statistics (PostgreSQL): one never analyzed is
-# planned as ten pages or so, right for a small one only.
-ANALYZE_ROWS = 1000
+from settlement.sql import is_postgres, temp_table
 
 
 class LedgerError(Exception):
@@ -133,9 +130,9 @@ def post_entries_from_select(session: Session, tenant_id: int, kind: str, *, cur
     all of their postings in one more. Returns how many entries were made; each new key's
     entry id is left in the temporary table `entries_table` (ekey, entry_id) for the caller
     to point at (`legs_table` holds the summed legs). Keys must be new."""
-    _temp_table(session, legs_table, f"""
+    temp_table(session, legs_table, f"""
       SELECT ekey, max(memo) AS memo, account, member_id, sum(amount) AS amount
-      FROM ({legs_sql}) l GROUP BY ekey, account, member_id""", params)
+      FROM ({legs_sql}) l GROUP BY ekey, account, member_id""", params, analyze="when_large")
     p = {"ledger_tenant": tenant_id, "ledger_currency": currency, "ledger_kind": kind}
     bad = session.execute(text(
         f"SELECT ekey, sum(amount) FROM {legs_table} GROUP BY ekey "
@@ -146,11 +143,12 @@ def post_entries_from_select(session: Session, tenant_id: int, kind: str, *, cur
       INSERT INTO journal_entries (tenant_id, idempotency_key, kind, memo)
       SELECT :ledger_tenant, ekey, :ledger_kind, max(memo) FROM {legs_table}
       WHERE amount <> 0 GROUP BY ekey"""), p).rowcount
-    _temp_table(session, entries_table, f"""
+    temp_table(session, entries_table, f"""
       SELECT k.ekey, (SELECT e.id FROM journal_entries e
                       WHERE e.tenant_id = :ledger_tenant AND e.idempotency_key = k.ekey)
                AS entry_id
-      FROM (SELECT DISTINCT ekey FROM {legs_table} WHERE amount <> 0) k""", p)
+      FROM (SELECT DISTINCT ekey FROM {legs_table} WHERE amount <> 0) k""", p,
+               analyze="when_large")
     if created:
         session.execute(text(f"""
           INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
@@ -160,20 +158,11 @@ def post_entries_from_select(session: Session, tenant_id: int, kind: str, *, cur
     return created
 
 
-def _temp_table(session: Session, name: str, select_sql: str, params: dict) -> None:
-    pg = session.bind.dialect.name == "postgresql"
-    session.execute(text(f"DROP TABLE IF EXISTS {'pg_temp' if pg else 'temp'}.{name}"))
-    rows = session.execute(text(f"CREATE TEMP TABLE {name}{' ON COMMIT DROP' if pg else ''} "
-                                f"AS {select_sql}"), params).rowcount
-    if pg and (rows is None or rows < 0 or rows > ANALYZE_ROWS):
-        session.execute(text(f"ANALYZE {name}"))
-
-
 def check_balanced(session: Session, tenant_id: int, entry_id: int) -> None:
     """The zero-sum rule in code, for SQLite. PostgreSQL's triggers already check every
     statement's postings and, at commit, every new entry: reading the entry back there
     would only cost a scan of its postings (a million for a run's reservation)."""
-    if session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         return
     rows = session.execute(text(
         "SELECT currency, sum(amount) FROM postings WHERE tenant_id = :t AND entry_id = :e "
