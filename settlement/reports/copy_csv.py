@@ -32,6 +32,7 @@ from settlement.reports.formats.fields import BOM
 from settlement.reports.formats.generic import COLUMNS
 from settlement.reports.pipeline import send_behind
 from settlement.reports.staging import create_incoming
+from settlement.sql import analyze_table, driver_cursor
 
 # incoming's column for each generic column.
 # The amounts are read in minor units; `incoming` computes their network units (see
@@ -175,7 +176,7 @@ def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> None:
     session.execute(text("CREATE TEMP SEQUENCE incoming_line START 2 CACHE 10000"))
     session.execute(text("ALTER TABLE incoming ALTER COLUMN line "
                          "SET DEFAULT nextval('incoming_line')"))
-    cursor = session.connection().connection.driver_connection.cursor()
+    cursor = driver_cursor(session)
     columns = ", ".join(_TARGET[name] for name in body.header)
     try:
         with cursor.copy(f"COPY incoming ({columns}) FROM STDIN WITH "
@@ -197,4 +198,4 @@ def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> None:
              "report_max": MAX_REPORT_AMOUNT}).scalar():
         raise _HandBack()
     session.execute(text("DROP SEQUENCE incoming_line CASCADE"))
-    session.execute(text("ANALYZE incoming"))
+    analyze_table(session, "incoming")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from settlement.db import use_bulk_memory
 from settlement.reports.formats.base import LineError, ParsedLine
+from settlement.sql import analyze_table, copy_rows, create_temp_table, is_postgres
 
 # `sale` and `commission` are network units (ten-thousandths of the major unit, as parsed).
 INCOMING_COLUMNS = ("line", "transaction_id", "order_id", "member", "retailer", "category",
@@ -23,7 +24,6 @@ _DDL = """(line BIGINT, transaction_id TEXT, order_id TEXT, member TEXT, retaile
   category TEXT, event_date DATE, sale BIGINT, commission BIGINT, currency TEXT,
   status TEXT, original_txn TEXT, err_field TEXT, err_code TEXT, err_message TEXT,
   confirm_after DATE)"""
-BATCH = 5000
 
 
 def _minor_ddl(minor_scale: int) -> str:
@@ -43,16 +43,12 @@ def create_incoming(session: Session, minor_scale: int | None = None) -> None:
     them in network units (minor units times `minor_scale`) as each row is stored, which
     costs nothing like a second pass; so is `category`, lower-cased from
     `category_as_sent`."""
-    if session.bind.dialect.name == "postgresql":
-        # (temp_buffers would help too, but PostgreSQL refuses to change it once a pooled
-        # connection has used a temporary table.)
-        use_bulk_memory(session)
-        session.execute(text("DROP TABLE IF EXISTS pg_temp.incoming"))
-        ddl = _DDL if minor_scale is None else _minor_ddl(int(minor_scale))
-        session.execute(text(f"CREATE TEMP TABLE incoming {ddl} ON COMMIT DROP"))
-    else:
-        session.execute(text("DROP TABLE IF EXISTS temp.incoming"))
-        session.execute(text(f"CREATE TEMP TABLE incoming {_DDL}"))
+    # (temp_buffers would help too, but PostgreSQL refuses to change it once a pooled
+    # connection has used a temporary table.)
+    use_bulk_memory(session)
+    in_minor_units = minor_scale is not None and is_postgres(session)
+    create_temp_table(session, "incoming",
+                      _minor_ddl(int(minor_scale)) if in_minor_units else _DDL)
 
 
 def _rows(items: Iterable[ParsedLine | LineError], as_text_dates: bool) -> Iterator[tuple]:
@@ -71,24 +67,9 @@ def _rows(items: Iterable[ParsedLine | LineError], as_text_dates: bool) -> Itera
 def stage(session: Session, items: Iterable[ParsedLine | LineError]) -> None:
     """Stream parsed lines and parse errors into `incoming`."""
     create_incoming(session)
-    if session.bind.dialect.name == "postgresql":
-        cursor = session.connection().connection.driver_connection.cursor()
-        with cursor.copy(f"COPY incoming ({', '.join(INCOMING_COLUMNS)}) FROM STDIN") as copy:
-            write = copy.write_row
-            for row in _rows(items, as_text_dates=False):
-                write(row)
-        session.execute(text("ANALYZE incoming"))
-        return
-    insert = text(f"INSERT INTO incoming ({', '.join(INCOMING_COLUMNS)}) VALUES "
-                  f"({', '.join(':' + c for c in INCOMING_COLUMNS)})")
-    batch: list[dict] = []
-    for row in _rows(items, as_text_dates=True):
-        batch.append(dict(zip(INCOMING_COLUMNS, row)))
-        if len(batch) >= BATCH:
-            session.execute(insert, batch)
-            batch.clear()
-    if batch:
-        session.execute(insert, batch)
+    copy_rows(session, "incoming", INCOMING_COLUMNS,
+              _rows(items, as_text_dates=not is_postgres(session)))
+    analyze_table(session, "incoming")
 
 
 def take_parse_errors(session: Session, tenant_id: int, report_id: int) -> int:
