@@ -53,6 +53,7 @@ from settlement.payouts.csvsafe import write_bytes_atomic, write_csv_atomic
 from settlement.payouts.points import (ResponseFileError, TRANSFER_COLUMNS, ingest_response,
                                        response_file_name, transfer_file_name)
 from settlement.runs.execute import batch_hold
+from settlement.states import ExchangeBatchStatus, ExchangeStatus
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of
 
@@ -82,7 +83,7 @@ def claim(session: Session, tenant_id: int, today: dt.date) -> list[int]:
                         {"k": CLAIM_NAMESPACE | tenant_id})
     groups = session.execute(
         select(Exchange.exit, Exchange.kind, Exchange.credit_on).where(
-            Exchange.tenant_id == tenant_id, Exchange.status == "requested",
+            Exchange.tenant_id == tenant_id, Exchange.status == ExchangeStatus.REQUESTED,
             Exchange.requested_on <= today)
         .group_by(Exchange.exit, Exchange.kind, Exchange.credit_on)
         .order_by(Exchange.exit, Exchange.credit_on)).all()
@@ -92,7 +93,8 @@ def claim(session: Session, tenant_id: int, today: dt.date) -> list[int]:
             ExchangeBatch.tenant_id == tenant_id, ExchangeBatch.exit == exit_name,
             ExchangeBatch.credit_on == credit_on)) + 1
         batch = ExchangeBatch(tenant_id=tenant_id, exit=exit_name, kind=kind,
-                              credit_on=credit_on, status="submitting", items=0, attempts=0,
+                              credit_on=credit_on, status=ExchangeBatchStatus.SUBMITTING,
+                              items=0, attempts=0,
                               idempotency_key=f"x{tenant_id}-{exit_name}-"
                                               f"{credit_on:%Y%m%d}-{seq}",
                               submitted_at=dt.datetime.now(dt.timezone.utc))
@@ -100,10 +102,10 @@ def claim(session: Session, tenant_id: int, today: dt.date) -> list[int]:
         session.flush()
         # Guarded on `requested`: an exchange the member cancelled meanwhile stays out.
         batch.items = session.execute(update(Exchange).where(
-            Exchange.tenant_id == tenant_id, Exchange.status == "requested",
+            Exchange.tenant_id == tenant_id, Exchange.status == ExchangeStatus.REQUESTED,
             Exchange.exit == exit_name, Exchange.credit_on == credit_on,
             Exchange.requested_on <= today)
-            .values(status="processing", batch_id=batch.id, updated_at=func.now())
+            .values(status=ExchangeStatus.PROCESSING, batch_id=batch.id, updated_at=func.now())
             .execution_options(synchronize_session=False)).rowcount
         made.append(batch.id)
     return made
@@ -111,7 +113,7 @@ def claim(session: Session, tenant_id: int, today: dt.date) -> list[int]:
 
 def open_batches(session: Session, tenant_id: int) -> list[int]:
     return list(session.scalars(select(ExchangeBatch.id).where(
-        ExchangeBatch.tenant_id == tenant_id, ExchangeBatch.status != "completed")
+        ExchangeBatch.tenant_id == tenant_id, ExchangeBatch.status != ExchangeBatchStatus.COMPLETED)
         .order_by(ExchangeBatch.id)))
 
 
@@ -141,7 +143,7 @@ def work_batch(engine: Engine, tenant_id: int, batch_id: int, partners: Partners
             return BUSY
         with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
             batch = session.get(ExchangeBatch, (tenant_id, batch_id))
-            if batch.status == "completed":
+            if batch.status == ExchangeBatchStatus.COMPLETED:
                 return batch.status
             policy = policy_of(session.get(Tenant, tenant_id))
             work = {"gift_code": _gift_codes, "bank_transfer": _bank_transfers,
@@ -155,15 +157,15 @@ def work_batch(engine: Engine, tenant_id: int, batch_id: int, partners: Partners
 def _items(session: Session, batch: ExchangeBatch) -> list[Exchange]:
     return list(session.scalars(select(Exchange).where(
         Exchange.tenant_id == batch.tenant_id, Exchange.batch_id == batch.id,
-        Exchange.status == "processing").order_by(Exchange.id)))
+        Exchange.status == ExchangeStatus.PROCESSING).order_by(Exchange.id)))
 
 
 def _complete_if_done(session: Session, batch: ExchangeBatch) -> None:
     left = session.scalar(select(func.count()).select_from(Exchange).where(
         Exchange.tenant_id == batch.tenant_id, Exchange.batch_id == batch.id,
-        Exchange.status == "processing"))
+        Exchange.status == ExchangeStatus.PROCESSING))
     if not left:
-        batch.status = "completed"
+        batch.status = ExchangeBatchStatus.COMPLETED
     session.flush()
 
 
@@ -191,10 +193,10 @@ def _gift_codes(session: Session, policy: TenantPolicy, batch: ExchangeBatch,
         elif answer.status == SUCCESS and answer.card_status == REFUNDED:
             # The id's card was cancelled (by _give_up, or by hand at Amazon): it can never
             # be spent, so the member gets the points back.
-            return_points(session, policy, exchange, "failed",
+            return_points(session, policy, exchange, ExchangeStatus.FAILED,
                           "the gift card was cancelled at Amazon before it was delivered")
         elif answer.status == FAILURE:
-            return_points(session, policy, exchange, "failed",
+            return_points(session, policy, exchange, ExchangeStatus.FAILED,
                           f"Amazon refused the gift card: {answer.reason}")
         else:
             exchange.provider_status = answer.error_code or answer.status
@@ -212,7 +214,7 @@ def _give_up(session: Session, policy: TenantPolicy, exchange: Exchange, partner
     # Any other refusal (F2047 CancelRequestArrivedAfterTimeLimit: the card lives) keeps
     # the exchange processing: the next job asks for that card again.
     if answer.status == SUCCESS or answer.error_type == CARD_NOT_FOUND:
-        return_points(session, policy, exchange, "failed",
+        return_points(session, policy, exchange, ExchangeStatus.FAILED,
                       f"no gift card after {exchange.attempts} attempts; the request was "
                       "cancelled at Amazon")
 
@@ -229,7 +231,7 @@ def _bank_transfers(session: Session, policy: TenantPolicy, batch: ExchangeBatch
     items = _items(session, batch)
     if not items:
         return
-    if batch.status == "submitting":
+    if batch.status == ExchangeBatchStatus.SUBMITTING:
         transfers = [zengin.Transfer(reference=e.id, amount=e.value + e.bonus_value,
                                      **json.loads(e.destination)) for e in items]
         name = f"zengin-{batch.idempotency_key}.txt"
@@ -237,7 +239,7 @@ def _bank_transfers(session: Session, policy: TenantPolicy, batch: ExchangeBatch
                                  transfers)
         write_bytes_atomic(_outbox(partners, session, batch) / name, body,
                            replace_different=False)
-        batch.status, batch.provider_batch_id = "submitted", name
+        batch.status, batch.provider_batch_id = ExchangeBatchStatus.SUBMITTED, name
         for exchange in items:
             exchange.provider_status = "IN_FILE"
         failpoints.reach("exchange.file_written")
@@ -274,12 +276,12 @@ def _points_transfers(session: Session, policy: TenantPolicy, batch: ExchangeBat
         .order_by(Exchange.id))))
     partner = policy.exits[batch.exit].partner
     folder = _outbox(partners, session, batch)
-    if batch.status == "submitting":
+    if batch.status == ExchangeBatchStatus.SUBMITTING:
         rows = [(ln.reference, ln.destination, ln.points, ln.member, batch.credit_on.isoformat())
                 for ln in lines]
         name = transfer_file_name(partner, batch.idempotency_key)
         write_csv_atomic(folder / name, TRANSFER_COLUMNS, rows, replace_different=False)
-        batch.status, batch.provider_batch_id = "submitted", name
+        batch.status, batch.provider_batch_id = ExchangeBatchStatus.SUBMITTED, name
         failpoints.reach("exchange.file_written")
         session.commit()
         return
@@ -295,7 +297,7 @@ def _points_transfers(session: Session, policy: TenantPolicy, batch: ExchangeBat
     for exchange in items:
         outcome = outcomes[exchange.id]
         if outcome.status == FAILED:
-            return_points(session, policy, exchange, "failed",
+            return_points(session, policy, exchange, ExchangeStatus.FAILED,
                           f"{partner} rejected the transfer: {outcome.reason}")
         elif outcome.status == SUCCEEDED:
             exchange.provider_status = outcome.provider_status

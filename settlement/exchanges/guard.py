@@ -24,6 +24,8 @@ import datetime as dt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from settlement.states import BatchStatus, RunStatus, sql_in
+
 
 def hold_against_planning(session: Session, tenant_id: int) -> None:
     """Wait for a plan being made, and keep one from starting, until this commits."""
@@ -39,7 +41,8 @@ def planned_unreserved(session: Session, tenant_id: int,
     item in each (by uq_run_items_member)."""
     runs = dict(session.execute(text(
         "SELECT id, payout_date FROM settlement_runs WHERE tenant_id = :t AND status IN "
-        "('planned', 'approved', 'executing')"), {"t": tenant_id}).all())
+        + sql_in(RunStatus.PLANNED, RunStatus.APPROVED, RunStatus.EXECUTING)),
+        {"t": tenant_id}).all())
     if not runs:
         return 0, None
     rows = session.execute(text(
@@ -47,7 +50,7 @@ def planned_unreserved(session: Session, tenant_id: int,
         "ON b.tenant_id = i.tenant_id AND b.id = i.batch_id "
         "WHERE i.tenant_id = :t AND i.member_id = :m AND i.run_id IN ("
         + ", ".join(str(int(r)) for r in runs) + ") "
-        "AND b.status = 'pending' AND b.attempts = 0"),
+        f"AND b.status = '{BatchStatus.PENDING}' AND b.attempts = 0"),
         {"t": tenant_id, "m": member_id}).all()
     if not rows:
         return 0, None

@@ -8,9 +8,11 @@ from sqlalchemy import (BigInteger, Date, DateTime, Integer, LargeBinary, Primar
 from sqlalchemy.orm import Mapped, mapped_column
 
 from settlement.models import Base, _created, _id
+from settlement.states import ExchangeStatus
 
-STATES = ("requested", "processing", "delivered", "failed", "cancelled")
-LIVE = ("requested", "processing", "delivered")  # what counts against caps and budgets
+STATES = tuple(ExchangeStatus)
+# What counts against caps and budgets.
+LIVE = (ExchangeStatus.REQUESTED, ExchangeStatus.PROCESSING, ExchangeStatus.DELIVERED)
 
 
 class Exchange(Base):
@@ -28,7 +30,7 @@ class Exchange(Base):
     exit: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     partner: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # an ExchangeStatus
     value: Mapped[int] = mapped_column(BigInteger)
     bonus_value: Mapped[int] = mapped_column(BigInteger)
     points: Mapped[int] = mapped_column(BigInteger)
@@ -69,7 +71,7 @@ class ExchangeBatch(Base):
     exit: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     credit_on: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # an ExchangeBatchStatus
     idempotency_key: Mapped[str] = mapped_column(String(64))
     provider_batch_id: Mapped[str | None] = mapped_column(String(128))
     items: Mapped[int] = mapped_column(Integer)

@@ -31,6 +31,7 @@ from settlement.exchanges.models import Exchange
 from settlement.exchanges.service import _release_campaign, lock_member, return_points
 from settlement.ledger.writer import Leg, post_entry
 from settlement.models import Tenant
+from settlement.states import ExchangeStatus
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of
 
@@ -72,8 +73,8 @@ def _check(header: dict[str, str], row: zengin.Returned, exchange: Exchange | No
         raise zengin.NoticeError(1, "transfer_date", f"exchange {exchange.id} was transferred "
                                  f"on {exchange.credit_on:%m%d}, not "
                                  f"{header['transfer_date']}")
-    if exchange.status not in ("processing", "delivered") and not (
-            exchange.status == "failed" and exchange.provider_status == RETURNED):
+    if exchange.status not in (ExchangeStatus.PROCESSING, ExchangeStatus.DELIVERED) and not (
+            exchange.status == ExchangeStatus.FAILED and exchange.provider_status == RETURNED):
         raise zengin.NoticeError(row.line, "customer_code1", f"exchange {exchange.id} is "
                                  f"{exchange.status}: it was never transferred")
 
@@ -92,8 +93,8 @@ def apply_return_notice(session: Session, tenant_id: int, policy: TenantPolicy,
         lock_member(session, tenant_id, exchange.member_id)
         reason = f"the bank returned the transfer on {row.returned_mmdd[:2]}-" \
                  f"{row.returned_mmdd[2:]}: {row.reason}"
-        if return_points(session, policy, exchange, "failed", reason,
-                         from_states=("processing",)):
+        if return_points(session, policy, exchange, ExchangeStatus.FAILED, reason,
+                         from_states=(ExchangeStatus.PROCESSING,)):
             applied.before_date += 1
         elif _return_delivered(session, policy, exchange, reason):
             applied.after_delivery += 1
@@ -112,8 +113,8 @@ def _return_delivered(session: Session, policy: TenantPolicy, exchange: Exchange
     the exchange was not delivered (returned already)."""
     moved = session.execute(update(Exchange).where(
         Exchange.tenant_id == exchange.tenant_id, Exchange.id == exchange.id,
-        Exchange.status == "delivered")
-        .values(status="failed", failure_reason=reason[:200], updated_at=func.now())
+        Exchange.status == ExchangeStatus.DELIVERED)
+        .values(status=ExchangeStatus.FAILED, failure_reason=reason[:200], updated_at=func.now())
         .execution_options(synchronize_session=False))
     if moved.rowcount != 1:
         return False
