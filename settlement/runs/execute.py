@@ -62,6 +62,7 @@ from settlement.payouts.paypal.reference import item_reference
 from settlement.runs.batches import FINAL_ITEM_STATES, SETTLED_BATCHES
 from settlement.runs.outcomes import apply_outcomes
 from settlement.runs.plan import RunError, get_run
+from settlement.sql import is_postgres
 from settlement.states import BatchStatus, ItemStatus, RunStatus, sql_in
 from settlement.tenants.service import policy_of
 
@@ -163,7 +164,7 @@ def batch_hold(engine: Engine, batch_id: int,
     idle in a transaction) and goes when the job ends or its process dies. SQLite runs
     jobs in-process, one at a time: always True. Other kinds of batch (exchanges) hold
     theirs in a namespace of their own."""
-    if engine.dialect.name != "postgresql":
+    if not is_postgres(engine):
         yield True
         return
     key = namespace | batch_id
@@ -181,7 +182,7 @@ def batch_hold(engine: Engine, batch_id: int,
 
 def batch_is_held(engine: Engine, batch_id: int) -> bool:
     """Whether a live job holds the batch now (PostgreSQL; False on SQLite)."""
-    if engine.dialect.name != "postgresql":
+    if not is_postgres(engine):
         return False
     with batch_hold(engine, batch_id) as free:
         return not free

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from settlement.models import SettlementRun
+from settlement.sql import drop_temp_tables, temp_table
 from settlement.states import BonusStatus, CommissionStatus, ItemStatus, sql_in
 
 # Item statuses whose money went back to the member: what they tied is unpaid again.
@@ -46,9 +47,8 @@ def freeze_lines(session: Session, run: SettlementRun) -> None:
         # One pass over the commissions (or bonuses) of the members paid now: the ones
         # nothing paid yet, and the ones paid before whose worth changed since.
         session.execute(text((_LINES if paid_before else _FIRST_LINES).format(**names)), p)
-        _drop(session, "line_netted")
-    _drop(session, "line_unpaid")
-    _drop(session, "line_items")
+        drop_temp_tables(session, "line_netted")
+    drop_temp_tables(session, "line_unpaid", "line_items")
 
 
 def drop_lines(session: Session, tenant_id: int, run_id: int) -> None:
@@ -61,19 +61,8 @@ def _temp(session: Session, name: str, select_sql: str, params: dict, key: str) 
     """A temporary table, indexed on `key` and (PostgreSQL) analyzed: each statement below
     reaches it by index or hash, never by rescanning a table it believes empty. Returns
     whether it has rows."""
-    pg = session.bind.dialect.name == "postgresql"
-    _drop(session, name)
-    session.execute(text(f"CREATE TEMP TABLE {name}{' ON COMMIT DROP' if pg else ''} AS "
-                         f"{select_sql}"), params)
-    session.execute(text(f"CREATE INDEX {name}_key ON {name} ({key})"))
-    if pg:
-        session.execute(text(f"ANALYZE {name}"))
+    temp_table(session, name, select_sql, params, indexes={f"{name}_key": key})
     return session.execute(text(f"SELECT 1 FROM {name} LIMIT 1")).first() is not None
-
-
-def _drop(session: Session, name: str) -> None:
-    schema = "pg_temp" if session.bind.dialect.name == "postgresql" else "temp"
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.{name}"))
 
 
 # What the items still standing have paid of each commission (or bonus) so far: its paid

@@ -19,29 +19,22 @@ from settlement.ledger.writer import post_from_select
 from settlement.models import RunBatch, SettlementRun
 from settlement.payouts.base import FAILED, SUCCEEDED, UNCLAIMED, ItemOutcome
 from settlement.runs.batches import FINAL_ITEM_STATES, SETTLED_BATCHES
+from settlement.sql import analyze_table, copy_rows, create_temp_table, drop_temp_tables
 from settlement.states import BatchStatus, ItemStatus, sql_in
-
-
-def _schema(session: Session) -> str:
-    return "pg_temp" if session.bind.dialect.name == "postgresql" else "temp"
 
 
 def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome]) -> None:
     """Item states move once; each move's money is posted in the same transaction:
     succeeded: reserved -> paid; failed: reserved -> available (the member keeps it)."""
     t = batch.tenant_id
-    schema = _schema(session)
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.outcomes"))
-    session.execute(text(
-        "CREATE TEMP TABLE outcomes (item_id BIGINT PRIMARY KEY, status TEXT, "
-        "provider_item_id TEXT, "
-        f"provider_status TEXT, reason TEXT) {'ON COMMIT DROP' if schema == 'pg_temp' else ''}"))
-    _fill(session, "outcomes", ("item_id", "status", "provider_item_id", "provider_status",
-                                "reason"),
-          [(o.item_id, o.status, o.provider_item_id, o.provider_status,
-            (o.reason or "")[:200] or None) for o in outcomes])
-    if schema == "pg_temp":
-        session.execute(text("ANALYZE outcomes"))  # no statistics: the planner loops
+    create_temp_table(session, "outcomes", "(item_id BIGINT PRIMARY KEY, status TEXT, "
+                      "provider_item_id TEXT, provider_status TEXT, reason TEXT)")
+    if outcomes:
+        copy_rows(session, "outcomes", ("item_id", "status", "provider_item_id",
+                                        "provider_status", "reason"),
+                  [(o.item_id, o.status, o.provider_item_id, o.provider_status,
+                    (o.reason or "")[:200] or None) for o in outcomes])
+    analyze_table(session, "outcomes")  # no statistics: the planner loops
     p = {"t": t, "b": batch.id}
     # Items the provider has (or that have no outcome yet) are at least `submitted`.
     open_status = (f"CASE WHEN o.status = '{UNCLAIMED}' THEN '{ItemStatus.UNCLAIMED}' "
@@ -86,7 +79,7 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
         session.execute(text(
             f"UPDATE run_items SET status = '{ItemStatus.SUBMITTED}' "
             f"WHERE tenant_id = :t AND batch_id = :b AND status = '{ItemStatus.PLANNED}'"), p)
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.outcomes"))
+    drop_temp_tables(session, "outcomes")
     # Memos are read in members' statements: the run as the tenant numbers it.
     run_number = session.get(SettlementRun, (batch.tenant_id, batch.run_id)).number
     for status, account, memo in ((ItemStatus.SUCCEEDED, "paid", "paid"),
@@ -103,21 +96,6 @@ def apply_outcomes(session: Session, batch: RunBatch, outcomes: list[ItemOutcome
                     f"back by the provider: back to balance", source="paid", kind="returned")
 
 
-def _fill(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Rows into a temporary table: COPY on PostgreSQL, executemany on SQLite."""
-    if not rows:
-        return
-    if session.bind.dialect.name == "postgresql":
-        cursor = session.connection().connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    session.execute(text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                         f"({', '.join(':' + c for c in columns)})"),
-                    [dict(zip(columns, row)) for row in rows])
-
-
 def _post_moves(session: Session, batch: RunBatch, rows, account: str, memo: str, *,
                 source: str = "reserved", kind: str | None = None) -> None:
     """One entry moving each row's amount from `source` to `account` for its member."""
@@ -125,16 +103,12 @@ def _post_moves(session: Session, batch: RunBatch, rows, account: str, memo: str
     kind = kind or account
     key = f"run:{batch.run_id}:batch:{batch.id}:{kind}:{first}:{len(rows)}"
     currency = session.get(SettlementRun, (batch.tenant_id, batch.run_id)).currency
-    schema = _schema(session)
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.moves"))
-    session.execute(text(
-        "CREATE TEMP TABLE moves (member_id BIGINT, amount BIGINT) "
-        f"{'ON COMMIT DROP' if schema == 'pg_temp' else ''}"))
-    _fill(session, "moves", ("member_id", "amount"), [(r.member_id, r.amount) for r in rows])
+    create_temp_table(session, "moves", "(member_id BIGINT, amount BIGINT)")
+    copy_rows(session, "moves", ("member_id", "amount"), [(r.member_id, r.amount) for r in rows])
     post_from_select(session, batch.tenant_id, key, f"run_{kind}", memo, currency=currency,
                      legs_sql="""
       SELECT :source AS account, member_id, -amount AS amount FROM moves
       UNION ALL
       SELECT :account, member_id, amount FROM moves""",
                      params={"account": account, "source": source}, skip_if_empty=False)
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.moves"))
+    drop_temp_tables(session, "moves")

@@ -20,6 +20,7 @@ from settlement.numbering import internal_id, take_number, take_numbers
 from settlement.runs.batches import item_counts
 from settlement.runs.calendar import cutoff_for, is_payout_date
 from settlement.runs.lines import drop_lines, freeze_lines
+from settlement.sql import drop_temp_tables, is_postgres, temp_table
 from settlement.states import BatchStatus, BonusStatus, CommissionStatus, ItemStatus, RunStatus
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of
@@ -144,11 +145,7 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
     scale = 10 ** policy.minor_digits
     p = {"t": run.tenant_id, "r": run.id, "cutoff": run.cutoff_date,
          "minimum": policy.minimum_payout_minor}
-    pg = session.bind.dialect.name == "postgresql"
-    schema = "pg_temp" if pg else "temp"
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.plan"))
-    session.execute(text(f"""
-      CREATE TEMP TABLE plan {'ON COMMIT DROP' if pg else ''} AS
+    temp_table(session, "plan", f"""
       WITH available AS (
         SELECT member_id, sum(amount) AS available FROM postings
         WHERE tenant_id = :t AND account = 'available' AND member_id IS NOT NULL
@@ -173,7 +170,7 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
              m.amex_card, m.bilt_account, m.bilt_tier, m.address_line1, m.city,
              m.postal_code, m.country
       FROM payable p JOIN members m ON m.tenant_id = :t AND m.id = p.member_id
-      WHERE p.payable <> 0"""), p)
+      WHERE p.payable <> 0""", p, analyze="never")
     classified = f"""
       SELECT member_id, payable, payout_method, bilt_tier,
              {_skip_sql(policy, bilt_rate)} AS reason, {points} AS points,
@@ -189,9 +186,7 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
     amount = (f"CASE WHEN points IS NULL THEN payable ELSE "
               f"(points * {scale} + rate - 1) / rate END")
     sizes = " ".join(f"WHEN '{m}' THEN {n}" for m, n in BATCH_SIZES.items())
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.payable"))
-    session.execute(text(f"""
-      CREATE TEMP TABLE payable {'ON COMMIT DROP' if pg else ''} AS
+    temp_table(session, "payable", f"""
       SELECT member_id, payout_method AS method, {amount} AS amount, points, destination,
              (row_number() OVER (PARTITION BY payout_method ORDER BY member_id) - 1)
                / (CASE payout_method {sizes} ELSE 50000 END) AS seq
@@ -200,7 +195,7 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
                           WHEN 'bilt' THEN {bilt_rate}
                         END AS rate
             FROM ({classified}) c) x
-      WHERE reason IS NULL"""), p)
+      WHERE reason IS NULL""", p, analyze="never")
     # The batches are cut now, so execution never rewrites the items: sender_batch_id and
     # file names derive from tenant, run, method and batch number.
     # Numbered in one block, in (method, seq) order.
@@ -227,8 +222,7 @@ def _freeze_plan(session: Session, run: SettlementRun, policy: TenantPolicy,
       FROM payable i JOIN run_batches b
         ON b.tenant_id = :t AND b.run_id = :r AND b.method = i.method AND b.seq = i.seq"""), p)
     freeze_lines(session, run)
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.plan"))
-    session.execute(text(f"DROP TABLE IF EXISTS {schema}.payable"))
+    drop_temp_tables(session, "plan", "payable")
 
 
 _PG_PLAN_HASH = """
@@ -246,7 +240,7 @@ def plan_hash(session: Session, tenant_id: int, run_id: int) -> str:
     """sha256 of the frozen plan (items and skips, in member order). PostgreSQL computes it
     where the rows are; SQLite streams them here. Each database agrees with itself, which
     is what binding an approval to a plan needs."""
-    if session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         return session.execute(text(_PG_PLAN_HASH), {"t": tenant_id, "r": run_id}).scalar_one()
     digest = hashlib.sha256()
     items = session.execute(text(
