@@ -32,6 +32,7 @@ from settlement.errors import DomainError
 from settlement.ledger.writer import post_entries_from_select
 from settlement.models import Tenant
 from settlement.referrals import terms as T
+from settlement.states import BonusStatus, CommissionStatus, ReferralStatus, sql_in
 from settlement.sql import (
     ANALYZE_ROWS,
     analyze_table,
@@ -46,8 +47,13 @@ from settlement.sql import (
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of
 
-# Statuses of a referral; of a bonus: pending, earned, voided, refused.
-STATUSES = ("open", "pending", "earned", "expired", "held", "refused")
+# The statuses of a referral, in the order the sweep reports them.
+STATUSES = tuple(ReferralStatus)
+# Referrals without a qualifying purchase (an expired one may still have had it in time).
+UNQUALIFIED = (ReferralStatus.OPEN, ReferralStatus.EXPIRED)
+# Referrals the sweep evaluates, and those a report may still move.
+IN_PLAY = (ReferralStatus.OPEN, ReferralStatus.PENDING, ReferralStatus.EXPIRED)
+LIVE = (*IN_PLAY, ReferralStatus.EARNED)
 # Refusals found when the referral is recorded: they are re-checked whenever the friend or
 # the referrer changes, and by the sweep (a referrer who joins later, a join date set).
 RECORD_REASONS = ("not_referred", "unknown_referrer", "referral_cycle", "no_join_date",
@@ -86,7 +92,8 @@ def _earned_this_year(session: Session, referrer: str, year: str) -> str:
     date each was earned: the count the yearly cap is checked against."""
     return f"""(SELECT count(*) FROM referral_bonuses b
                WHERE b.tenant_id = :t AND b.member_id = {referrer} AND b.side = 'referrer'
-                 AND b.status = 'earned' AND {year_of(session, 'b.confirmed_on')} = {year})"""
+                 AND b.status = '{BonusStatus.EARNED}'
+                 AND {year_of(session, 'b.confirmed_on')} = {year})"""
 
 
 def _lock(session: Session, tenant_id: int) -> None:
@@ -149,7 +156,7 @@ def _friends(session: Session, tenant_id: int, ids: list[str] | None) -> None:
           UNION {members} JOIN ref_ids i ON f.tenant_id = :t AND f.referred_by = i.external_id
           UNION {members} WHERE f.tenant_id = :t AND f.id IN (
                 SELECT x.friend_id FROM referrals x WHERE x.tenant_id = :t
-                  AND x.status = 'refused' AND x.reason = 'referral_cycle')"""
+                  AND x.status = '{ReferralStatus.REFUSED}' AND x.reason = 'referral_cycle')"""
     _temp(session, "ref_friends", f"""
       SELECT * FROM ({source}) m
       WHERE m.referred_by IS NOT NULL OR EXISTS (
@@ -186,9 +193,10 @@ def record_referrals(session: Session, tenant_id: int, policy: TenantPolicy,
     reasons = ", ".join(f"'{r}'" for r in RECORD_REASONS)
     p = {"t": tenant_id, "today": today}
     _temp(session, "ref_sync", f"""
-      SELECT z.*, CASE WHEN z.reason IS NOT NULL THEN 'refused'
-                       WHEN z.old_status = 'expired' AND z.window_end <= :today THEN 'expired'
-                       ELSE 'open' END AS new_status
+      SELECT z.*, CASE WHEN z.reason IS NOT NULL THEN '{ReferralStatus.REFUSED}'
+                       WHEN z.old_status = '{ReferralStatus.EXPIRED}' AND z.window_end <= :today
+                         THEN '{ReferralStatus.EXPIRED}'
+                       ELSE '{ReferralStatus.OPEN}' END AS new_status
       FROM (
         SELECT y.*, CASE WHEN y.referred_by IS NULL THEN 'not_referred'
                          WHEN y.referrer_id IS NULL THEN 'unknown_referrer'
@@ -205,15 +213,15 @@ def record_referrals(session: Session, tenant_id: int, policy: TenantPolicy,
                  CASE WHEN cy.member_id IS NULL THEN 0 ELSE 1 END AS in_cycle,
                  -- A cycle refuses only the claim that closed it: a referral already
                  -- recorded (and not refused) with this same referrer stands untouched.
-                 CASE WHEN x.id IS NOT NULL AND x.status <> 'refused'
+                 CASE WHEN x.id IS NOT NULL AND x.status <> '{ReferralStatus.REFUSED}'
                            AND x.referrer_external_id = f.referred_by THEN 1 ELSE 0
                       END AS standing
           FROM ref_friends f
           LEFT JOIN referrals x ON x.tenant_id = :t AND x.friend_id = f.friend_id
           LEFT JOIN ref_cycles cy ON cy.member_id = f.friend_id) y
       ) z
-      WHERE z.referral_id IS NULL OR z.old_status IN ('open', 'expired')
-         OR (z.old_status = 'refused' AND z.old_reason IN ({reasons}))""", p,
+      WHERE z.referral_id IS NULL OR z.old_status IN {sql_in(*UNQUALIFIED)}
+         OR (z.old_status = '{ReferralStatus.REFUSED}' AND z.old_reason IN ({reasons}))""", p,
           key=("referral_id", "friend_id"))
     created = session.execute(text("""
       INSERT INTO referrals (tenant_id, friend_id, referrer_external_id, referrer_id, status,
@@ -221,10 +229,11 @@ def record_referrals(session: Session, tenant_id: int, policy: TenantPolicy,
       SELECT :t, friend_id, referrer_ext, referrer_id, new_status, reason, terms_index,
              window_end
       FROM ref_sync WHERE referral_id IS NULL AND referrer_ext IS NOT NULL"""), p).rowcount
-    session.execute(text("""
+    session.execute(text(f"""
       UPDATE referrals SET referrer_external_id = s.referrer_ext, referrer_id = s.referrer_id,
         terms_index = s.terms_index, window_end = s.window_end, status = s.new_status,
-        reason = CASE WHEN s.new_status = 'expired' THEN 'window_ended' ELSE s.reason END,
+        reason = CASE WHEN s.new_status = '{ReferralStatus.EXPIRED}' THEN 'window_ended'
+                      ELSE s.reason END,
         updated_at = CURRENT_TIMESTAMP
       FROM ref_sync s
       WHERE referrals.tenant_id = :t AND referrals.id = s.referral_id
@@ -234,7 +243,8 @@ def record_referrals(session: Session, tenant_id: int, policy: TenantPolicy,
              OR referrals.window_end IS DISTINCT FROM s.window_end
              OR referrals.status IS DISTINCT FROM s.new_status
              OR referrals.reason IS DISTINCT FROM
-                CASE WHEN s.new_status = 'expired' THEN 'window_ended' ELSE s.reason END)"""),
+                CASE WHEN s.new_status = '{ReferralStatus.EXPIRED}' THEN 'window_ended'
+                     ELSE s.reason END)"""),
                     p)
     return created
 
@@ -265,7 +275,7 @@ def evaluate_referrals(session: Session, tenant_id: int, policy: TenantPolicy, *
     """The hook of report processing: settle and grant the bonus pairs of the friends whose
     money the given journal entries moved (None: every referral still in play). `today` is
     the date bonuses are granted on (the report's as-of date in the tenant's timezone)."""
-    live = "status IN ('open', 'pending', 'expired', 'earned')"
+    live = f"status IN {sql_in(*LIVE)}"
     p = {"t": tenant_id}
     if not session.execute(text(f"SELECT 1 FROM referrals WHERE tenant_id = :t AND {live} "
                                 "LIMIT 1"), p).first():
@@ -284,7 +294,8 @@ def evaluate_referrals(session: Session, tenant_id: int, policy: TenantPolicy, *
           WHERE tenant_id = :t AND entry_id IN ({', '.join(map(str, entries))})
             AND member_id IS NOT NULL""", p, key="member_id")
         _temp(session, "ref_scope", f"""
-          SELECT id AS referral_id FROM referrals WHERE tenant_id = :t AND status = 'pending'
+          SELECT id AS referral_id FROM referrals
+          WHERE tenant_id = :t AND status = '{ReferralStatus.PENDING}'
           UNION
           SELECT r.id FROM referrals r
           WHERE r.tenant_id = :t AND r.{live}
@@ -310,18 +321,18 @@ def _evaluate(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.
 def _settle_pending(session: Session, tenant_id: int, policy: TenantPolicy, p: dict) -> None:
     """A pending pair is earned when its purchase is confirmed (still meeting the terms),
     and voided when the purchase is reversed, or no longer meets the terms, first."""
-    _temp(session, "ref_settle0", """
+    _temp(session, "ref_settle0", f"""
       SELECT r.id AS referral_id, r.commission_id, r.terms_index, r.friend_id, r.referrer_id,
              r.referrer_external_id AS referrer_ext
       FROM ref_scope s JOIN referrals r ON r.tenant_id = :t AND r.id = s.referral_id
-      WHERE r.status = 'pending'""", p)
+      WHERE r.status = '{ReferralStatus.PENDING}'""", p)
     if not _count(session, "SELECT count(*) FROM ref_settle0"):
         return
     minimum = T.minimum_sql(policy, "x.terms_index")
     pending = lambda side, alias: (  # noqa: E731
         f"LEFT JOIN referral_bonuses {alias} ON {alias}.tenant_id = :t "
         f"AND {alias}.referral_id = x.referral_id AND {alias}.commission_id = x.commission_id "
-        f"AND {alias}.side = '{side}' AND {alias}.status = 'pending'")
+        f"AND {alias}.side = '{side}' AND {alias}.status = '{BonusStatus.PENDING}'")
     # The yearly cap is decided here, when the referrer's bonus is earned: it counts the
     # referrer's bonuses earned in the same calendar year, then this batch's in order of
     # confirmation (DOMAIN.md: by the year earned, not the year of the purchase).
@@ -340,9 +351,10 @@ def _settle_pending(session: Session, tenant_id: int, policy: TenantPolicy, p: d
                x.friend_id, x.referrer_id, x.terms_index, bf.amount AS friend_amount,
                br.amount AS referrer_amount, c.confirmed_on, c.transaction_id,
                {year_of(session, 'c.confirmed_on')} AS earn_year,
-               CASE WHEN c.id IS NULL OR c.status = 'reversed' OR c.share_amount <= 0
+               CASE WHEN c.id IS NULL OR c.status = '{CommissionStatus.REVERSED}'
+                         OR c.share_amount <= 0
                          OR c.sale_amount < {minimum} THEN 'voided'
-                    WHEN c.status = 'confirmed' THEN 'confirmed' END AS outcome
+                    WHEN c.status = '{CommissionStatus.CONFIRMED}' THEN 'confirmed' END AS outcome
         FROM ref_settle0 x
         LEFT JOIN commissions c ON c.tenant_id = :t AND c.id = x.commission_id
         LEFT JOIN members f ON f.tenant_id = :t AND f.id = x.friend_id
@@ -367,8 +379,8 @@ def _settle_pending(session: Session, tenant_id: int, policy: TenantPolicy, p: d
     capped = "referral_bonuses.side = 'referrer' AND s.referrer_capped = 1"
     session.execute(text(f"""
       UPDATE referral_bonuses SET
-        status = CASE WHEN s.outcome <> 'confirmed' THEN 'voided' WHEN {capped} THEN 'refused'
-                      ELSE 'earned' END,
+        status = CASE WHEN s.outcome <> 'confirmed' THEN '{BonusStatus.VOIDED}'
+                      WHEN {capped} THEN '{BonusStatus.REFUSED}' ELSE '{BonusStatus.EARNED}' END,
         reason = CASE WHEN {capped} THEN 'referrer_cap_reached' ELSE referral_bonuses.reason END,
         confirmed_on = CASE s.outcome WHEN 'confirmed' THEN s.confirmed_on END,
         confirmed_entry_id = CASE WHEN s.outcome = 'confirmed' AND NOT ({capped})
@@ -377,13 +389,14 @@ def _settle_pending(session: Session, tenant_id: int, policy: TenantPolicy, p: d
       FROM ref_settle s LEFT JOIN ref_posted e ON e.ekey = {key}
       WHERE referral_bonuses.tenant_id = :t AND referral_bonuses.referral_id = s.referral_id
         AND referral_bonuses.commission_id = s.commission_id
-        AND referral_bonuses.status = 'pending'"""), p)
+        AND referral_bonuses.status = '{BonusStatus.PENDING}'"""), p)
     # Only the referrer's side was live and the cap refused it: nothing was earned.
     nothing = "s.friend_amount IS NULL AND s.referrer_capped = 1"
     session.execute(text(f"""
       UPDATE referrals SET
-        status = CASE WHEN s.outcome <> 'confirmed' THEN 'open' WHEN {nothing} THEN 'refused'
-                      ELSE 'earned' END,
+        status = CASE WHEN s.outcome <> 'confirmed' THEN '{ReferralStatus.OPEN}'
+                      WHEN {nothing} THEN '{ReferralStatus.REFUSED}'
+                      ELSE '{ReferralStatus.EARNED}' END,
         reason = CASE WHEN s.outcome = 'confirmed' AND {nothing} THEN 'referrer_cap_reached'
                       ELSE referrals.reason END,
         commission_id = CASE s.outcome WHEN 'confirmed' THEN referrals.commission_id END,
@@ -404,14 +417,15 @@ def _claw_back(session: Session, tenant_id: int, policy: TenantPolicy, p: dict) 
       FROM ref_scope s JOIN referrals r ON r.tenant_id = :t AND r.id = s.referral_id
       JOIN commissions c ON c.tenant_id = :t AND c.id = r.commission_id
       LEFT JOIN members f ON f.tenant_id = :t AND f.id = r.friend_id
-      WHERE r.status = 'earned' AND c.status = 'reversed' AND {keep} = 0""", p,
+      WHERE r.status = '{ReferralStatus.EARNED}' AND c.status = '{CommissionStatus.REVERSED}'
+        AND {keep} = 0""", p,
           key="referral_id")
     if not _count(session, "SELECT count(*) FROM ref_claw"):
         return
     key = _key("s.referral_id", "s.commission_id", "'clawed_back'")
     earned = ("FROM ref_claw s JOIN referral_bonuses b ON b.tenant_id = :t "
               "AND b.referral_id = s.referral_id AND b.commission_id = s.commission_id "
-              "AND b.status = 'earned' AND b.amount <> 0")
+              f"AND b.status = '{BonusStatus.EARNED}' AND b.amount <> 0")
     _post(session, tenant_id, policy.currency, f"""
       SELECT {key} AS ekey, {_memo("'clawed back'", "s")} AS memo, 'available' AS account,
              b.member_id, -b.amount AS amount {earned}
@@ -419,14 +433,15 @@ def _claw_back(session: Session, tenant_id: int, policy: TenantPolicy, p: dict) 
       SELECT {key}, {_memo("'clawed back'", "s")}, 'referral_expense', NULL, b.amount
       {earned}""", p)
     session.execute(text(f"""
-      UPDATE referral_bonuses SET status = 'clawed_back', reason = 'purchase_reversed',
+      UPDATE referral_bonuses SET status = '{BonusStatus.CLAWED_BACK}',
+        reason = 'purchase_reversed',
         voided_entry_id = e.entry_id
       FROM ref_claw s LEFT JOIN ref_posted e ON e.ekey = {key}
       WHERE referral_bonuses.tenant_id = :t AND referral_bonuses.referral_id = s.referral_id
         AND referral_bonuses.commission_id = s.commission_id
-        AND referral_bonuses.status = 'earned'"""), p)
-    session.execute(text("""
-      UPDATE referrals SET status = 'refused', reason = 'purchase_reversed',
+        AND referral_bonuses.status = '{BonusStatus.EARNED}'"""), p)
+    session.execute(text(f"""
+      UPDATE referrals SET status = '{ReferralStatus.REFUSED}', reason = 'purchase_reversed',
         updated_at = CURRENT_TIMESTAMP
       FROM ref_claw s WHERE referrals.tenant_id = :t AND referrals.id = s.referral_id"""), p)
 
@@ -441,18 +456,19 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
         SELECT r.id AS referral_id, r.friend_id, r.referrer_id, r.terms_index, r.review,
                r.referrer_external_id AS referrer_ext, r.window_end, {minimum} AS minimum
         FROM ref_scope s JOIN referrals r ON r.tenant_id = :t AND r.id = s.referral_id
-        WHERE r.status IN ('open', 'expired') AND r.referrer_id IS NOT NULL
+        WHERE r.status IN {sql_in(*UNQUALIFIED)} AND r.referrer_id IS NOT NULL
           AND r.window_end IS NOT NULL) x
       LEFT JOIN members f ON f.tenant_id = :t AND f.id = x.friend_id""", p)
     if not _count(session, "SELECT count(*) FROM ref_open"):
         return
     # The first purchase of each friend that meets the terms and was never tried: one index
     # probe of the friend's commissions per referral.
-    _temp(session, "ref_first", """
+    _temp(session, "ref_first", f"""
       SELECT o.*, (
         SELECT c.id FROM commissions c
         WHERE c.tenant_id = :t AND c.member_id = o.friend_id
-          AND c.status IN ('pending', 'confirmed') AND c.share_amount > 0
+          AND c.status IN {sql_in(CommissionStatus.PENDING, CommissionStatus.CONFIRMED)}
+          AND c.share_amount > 0
           AND c.event_date >= o.joined_at AND c.event_date < o.window_end
           AND c.sale_amount >= o.minimum
           AND NOT EXISTS (SELECT 1 FROM referral_bonuses b WHERE b.tenant_id = :t
@@ -472,7 +488,7 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
     # A pair granted on a confirmed purchase is earned at once: on the purchase's
     # confirmation date, or on the review date for a pair approved on review (so that the
     # next run pays it).
-    earned_on = ("CASE WHEN c.c_status <> 'confirmed' THEN NULL "
+    earned_on = (f"CASE WHEN c.c_status <> '{CommissionStatus.CONFIRMED}' THEN NULL "
                  "WHEN c.review = 'approved' AND c.confirmed_on < :today THEN :today "
                  "ELSE c.confirmed_on END")
     _temp(session, "ref_new", f"""
@@ -491,8 +507,9 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
       LEFT JOIN members f ON f.tenant_id = :t AND f.id = c.friend_id
       LEFT JOIN members rf ON rf.tenant_id = :t AND rf.id = c.referrer_id""", p,
           key="referral_id")
-    session.execute(text("""
-      UPDATE referrals SET status = 'held', reason = n.hold, commission_id = n.commission_id,
+    session.execute(text(f"""
+      UPDATE referrals SET status = '{ReferralStatus.HELD}', reason = n.hold,
+        commission_id = n.commission_id,
         qualified_on = n.event_date, updated_at = CURRENT_TIMESTAMP
       FROM ref_new n
       WHERE referrals.tenant_id = :t AND referrals.id = n.referral_id
@@ -506,16 +523,18 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
     # earned in the same year, then this batch's in order. A pending pair is capped, or
     # not, when it is earned (_settle_pending).
     existing = _earned_this_year(session, "n.referrer_id", "n.year")
-    capping = "CASE WHEN n.c_status = 'confirmed' THEN 1 END"
+    capping = f"CASE WHEN n.c_status = '{CommissionStatus.CONFIRMED}' THEN 1 END"
     _temp(session, "ref_grant", f"""
       SELECT g.*,
-        CASE WHEN g.friend_amount IS NULL OR g.friend_amount <= 0 THEN 'refused'
-             WHEN g.c_status = 'confirmed' THEN 'earned' ELSE 'pending' END AS friend_status,
+        CASE WHEN g.friend_amount IS NULL OR g.friend_amount <= 0 THEN '{BonusStatus.REFUSED}'
+             WHEN g.c_status = '{CommissionStatus.CONFIRMED}' THEN '{BonusStatus.EARNED}'
+             ELSE '{BonusStatus.PENDING}' END AS friend_status,
         CASE WHEN g.friend_amount IS NULL THEN 'no_points_rate'
              WHEN g.friend_amount <= 0 THEN 'no_bonus' END AS friend_reason,
         CASE WHEN g.capped = 1 OR g.referrer_amount IS NULL OR g.referrer_amount <= 0
-               THEN 'refused'
-             WHEN g.c_status = 'confirmed' THEN 'earned' ELSE 'pending' END AS referrer_status,
+               THEN '{BonusStatus.REFUSED}'
+             WHEN g.c_status = '{CommissionStatus.CONFIRMED}' THEN '{BonusStatus.EARNED}'
+             ELSE '{BonusStatus.PENDING}' END AS referrer_status,
         CASE WHEN g.capped = 1 THEN 'referrer_cap_reached'
              WHEN g.referrer_amount IS NULL THEN 'no_points_rate'
              WHEN g.referrer_amount <= 0 THEN 'no_bonus' END AS referrer_reason
@@ -528,27 +547,32 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
                             ORDER BY n.earned_on, n.event_date, n.referral_id)
                       > {cap} THEN 1 ELSE 0 END AS capped
         FROM ref_new n WHERE n.hold IS NULL) g""", p, key="referral_id")
-    transition = "CASE g.c_status WHEN 'confirmed' THEN 'confirmed' ELSE 'pending' END"
+    confirmed, pending = CommissionStatus.CONFIRMED, CommissionStatus.PENDING
+    transition = f"CASE g.c_status WHEN '{confirmed}' THEN '{confirmed}' ELSE '{pending}' END"
     key = _key("g.referral_id", "g.commission_id", transition)
-    memo = _memo("CASE g.c_status WHEN 'confirmed' THEN 'earned' ELSE 'pending' END", "g")
+    memo = _memo(f"CASE g.c_status WHEN '{CommissionStatus.CONFIRMED}' THEN '{BonusStatus.EARNED}' "
+                 f"ELSE '{BonusStatus.PENDING}' END", "g")
+    live_bonus = sql_in(BonusStatus.PENDING, BonusStatus.EARNED)
     legs = " UNION ALL ".join(f"""
       SELECT {key} AS ekey, {memo} AS memo,
-             CASE g.{side}_status WHEN 'earned' THEN 'available' ELSE 'pending' END AS account,
+             CASE g.{side}_status WHEN '{BonusStatus.EARNED}' THEN 'available' ELSE 'pending' END
+               AS account,
              g.{side}_id AS member_id, g.{side}_amount AS amount
-      FROM ref_grant g WHERE g.{side}_status IN ('pending', 'earned')
+      FROM ref_grant g WHERE g.{side}_status IN {live_bonus}
       UNION ALL
       SELECT {key}, {memo}, 'referral_expense', NULL, -g.{side}_amount
-      FROM ref_grant g WHERE g.{side}_status IN ('pending', 'earned')"""
+      FROM ref_grant g WHERE g.{side}_status IN {live_bonus}"""
                               for side in ("friend", "referrer"))
     _post(session, tenant_id, policy.currency, legs, p)
     sides = " UNION ALL ".join(f"""
       SELECT :t, g.referral_id, g.commission_id, '{side}', g.{side}_id,
              COALESCE(g.{side}_amount, 0), g.{side}_points, g.{side}_method, g.{side}_status,
              g.{side}_reason, g.event_date,
-             CASE WHEN g.{side}_status = 'earned' OR g.{side}_reason = 'referrer_cap_reached'
+             CASE WHEN g.{side}_status = '{BonusStatus.EARNED}'
+                       OR g.{side}_reason = 'referrer_cap_reached'
                   THEN g.earned_on END,
-             CASE WHEN g.{side}_status = 'pending' THEN e.entry_id END,
-             CASE WHEN g.{side}_status = 'earned' THEN e.entry_id END
+             CASE WHEN g.{side}_status = '{BonusStatus.PENDING}' THEN e.entry_id END,
+             CASE WHEN g.{side}_status = '{BonusStatus.EARNED}' THEN e.entry_id END
       FROM ref_grant g LEFT JOIN ref_posted e ON e.ekey = {key}"""
                                for side in ("friend", "referrer"))
     session.execute(text(f"""
@@ -556,12 +580,16 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
         amount, points, points_method, status, reason, qualified_on, confirmed_on,
         pending_entry_id, confirmed_entry_id)
       {sides}"""), p)
-    session.execute(text("""
+    both_refused = (f"g.friend_status = '{BonusStatus.REFUSED}' "
+                    f"AND g.referrer_status = '{BonusStatus.REFUSED}'")
+    session.execute(text(f"""
       UPDATE referrals SET
-        status = CASE WHEN g.friend_status = 'refused' AND g.referrer_status = 'refused'
-                        THEN 'refused'
-                      WHEN g.c_status = 'confirmed' THEN 'earned' ELSE 'pending' END,
-        reason = CASE WHEN g.friend_status = 'refused' AND g.referrer_status = 'refused'
+        status = CASE WHEN {both_refused}
+                        THEN '{ReferralStatus.REFUSED}'
+                      WHEN g.c_status = '{CommissionStatus.CONFIRMED}'
+                        THEN '{ReferralStatus.EARNED}'
+                      ELSE '{ReferralStatus.PENDING}' END,
+        reason = CASE WHEN {both_refused}
                         THEN COALESCE(g.referrer_reason, g.friend_reason) END,
         commission_id = g.commission_id, qualified_on = g.event_date,
         updated_at = CURRENT_TIMESTAMP
@@ -580,13 +608,13 @@ def sweep(session: Session, tenant_id: int, today: dt.date | None = None) -> dic
     _lock(session, tenant_id)
     record_referrals(session, tenant_id, policy, None, today)
     _temp(session, "ref_scope", "SELECT id AS referral_id FROM referrals WHERE tenant_id = :t "
-                                "AND status IN ('open', 'pending', 'expired')", {"t": tenant_id},
-          key="referral_id")
+                                f"AND status IN {sql_in(*IN_PLAY)}",
+          {"t": tenant_id}, key="referral_id")
     _evaluate(session, tenant_id, policy, today)
-    expired = session.execute(text("""
-      UPDATE referrals SET status = 'expired', reason = 'window_ended',
+    expired = session.execute(text(f"""
+      UPDATE referrals SET status = '{ReferralStatus.EXPIRED}', reason = 'window_ended',
         updated_at = CURRENT_TIMESTAMP
-      WHERE tenant_id = :t AND status = 'open' AND window_end IS NOT NULL
+      WHERE tenant_id = :t AND status = '{ReferralStatus.OPEN}' AND window_end IS NOT NULL
         AND window_end <= :today"""), {"t": tenant_id, "today": today}).rowcount
     _drop(session)
     statuses = dict(session.execute(text(
@@ -627,18 +655,18 @@ def review(session: Session, tenant_id: int, referral_id: int, decision: str, by
         {"t": tenant_id, "r": referral_id}).first()
     if row is None:
         raise ReferralError("not_found", f"no referral {referral_id}")
-    if row[0] != "held":
+    if row[0] != ReferralStatus.HELD:
         raise ReferralError("not_held", f"referral {referral_id} is {row[0]}, not held "
                                              f"for review")
     p = {"t": tenant_id, "r": referral_id, "by": by}
     if decision == "reject":
-        session.execute(text("""
-          UPDATE referrals SET status = 'refused', reason = 'rejected_on_review',
+        session.execute(text(f"""
+          UPDATE referrals SET status = '{ReferralStatus.REFUSED}', reason = 'rejected_on_review',
             review = 'rejected', reviewed_by = :by, updated_at = CURRENT_TIMESTAMP
           WHERE tenant_id = :t AND id = :r"""), p)
         return
-    session.execute(text("""
-      UPDATE referrals SET status = 'open', reason = NULL, commission_id = NULL,
+    session.execute(text(f"""
+      UPDATE referrals SET status = '{ReferralStatus.OPEN}', reason = NULL, commission_id = NULL,
         qualified_on = NULL, review = 'approved', reviewed_by = :by,
         updated_at = CURRENT_TIMESTAMP
       WHERE tenant_id = :t AND id = :r"""), p)
