@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from settlement.db import is_postgres, tenant_session
+from settlement.states import RunStatus
 
 log = structlog.get_logger("settle.metrics")
 
@@ -37,7 +38,7 @@ JOB_DURATION = Histogram("settle_job_duration_seconds", "time a job ran, by job 
                                   900, 1800, 3600))
 LINE_OUTCOMES = ("inserted", "updated", "unchanged", "stale", "rejected", "unattributed",
                  "unmatched")
-LIVE_RUN_STATUSES = ("approved", "executing")
+LIVE_RUN_STATUSES = (RunStatus.APPROVED, RunStatus.EXECUTING)
 
 
 def record_report(report) -> None:

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from settlement.states import BonusStatus, CommissionStatus, RunStatus, sql_in
+
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -192,7 +194,7 @@ class Report(Base):
     source: Mapped[str] = mapped_column(String(80))  # network reports: the network account
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16))  # queued|processing|completed|failed
+    status: Mapped[str] = mapped_column(String(16))  # a ReportStatus
     as_of: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     uploaded_by: Mapped[str] = mapped_column(String(64))
     lines: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -263,7 +265,7 @@ class Commission(Base):
     share_amount: Mapped[int] = mapped_column(BigInteger)
     margin_amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # a CommissionStatus
     rule_id: Mapped[int | None] = mapped_column(BigInteger)
     # The as-of time of the report that last changed it, in epoch microseconds: an integer,
     # so that both databases compare it exactly (stale lines are those older than this).
@@ -286,8 +288,10 @@ class Commission(Base):
               sqlite_where=text("member_id IS NULL"),
               postgresql_where=text("member_id IS NULL")),
         Index("ix_commissions_held", "tenant_id", "confirm_after",
-              sqlite_where=text("status = 'pending' AND confirm_after IS NOT NULL"),
-              postgresql_where=text("status = 'pending' AND confirm_after IS NOT NULL")),
+              sqlite_where=text(f"status = '{CommissionStatus.PENDING}' "
+                                "AND confirm_after IS NOT NULL"),
+              postgresql_where=text(f"status = '{CommissionStatus.PENDING}' "
+                                    "AND confirm_after IS NOT NULL")),
         Index("ix_commissions_awaiting", "tenant_id", "source", "original_transaction_id",
               sqlite_where=text("awaiting_original"),
               postgresql_where=text("awaiting_original")),
@@ -363,7 +367,7 @@ class SettlementRun(Base):
     payout_date: Mapped[dt.date] = mapped_column(Date)
     cutoff_date: Mapped[dt.date] = mapped_column(Date)  # confirmed on or before this date
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))  # a RunStatus
     plan_hash: Mapped[str | None] = mapped_column(String(64))
     planned_by: Mapped[str] = mapped_column(String(64))
     approved_by: Mapped[str | None] = mapped_column(String(64))
@@ -377,8 +381,8 @@ class SettlementRun(Base):
         UniqueConstraint("tenant_id", "number", name="uq_settlement_runs_number"),
         # One live run per tenant and payout date; a cancelled plan does not count.
         Index("uq_settlement_runs_date", "tenant_id", "payout_date", unique=True,
-              sqlite_where=text("status <> 'cancelled'"),
-              postgresql_where=text("status <> 'cancelled'")),
+              sqlite_where=text(f"status <> '{RunStatus.CANCELLED}'"),
+              postgresql_where=text(f"status <> '{RunStatus.CANCELLED}'")),
     )
 
 
@@ -395,8 +399,7 @@ class RunItem(Base):
     points: Mapped[int | None] = mapped_column(BigInteger)  # amex_mr / bilt
     destination: Mapped[str | None] = mapped_column(String(320))  # email / account number
     batch_id: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16))
-    # planned|submitted|unclaimed|succeeded|failed
+    status: Mapped[str] = mapped_column(String(16))  # an ItemStatus
     provider_item_id: Mapped[str | None] = mapped_column(String(64))
     provider_status: Mapped[str | None] = mapped_column(String(32))
     failure_reason: Mapped[str | None] = mapped_column(String(200))
@@ -460,8 +463,7 @@ class RunBatch(Base):
     run_id: Mapped[int] = mapped_column(BigInteger)
     method: Mapped[str] = mapped_column(String(16))
     seq: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
-    # pending|submitting|submitted|unknown|completed
+    status: Mapped[str] = mapped_column(String(16))  # a BatchStatus
     idempotency_key: Mapped[str] = mapped_column(String(64))  # sender_batch_id, file name
     provider_batch_id: Mapped[str | None] = mapped_column(String(64))
     items: Mapped[int] = mapped_column(Integer)
@@ -491,8 +493,7 @@ class Referral(Base):
     friend_id: Mapped[int] = mapped_column(BigInteger)
     referrer_external_id: Mapped[str] = mapped_column(String(128))  # as referred_by names it
     referrer_id: Mapped[int | None] = mapped_column(BigInteger)  # None: not a member (yet)
-    status: Mapped[str] = mapped_column(String(16))
-    # open|pending|earned|expired|held|refused
+    status: Mapped[str] = mapped_column(String(16))  # a ReferralStatus
     reason: Mapped[str | None] = mapped_column(String(40))  # why held or refused
     terms_index: Mapped[int | None] = mapped_column(Integer)  # policy.referrals[i]
     window_end: Mapped[dt.date | None] = mapped_column(Date)  # exclusive
@@ -525,7 +526,7 @@ class ReferralBonus(Base):
     amount: Mapped[int] = mapped_column(BigInteger)  # minor units posted (cash value)
     points: Mapped[int | None] = mapped_column(BigInteger)  # a points bonus: points owed
     points_method: Mapped[str | None] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))  # pending|earned|voided|refused
+    status: Mapped[str] = mapped_column(String(16))  # a BonusStatus
     reason: Mapped[str | None] = mapped_column(String(40))
     qualified_on: Mapped[dt.date] = mapped_column(Date)  # the purchase's event date
     confirmed_on: Mapped[dt.date | None] = mapped_column(Date)  # in the tenant's timezone
@@ -538,8 +539,9 @@ class ReferralBonus(Base):
         UniqueConstraint("tenant_id", "referral_id", "commission_id", "side",
                          name="uq_referral_bonuses_attempt"),
         Index("uq_referral_bonuses_live", "tenant_id", "referral_id", "side", unique=True,
-              sqlite_where=text("status IN ('pending', 'earned')"),
-              postgresql_where=text("status IN ('pending', 'earned')")),
+              sqlite_where=text(f"status IN {sql_in(BonusStatus.PENDING, BonusStatus.EARNED)}"),
+              postgresql_where=text(
+                  f"status IN {sql_in(BonusStatus.PENDING, BonusStatus.EARNED)}")),
         Index("ix_referral_bonuses_member", "tenant_id", "member_id"),
     )
 
