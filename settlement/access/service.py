@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from settlement.models import ApiKey, AuditEvent
 from settlement.numbering import take_number
+from settlement.sql import is_postgres
 
 ROLES = ("uploader", "operator", "approver", "admin")
 # What each role may do besides its own job: an admin can do everything, an operator reads.
@@ -81,7 +82,7 @@ def principal_of_hash(session: Session, secret_hash: str) -> Principal | None:
     comparison could reveal about the stored value is about a hash, which the caller can
     steer only by finding preimages. On PostgreSQL through settle_key_principal (revision
     0015): before its tenant is known, the web's role sees no key at all."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         row = session.execute(text(
             "SELECT tenant_id, key_id, role FROM settle_key_principal(:secret_hash)"),
             {"secret_hash": secret_hash}).first()

@@ -34,7 +34,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -53,6 +53,7 @@ from settlement.payouts.csvsafe import write_bytes_atomic, write_csv_atomic
 from settlement.payouts.points import (ResponseFileError, TRANSFER_COLUMNS, ingest_response,
                                        response_file_name, transfer_file_name)
 from settlement.runs.execute import batch_hold
+from settlement.sql import transaction_lock
 from settlement.states import ExchangeBatchStatus, ExchangeStatus
 from settlement.tenants.policy import TenantPolicy
 from settlement.tenants.service import policy_of
@@ -76,11 +77,9 @@ class Partners:
 
 def claim(session: Session, tenant_id: int, today: dt.date) -> list[int]:
     """Batch the requested exchanges due to go: one batch per exit and crediting date."""
-    if session.bind.dialect.name == "postgresql":
-        # One claimer per tenant at a time (two clocks): the second, once the first has
-        # committed, finds nothing left to claim instead of a batch key already taken.
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                        {"k": CLAIM_NAMESPACE | tenant_id})
+    # One claimer per tenant at a time (two clocks): the second, once the first has
+    # committed, finds nothing left to claim instead of a batch key already taken.
+    transaction_lock(session, CLAIM_NAMESPACE | tenant_id)
     groups = session.execute(
         select(Exchange.exit, Exchange.kind, Exchange.credit_on).where(
             Exchange.tenant_id == tenant_id, Exchange.status == ExchangeStatus.REQUESTED,

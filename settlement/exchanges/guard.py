@@ -24,12 +24,13 @@ import datetime as dt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from settlement.sql import is_postgres
 from settlement.states import BatchStatus, RunStatus, sql_in
 
 
 def hold_against_planning(session: Session, tenant_id: int) -> None:
     """Wait for a plan being made, and keep one from starting, until this commits."""
-    if session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         session.execute(text("SELECT 1 FROM tenants WHERE id = :t FOR KEY SHARE"),
                         {"t": tenant_id})
 
