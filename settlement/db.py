@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from settlement.config import get_settings
+from settlement.sql import is_postgres
 
 
 def normalise_url(url: str) -> str:
@@ -63,10 +64,6 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-def is_postgres(bind) -> bool:
-    return bind.dialect.name == "postgresql"
 
 
 # Memory for one transaction's set-based statements over a million rows (a report's lines,
@@ -164,7 +161,7 @@ def _is_app_login(engine: Engine) -> bool:
 
 @event.listens_for(Session, "after_begin")
 def _tenant_context(session: Session, _transaction, connection) -> None:
-    if connection.dialect.name == "postgresql":
+    if is_postgres(connection):
         _apply_context(connection, session.info)
 
 
