@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, aliased
 from settlement.models import (Commission, Member, Referral, ReferralBonus, RunItem,
                                RunItemLine)
 from settlement.money import format_amount
+from settlement.states import BonusStatus, ItemStatus, ReferralStatus, sql_in
 from settlement.tenants.policy import TenantPolicy
 
 REASONS = {
@@ -76,11 +77,12 @@ def _paid_bonuses(session: Session, tenant_id: int, bonus_ids: set[int]) -> set[
         .join(RunItem, (RunItem.tenant_id == RunItemLine.tenant_id)
               & (RunItem.id == RunItemLine.item_id))
         .where(RunItemLine.tenant_id == tenant_id, RunItemLine.kind == "referral_bonus",
-               RunItemLine.ref_id.in_(sorted(bonus_ids)), RunItem.status == "succeeded")))
+               RunItemLine.ref_id.in_(sorted(bonus_ids)),
+               RunItem.status == ItemStatus.SUCCEEDED)))
 
 
 def _bonus_status(bonus: ReferralBonus, paid: set[int]) -> str:
-    if bonus.status == "earned" and bonus.id in paid:
+    if bonus.status == BonusStatus.EARNED and bonus.id in paid:
         return "paid"
     return bonus.status
 
@@ -128,8 +130,9 @@ def _views(session: Session, tenant_id: int, policy: TenantPolicy, where,
                    "reviewed_by": ref.reviewed_by or "an operator",
                    "cap": terms.cap_per_referrer_per_year if terms else None,
                    "year": _cap_year(bonuses[ref.id])}
+        qualified = ref.status in (ReferralStatus.PENDING, ReferralStatus.EARNED)
         current = [b for b in bonuses[ref.id] if b.commission_id == ref.commission_id
-                   and b.status != "voided"] if ref.status in ("pending", "earned") else []
+                   and b.status != BonusStatus.VOIDED] if qualified else []
 
         def bonus_view(b: ReferralBonus) -> dict:
             status = _bonus_status(b, paid)
@@ -151,21 +154,21 @@ def _views(session: Session, tenant_id: int, policy: TenantPolicy, where,
                 "bonuses": pair,
                 "voided": [{"side": b.side, "transaction_id": txns.get(b.commission_id),
                             "amount": format_amount(b.amount, digits)}
-                           for b in bonuses[ref.id] if b.status == "voided"]}
-        if ref.status == "open":
+                           for b in bonuses[ref.id] if b.status == BonusStatus.VOIDED]}
+        if ref.status == ReferralStatus.OPEN:
             view["status"], view["stage"] = "pending", "awaiting_purchase"
-        elif ref.status == "pending":
+        elif ref.status == ReferralStatus.PENDING:
             view["stage"] = "awaiting_confirmation"
         if perspective is not None:
             role = "friend" if ref.friend_id == perspective else "referrer"
             view["role"] = role
             mine = pair.get(role)
-            if mine is not None and mine["status"] == "refused":
+            if mine is not None and mine["status"] == BonusStatus.REFUSED:
                 view["status"], view["reason"] = "refused", mine["reason"]
-            elif mine is not None and ref.status == "earned":
+            elif mine is not None and ref.status == ReferralStatus.EARNED:
                 view["status"] = mine["status"]  # earned or paid
-        elif ref.status == "earned" and pair and all(b["status"] == "paid"
-                                                     for b in pair.values()):
+        elif ref.status == ReferralStatus.EARNED and pair and all(
+                b["status"] == "paid" for b in pair.values()):
             view["status"] = "paid"
         views.append(view)
     return views
@@ -193,9 +196,10 @@ def summary(session: Session, tenant_id: int) -> dict:
     p = {"t": tenant_id}
     statuses = {s: int(n) for s, n in session.execute(text(
         "SELECT status, count(*) FROM referrals WHERE tenant_id = :t GROUP BY status"), p)}
+    closed = sql_in(ReferralStatus.HELD, ReferralStatus.REFUSED, ReferralStatus.EXPIRED)
     reasons = {(s, r): int(n) for s, r, n in session.execute(text(
         "SELECT status, reason, count(*) FROM referrals WHERE tenant_id = :t "
-        "AND status IN ('held', 'refused', 'expired') GROUP BY status, reason"), p)}
+        f"AND status IN {closed} GROUP BY status, reason"), p)}
     bonuses = {(side, s): (int(n), int(a or 0), int(pts or 0))
                for side, s, n, a, pts in session.execute(text(
                    "SELECT side, status, count(*), sum(amount), sum(points) "
