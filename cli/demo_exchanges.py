@@ -21,6 +21,7 @@ from settlement.exchanges.expiry import forecast
 from settlement.exchanges.fulfil import Partners, fulfil_exchanges
 from settlement.exchanges.quote import ExchangeError
 from settlement.exchanges.service import cancel_exchange, request_exchange
+from settlement.states import ExchangeStatus
 from sandboxes import partners as partner_sandbox
 from sandboxes.amazon import serve
 from settlement.tenants.policy import load_policy
@@ -146,7 +147,8 @@ def _show_gift_code(client, keys: dict[str, str], slug: str) -> None:
         row = session.execute(text(
             "SELECT e.number, m.external_id FROM exchanges e JOIN members m ON m.tenant_id = "
             "e.tenant_id AND m.id = e.member_id JOIN tenants t ON t.id = e.tenant_id "
-            "WHERE t.slug = :s AND e.kind = 'gift_code' AND e.status = 'delivered' "
+            "WHERE t.slug = :s AND e.kind = 'gift_code' "
+            f"AND e.status = '{ExchangeStatus.DELIVERED}' "
             "ORDER BY e.id LIMIT 1"), {"s": slug}).first()
     if row is None:
         return
