@@ -27,12 +27,12 @@ def is_postgres(db: Session | Engine | Connection) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-def temp_schema(session: Session) -> str:
+def _temp_schema(session: Session) -> str:
     return "pg_temp" if is_postgres(session) else "temp"
 
 
 def drop_temp_tables(session: Session, *names: str) -> None:
-    schema = temp_schema(session)
+    schema = _temp_schema(session)
     for name in names:
         session.execute(text(f"DROP TABLE IF EXISTS {schema}.{name}"))
 
