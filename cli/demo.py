@@ -19,6 +19,7 @@ from settlement.tenants.policy import load_policy
 from settlement.tenants.service import apply_policy
 from settlement.access.service import create_key
 from settlement.money import format_amount
+from settlement.states import ReferralStatus
 
 MEDIA = {".csv": "text/csv", ".json": "application/json", ".ndjson": "application/x-ndjson"}
 
@@ -226,7 +227,7 @@ def _referrals(client, settings, keys: dict[str, dict[str, str]], fixtures: Path
         click.echo(f"   {slug}: {swept['expired']} windows expired by the sweep; "
                    f"referrals: {statuses}")
         reasons = ", ".join(f"{s} {r}: {n}" for (s, r), n in sorted(facts["reasons"].items())
-                            if s != "expired")
+                            if s != ReferralStatus.EXPIRED)
         if reasons:
             click.echo(f"      held or refused: {reasons}")
         for (side, status), (n, amount, points) in sorted(facts["bonuses"].items()):

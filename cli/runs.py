@@ -18,6 +18,7 @@ from settlement.runs import plan as runs
 from settlement.runs.batches import batch_views
 from settlement.runs.reconcile import reconcile_run
 from settlement.runs.report import skipped_members
+from settlement.states import RunStatus
 from settlement.tenants.service import TenantNotFound, policy_of, tenant_by_slug
 from workers.queue import enqueue, run_job_id
 
@@ -189,7 +190,8 @@ def _execute(slug: str, number: int, wait: bool = True) -> None:
             finished = progress["done"] + progress["failed"]
             bar.update(finished - seen)
             seen = finished
-            if state in ("completed", "completed_with_failures") or not settings.redis_url:
+            done = state in (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES)
+            if done or not settings.redis_url:
                 break
             time.sleep(1)
     with session_scope() as session:

@@ -285,8 +285,8 @@ def run_totals(session: Session, tenant_id: int, run_id: int) -> dict:
             "amount": sum(m["amount"] for m in by_method.values()),
             "by_method": by_method, "skipped": skipped,
             "progress": {"items": sum(progress.values()),
-                         "done": int(progress.get("succeeded", 0)),
-                         "failed": int(progress.get("failed", 0)),
+                         "done": int(progress.get(ItemStatus.SUCCEEDED, 0)),
+                         "failed": int(progress.get(ItemStatus.FAILED, 0)),
                          "by_status": {k: int(v) for k, v in progress.items() if v}}}
 
 
