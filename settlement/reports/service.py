@@ -42,6 +42,7 @@ from settlement.reports.copy_csv import stage_in_database
 from settlement.reports.pipeline import ahead
 from settlement.reports.formats.base import LineError
 from settlement.reports.staging import stage, take_parse_errors
+from settlement.sql import is_postgres
 from settlement.tenants.service import policy_of
 
 CHUNK_BYTES = 1 << 20
@@ -251,7 +252,7 @@ def process(engine: Engine, tenant_id: int, report_id: int) -> Report:
 
 def _lock_report(session: Session, tenant_id: int, report_id: int) -> Report:
     query = select(Report).where(Report.tenant_id == tenant_id, Report.id == report_id)
-    if session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         query = query.with_for_update()  # one worker applies a report at a time
     report = session.scalar(query)
     if report is None:
@@ -260,7 +261,7 @@ def _lock_report(session: Session, tenant_id: int, report_id: int) -> Report:
 
 
 def _apply(session: Session, engine: Engine, report: Report) -> None:
-    if session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         # Each statement below reads its rows once: compiling them to machine code (the
         # planner asks for it above a million rows) cost more than it saved, 0.9 s of the
         # 3.5 s classification at 1M lines.
@@ -334,7 +335,7 @@ def _stage_in_database(session: Session, engine: Engine, report: Report,
                        parse_ctx: ParseContext) -> bool:
     """A generic CSV on PostgreSQL is parsed by the database when it is clean (copy_csv)."""
     if (report.format, report.media) != ("generic", "csv") or \
-            session.bind.dialect.name != "postgresql":
+            not is_postgres(session):
         return False
     # The next chunk is read while this one is checked; a body handed back mid-stream
     # releases its connection as the block ends.
@@ -420,7 +421,7 @@ def requeue_stalled_reports(engine: Engine, requeue: Callable[[int, int], None],
     with tenant_session(engine) as session:
         query = select(Report.tenant_id, Report.id, Report.attempts).where(
             Report.status.in_(("queued", "processing")), Report.created_at < cutoff)
-        if session.bind.dialect.name == "postgresql":
+        if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
         for tenant_id, report_id, attempts in session.execute(query).all():
             target = watched.abandoned if attempts >= max_attempts else watched.requeued
