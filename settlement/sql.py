@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable, Literal, Mapping
 
-from sqlalchemy import text
+from sqlalchemy import TableClause, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -102,6 +103,12 @@ def copy_rows(session: Session, table: str, columns: tuple[str, ...],
             batch.clear()
     if batch:
         session.execute(insert, batch)
+
+
+def insert_or_skip(session: Session, table: TableClause):
+    """An INSERT into `table` that can skip rows already there
+    (`.on_conflict_do_nothing(...)`): each database's own."""
+    return (postgresql if is_postgres(session) else sqlite).insert(table)
 
 
 def plus_days(session: Session, day: str, days: str, *, bigint_days: bool = False) -> str:

@@ -20,17 +20,16 @@ import time
 import sqlalchemy as sa
 from flask import current_app, request
 from flask_smorest import Blueprint
-from sqlalchemy.dialects import postgresql, sqlite
 
 from api.database import db
 from api.errors import Problem
 from settlement import jsonsafe
-from settlement.db import is_postgres
 from settlement.payouts import webhook_signature
 from settlement.payouts.paypal import parse_webhook
 from settlement.payouts.paypal.lookup import batch_of_item
 from settlement.payouts.paypal.reference import ItemReference, parse_item_reference
 from settlement.runs.batches import SETTLED_BATCHES
+from settlement.sql import insert_or_skip
 from workers.queue import enqueue, run_batch_job_id
 
 blp = Blueprint("webhooks", __name__, description="Provider callbacks")
@@ -122,10 +121,9 @@ def _first_sight(transmission_id: str, now: dt.datetime) -> bool:
     """Remember the id (committed at once, so a concurrent replay finds it); False when it
     was there already. Ids older than twice the window are forgotten on the way."""
     session = db()
-    dialect = postgresql if is_postgres(session.bind) else sqlite
     session.execute(sa.delete(SEEN).where(SEEN.c.seen_at < now - 2 * TRANSMISSION_WINDOW))
     inserted = session.execute(
-        dialect.insert(SEEN).values(transmission_id=transmission_id, seen_at=now)
+        insert_or_skip(session, SEEN).values(transmission_id=transmission_id, seen_at=now)
         .on_conflict_do_nothing(index_elements=["transmission_id"])
         .returning(SEEN.c.transmission_id)).first()
     session.commit()
