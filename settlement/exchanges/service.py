@@ -29,6 +29,7 @@ from settlement.exchanges.quote import ExchangeError, Quote, canonical, make_quo
 from settlement.ledger.service import member_balances
 from settlement.ledger.writer import Leg, post_entry, post_new_entry
 from settlement.models import Member
+from settlement.states import ExchangeStatus
 from settlement.tenants.policy import TenantPolicy
 
 IDEMPOTENCY_KEY_MAX = 200
@@ -92,7 +93,7 @@ def request_exchange(session: Session, tenant_id: int, policy: TenantPolicy, mem
     exchange = Exchange(
         tenant_id=tenant_id, number=_next_number(session, tenant_id, member_id),
         member_id=member_id, exit=quote.exit, kind=quote.kind,
-        partner=quote.partner, status="requested", value=quote.value,
+        partner=quote.partner, status=ExchangeStatus.REQUESTED, value=quote.value,
         bonus_value=quote.bonus_value, points=quote.points, fee_points=quote.fee_points,
         debit=debit, campaign=quote.campaign,
         destination=None if quote.destination is None else json.dumps(quote.destination,
@@ -194,21 +195,22 @@ def cancel_exchange(session: Session, tenant_id: int, policy: TenantPolicy, memb
     """A member's cancel, while the exchange is still `requested`: the points go back."""
     lock_member(session, tenant_id, member_id)
     exchange = get_exchange(session, tenant_id, member_id, exchange_id)
-    if exchange.status != "requested":
+    if exchange.status != ExchangeStatus.REQUESTED:
         raise ExchangeError("not_cancellable", None,
                             f"exchange {exchange.number} is {exchange.status}; only a requested "
                             "exchange can be cancelled")
     # Guarded on `requested`: a fulfilment job may have claimed it since we read it.
-    if not return_points(session, policy, exchange, "cancelled", "cancelled by the member",
-                         from_states=("requested",)):
+    if not return_points(session, policy, exchange, ExchangeStatus.CANCELLED,
+                         "cancelled by the member", from_states=(ExchangeStatus.REQUESTED,)):
         raise ExchangeError("not_cancellable", None,
                             f"exchange {exchange.number} is being processed; it cannot be "
                             "cancelled any more")
     return exchange
 
 
-def return_points(session: Session, policy: TenantPolicy, exchange: Exchange, status: str,
-                  reason: str, from_states=("requested", "processing")) -> bool:
+def return_points(session: Session, policy: TenantPolicy, exchange: Exchange,
+                  status: ExchangeStatus, reason: str,
+                  from_states=(ExchangeStatus.REQUESTED, ExchangeStatus.PROCESSING)) -> bool:
     """cancelled or failed: the compensating entry reserved -> available, in the same
     transaction as the state change, and the campaign's budget given back. False if the
     exchange had left `from_states` already."""
@@ -232,8 +234,8 @@ def deliver(session: Session, policy: TenantPolicy, exchange: Exchange, **provid
     """processing -> delivered: reserved -> exchanged. False if it had moved already."""
     moved = session.execute(update(Exchange).where(
         Exchange.tenant_id == exchange.tenant_id, Exchange.id == exchange.id,
-        Exchange.status == "processing")
-        .values(status="delivered", updated_at=func.now(), **provider)
+        Exchange.status == ExchangeStatus.PROCESSING)
+        .values(status=ExchangeStatus.DELIVERED, updated_at=func.now(), **provider)
         .execution_options(synchronize_session=False))
     if moved.rowcount != 1:
         return False

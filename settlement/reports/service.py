@@ -43,13 +43,14 @@ from settlement.reports.pipeline import ahead
 from settlement.reports.formats.base import LineError
 from settlement.reports.staging import stage, take_parse_errors
 from settlement.sql import is_postgres
+from settlement.states import ReportStatus
 from settlement.tenants.service import policy_of
 
 CHUNK_BYTES = 1 << 20
 AS_OF_SKEW = dt.timedelta(minutes=5)  # clocks of networks and ours may differ a little
 AS_OF_EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 MEDIA = ("csv", "json", "ndjson")
-FINAL = ("completed", "failed")
+FINAL = (ReportStatus.COMPLETED, ReportStatus.FAILED)
 # A report whose job died this many times is failed by the watchdog instead of retried:
 # something in it kills the worker (memory, a crash), and retrying forever helps nobody.
 MAX_ATTEMPTS = 4
@@ -120,7 +121,7 @@ def receive(session: Session, tenant_id: int, fmt: str, media: str, body: Iterab
     as_of = as_of or now
     report = Report(tenant_id=tenant_id, format=fmt, media=media, source=source,
                     sha256=f"receiving:{uuid.uuid4().hex}", size_bytes=0,
-                    status="queued", as_of=as_of, uploaded_by=uploaded_by)
+                    status=ReportStatus.QUEUED, as_of=as_of, uploaded_by=uploaded_by)
     session.add(report)
     session.flush()
     digest, size, seq = hashlib.sha256(), 0, 0
@@ -225,7 +226,7 @@ def process(engine: Engine, tenant_id: int, report_id: int) -> Report:
             return report
         session.execute(update(Report).where(Report.tenant_id == tenant_id,
                                              Report.id == report_id)
-                        .values(status="processing", attempts=Report.attempts + 1))
+                        .values(status=ReportStatus.PROCESSING, attempts=Report.attempts + 1))
         session.commit()
     try:
         with tenant_session(engine, tenant_id, expire_on_commit=False) as session:
@@ -316,9 +317,9 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
         report.stale = counts.get("stale", 0)
         report.unattributed = counts.get("unattributed", 0)
         report.unmatched = counts.get("unmatched", 0)
-        report.status = "completed"
+        report.status = ReportStatus.COMPLETED
     else:
-        report.status = "failed"
+        report.status = ReportStatus.FAILED
     report.entry_id = result.entry_id
     report.finished_at = func.now()
 
@@ -366,7 +367,7 @@ def _fail(engine: Engine, tenant_id: int, report_id: int, errors: list[LineError
              "field": _clip(e.field), "code": e.code,
              "message": e.message.replace(NUMBER, str(report.number))}
             for i, e in enumerate(errors)])
-        report.status = "failed"
+        report.status = ReportStatus.FAILED
         report.rejected = 0
         report.finished_at = func.now()
         session.commit()
@@ -390,7 +391,7 @@ def retry(session: Session, tenant_id: int, report_id: int) -> Report:
     """Put a failed report back in the queue (nothing of it was applied), its errors
     cleared. The caller commits, then enqueues `process`."""
     report = _lock_report(session, tenant_id, report_id)
-    if report.status != "failed" or report.entry_id is not None:
+    if report.status != ReportStatus.FAILED or report.entry_id is not None:
         raise RetryRefused(f"report {report.number} is {report.status}; only a failed report "
                            "can be retried")
     session.execute(ReportError.__table__.delete().where(
@@ -398,7 +399,7 @@ def retry(session: Session, tenant_id: int, report_id: int) -> Report:
     for count in ("lines", "inserted", "updated", "unchanged", "stale", "rejected",
                   "unattributed"):
         setattr(report, count, 0)
-    report.status, report.attempts, report.finished_at = "queued", 0, None
+    report.status, report.attempts, report.finished_at = ReportStatus.QUEUED, 0, None
     session.flush()
     return report
 
@@ -420,7 +421,8 @@ def requeue_stalled_reports(engine: Engine, requeue: Callable[[int, int], None],
     watched = Watched()
     with tenant_session(engine) as session:
         query = select(Report.tenant_id, Report.id, Report.attempts).where(
-            Report.status.in_(("queued", "processing")), Report.created_at < cutoff)
+            Report.status.in_((ReportStatus.QUEUED, ReportStatus.PROCESSING)),
+            Report.created_at < cutoff)
         if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
         for tenant_id, report_id, attempts in session.execute(query).all():

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from settlement.db import tenant_session
 from settlement.models import RunBatch, SettlementRun, Tenant
 from settlement.runs.execute import start_execution
+from settlement.states import RunStatus
 
 
 def start_run(engine: Engine, tenant_id: int, run_id: int) -> list[int]:
@@ -27,4 +28,5 @@ def tenant_if_run_completed(engine: Engine, tenant_id: int, batch_id: int) -> st
                   & (RunBatch.run_id == SettlementRun.id))
             .join(Tenant, Tenant.id == SettlementRun.tenant_id)
             .where(RunBatch.tenant_id == tenant_id, RunBatch.id == batch_id)).one()
-    return slug if run_status.startswith("completed") else None
+    completed = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES)
+    return slug if run_status in completed else None
