@@ -7,6 +7,7 @@ from settlement.metrics import record_report
 from settlement.payouts.registry import adapter_for
 from settlement.reports import service as reports
 from settlement.runs import execute as runs
+from settlement.runs.batches import SETTLED_BATCHES
 from settlement.runs.job import start_run, tenant_if_run_completed
 from workers.inline import job_engine, job_settings
 from workers.logging import job_logger
@@ -54,7 +55,7 @@ def run_batch(tenant_id: int, batch_id: int) -> dict:
                             poll_interval=settings.payout_poll_seconds,
                             max_polls=settings.payout_max_polls)
     log.info("run.batch", status=status)
-    if status in ("completed", "following"):
+    if status in SETTLED_BATCHES:
         _check_ledger_if_run_completed(tenant_id, batch_id, settings)
     return {"batch_id": batch_id, "status": status}
 

@@ -24,6 +24,7 @@ from settlement.exchanges.service import (cancel_exchange, get_exchange, list_ex
                                           request_exchange)
 from settlement.ledger.service import member_balances
 from settlement.money import format_amount
+from settlement.states import ExchangeStatus
 
 blp = Blueprint("exchanges", __name__, description="Point exchanges through exits")
 
@@ -116,7 +117,7 @@ def get_member_exchange(external_id, exchange_id):
     except ExchangeError:
         raise _no_exchange(exchange_id) from None
     code = None
-    if exchange.status == "delivered" and exchange.code_cipher is not None:
+    if exchange.status == ExchangeStatus.DELIVERED and exchange.code_cipher is not None:
         key = code_key(current_app.config["SETTLE"])
         code = unseal(key, exchange.tenant_id, exchange.id, exchange.code_cipher)
         record("exchange.code_shown", "exchange", exchange.number, {"member": external_id})

@@ -17,6 +17,7 @@ from settlement.money import format_amount
 from settlement.runs import plan as runs
 from settlement.runs.batches import batch_views
 from settlement.runs.report import report_csv_rows, report_json, skipped_members
+from settlement.states import RunStatus
 from workers.queue import enqueue, run_job_id
 
 blp = Blueprint("runs", __name__, description="Settlement runs")
@@ -110,7 +111,7 @@ def resume(run_id):
     number, run_id = run_id, _run_id(run_id)
     tenant_id = current().tenant_id
     run = runs.get_run(db(), tenant_id, run_id)
-    if run.status not in ("approved", "executing"):
+    if run.status not in (RunStatus.APPROVED, RunStatus.EXECUTING):
         raise runs.RunError("not_executing", f"run {number} is {run.status}: nothing to resume")
     record("run.resumed", "settlement_run", number)
     db().commit()

@@ -7,13 +7,13 @@ from api.schemas.catalog import RetailerOut, ShareRuleOut
 from api.schemas.common import PageQuery
 from api.schemas.reports import ReportOut
 from settlement.reports.formats import FORMATS
+from settlement.states import ReportStatus, RunStatus
 
 
-REPORT_STATUSES = ("queued", "processing", "completed", "failed")
+REPORT_STATUSES = tuple(ReportStatus)
 
 
-RUN_STATUSES = ("planned", "approved", "executing", "completed", "completed_with_failures",
-                "cancelled")
+RUN_STATUSES = tuple(RunStatus)
 
 
 class ReportListQuery(PageQuery):

@@ -17,6 +17,7 @@ from settlement.ledger.service import member_balances, member_statement
 from settlement.models import Commission, Retailer
 from settlement.referrals import service as referrals
 from settlement.referrals import views as referral_views
+from settlement.states import ReferralStatus
 
 STATEMENT_ROWS = 200
 
@@ -64,7 +65,8 @@ def member_show(external_id):
 @page("reader")
 def referrals_held():
     _, policy = tenant_view()
-    rows = referral_views.list_referrals(db(), g.principal.tenant_id, policy, status="held",
+    rows = referral_views.list_referrals(db(), g.principal.tenant_id, policy,
+                                         status=ReferralStatus.HELD,
                                          after=after_arg() or 0, limit=PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]

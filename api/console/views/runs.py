@@ -21,10 +21,11 @@ from settlement.models import Member
 from settlement.runs import plan as runs
 from settlement.runs.batches import batch_views
 from settlement.runs.report import report_csv_rows, skipped_members
+from settlement.states import ItemStatus, RunStatus
 from workers.queue import enqueue, run_job_id
 
-LIVE = ("approved", "executing")
-OUTCOME_STATUSES = ("failed", "returned")
+LIVE = (RunStatus.APPROVED, RunStatus.EXECUTING)
+OUTCOME_STATUSES = (ItemStatus.FAILED, ItemStatus.RETURNED)
 
 
 def _run_or_none(number: int):
@@ -106,14 +107,14 @@ def run_show(run_id):
     outcomes = [item for status in OUTCOME_STATUSES for item in runs.items_page(
         db(), tenant_id, run_id, status=status, method=None, after=0, limit=PAGE_SIZE)]
     principal = g.principal
-    may_approve = (run.status == "planned" and principal.may("approver")
+    may_approve = (run.status == RunStatus.PLANNED and principal.may("approver")
                    and principal.name != run.planned_by)
     return render_template(
         "console/run.html", run=run, totals=runs.run_totals(db(), tenant_id, run_id),
         batches=batch_views(db(), tenant_id, run_id), outcomes=outcomes,
         members=_member_ids({i.member_id for i in outcomes}), files=_payout_files(run),
         may_approve=may_approve, planner_is_me=principal.name == run.planned_by,
-        may_cancel=run.status == "planned" and principal.may("operator"), live=LIVE)
+        may_cancel=run.status == RunStatus.PLANNED and principal.may("operator"), live=LIVE)
 
 
 @blp.route("/runs/<int:run_id>/progress.json")
