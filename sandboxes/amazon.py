@@ -30,10 +30,10 @@ import threading
 import time
 from decimal import Decimal
 
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from sandboxes.bind import PublicBindRefused, check_bind_host
+from sandboxes.bind import PublicBindRefused
+from sandboxes.serving import SandboxServer, serve_in_thread
 from settlement.exchanges.amazon import CARD_NOT_FOUND, SERVICE, TARGET, sign
 
 # Amazon's sandbox answers these creationRequestIds with the error they name (its "mock
@@ -237,39 +237,12 @@ class AmazonSandbox:
                                 "status": "SUCCESS"})
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code="-", size="-"):
-        pass
-
-
-class SandboxServer:
-    def __init__(self, sandbox: AmazonSandbox, httpd, thread: threading.Thread, host: str):
-        self.sandbox, self.httpd, self.thread = sandbox, httpd, thread
-        shown = f"[{host}]" if ":" in host else host
-        self.base_url = f"http://{shown}:{httpd.server_port}"
-
-    def shutdown(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> "SandboxServer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
-
-
 def serve(port: int = 0, *, host: str = "127.0.0.1", allow_public: bool = False,
           **config) -> SandboxServer:
     """Run a sandbox in a background thread; `config` takes AmazonSandbox's arguments.
     A `host` beyond loopback is refused (PublicBindRefused) unless `allow_public`."""
-    check_bind_host(host, allow_public)
-    sandbox = AmazonSandbox(**config)
-    httpd = make_server(host, port, sandbox, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=httpd.serve_forever, name="amazon-sandbox", daemon=True)
-    thread.start()
-    return SandboxServer(sandbox, httpd, thread, host)
+    return serve_in_thread(AmazonSandbox(**config), host, port, name="amazon-sandbox",
+                           allow_public=allow_public)
 
 
 def main(argv: list[str] | None = None) -> None:

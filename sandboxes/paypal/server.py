@@ -3,46 +3,14 @@ process (`python -m sandboxes.paypal`). Loopback only unless asked otherwise (sa
 from __future__ import annotations
 
 import argparse
-import threading
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 
 from sandboxes.bind import PublicBindRefused, check_bind_host
 from sandboxes.paypal.app import PayPalSandbox
 from sandboxes.paypal.state import SandboxConfig
+from sandboxes.serving import SandboxServer, serve_in_thread
 from settlement.runtime import tune_gc_for_bulk_work
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code="-", size="-"):
-        pass
-
-
-class SandboxServer:
-    """A sandbox running in a background thread; `shutdown()` stops it."""
-
-    def __init__(self, sandbox: PayPalSandbox, httpd, thread: threading.Thread,
-                 base_url: str):
-        self.sandbox = sandbox
-        self.httpd = httpd
-        self.thread = thread
-        self.base_url = base_url
-
-    @property
-    def port(self) -> int:
-        return self.httpd.server_port
-
-    def shutdown(self) -> None:
-        self.sandbox.close()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> "SandboxServer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, log_requests: bool = False, *,
@@ -50,15 +18,10 @@ def serve(host: str = "127.0.0.1", port: int = 0, log_requests: bool = False, *,
     """Run a sandbox in a background thread (werkzeug, threaded). `config` takes the
     `SandboxConfig` fields. Returns the server (with `.shutdown()`) and its base URL.
     A `host` beyond loopback is refused (PublicBindRefused) unless `allow_public`."""
-    check_bind_host(host, allow_public)
-    sandbox = PayPalSandbox(SandboxConfig(**config))
-    httpd = make_server(host, port, sandbox, threaded=True,
-                        request_handler=None if log_requests else _QuietHandler)
-    shown = f"[{host}]" if ":" in host else host
-    base_url = f"http://{shown}:{httpd.server_port}"
-    thread = threading.Thread(target=httpd.serve_forever, name="paypal-sandbox", daemon=True)
-    thread.start()
-    return SandboxServer(sandbox, httpd, thread, base_url), base_url
+    server = serve_in_thread(PayPalSandbox(SandboxConfig(**config)), host, port,
+                             name="paypal-sandbox", allow_public=allow_public,
+                             log_requests=log_requests)
+    return server, server.base_url
 
 
 def main(argv: list[str] | None = None) -> None:
