@@ -41,9 +41,21 @@ def existing_entry(session: Session, tenant_id: int, key: str) -> int | None:
         JournalEntry.tenant_id == tenant_id, JournalEntry.idempotency_key == key))
 
 
-def open_entry(session: Session, tenant_id: int, key: str, kind: str, memo: str | None) -> int:
-    """Insert the entry row; its postings must follow in the same transaction."""
-    entry = JournalEntry(tenant_id=tenant_id, idempotency_key=key, kind=kind, memo=memo)
+def reserve_entry_id(session: Session) -> int:
+    """An entry id taken before its entry is written (PostgreSQL): for rows that point at
+    an entry whose legs are only known once those rows are written. Pass it to
+    `post_from_select(entry_id=...)` in the same transaction, or leave it unused (a gap in
+    the ids, as a rolled-back entry leaves)."""
+    return session.execute(text(
+        "SELECT nextval(pg_get_serial_sequence('journal_entries', 'id'))")).scalar_one()
+
+
+def open_entry(session: Session, tenant_id: int, key: str, kind: str, memo: str | None,
+               entry_id: int | None = None) -> int:
+    """Insert the entry row (under a reserved `entry_id`, if given); its postings must
+    follow in the same transaction."""
+    entry = JournalEntry(id=entry_id, tenant_id=tenant_id, idempotency_key=key, kind=kind,
+                         memo=memo)
     session.add(entry)
     session.flush()
     return entry.id
@@ -103,15 +115,16 @@ def _insert_entry(session: Session, tenant_id: int, key: str, kind: str, legs: l
 
 def post_from_select(session: Session, tenant_id: int, key: str, kind: str, memo: str | None,
                      *, currency: str, legs_sql: str, params: dict,
-                     skip_if_empty: bool = True) -> int | None:
+                     skip_if_empty: bool = True, entry_id: int | None = None) -> int | None:
     """Post one entry in `currency` whose legs `legs_sql` selects as (account, member_id,
-    amount), with `params` bound. No legs: no entry, None. `skip_if_empty=False` when the
-    caller knows there are legs: it saves the pass that counts them. The key must be new
-    (callers that may come twice look it up first: `existing_entry`)."""
+    amount), with `params` bound, under `entry_id` if one was reserved. No legs: no entry,
+    None. `skip_if_empty=False` when the caller knows there are legs: it saves the pass
+    that counts them. The key must be new (callers that may come twice look it up first:
+    `existing_entry`)."""
     if skip_if_empty and not session.execute(
             text(f"SELECT count(*) FROM ({legs_sql}) l"), params).scalar_one():
         return None
-    entry_id = open_entry(session, tenant_id, key, kind, memo)
+    entry_id = open_entry(session, tenant_id, key, kind, memo, entry_id)
     session.execute(text(f"""
       INSERT INTO postings (tenant_id, entry_id, account, member_id, currency, amount)
       SELECT :ledger_tenant, :ledger_entry, account, member_id, :ledger_currency, amount
