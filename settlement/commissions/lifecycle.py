@@ -72,6 +72,10 @@ class ApplyContext:
     # Lines in `old_lines` (when the plain new lines are folded): with none, the insert
     # does not look there (an empty table probed once per line, 0.6 s at 1M lines).
     old_lines: int = 0
+    # What staging proved (reports/copy_csv.py): the transaction ids strictly ascend (so
+    # none repeats), and `incoming` holds the amounts in minor units as sent.
+    ids_ascend: bool = False
+    amounts_in_minor: bool = False
 
 
 @dataclass
@@ -98,7 +102,7 @@ def classify(session: Session, ctx: ApplyContext, *, fold: bool = False) -> None
     p = _params(ctx)
     join, retailer_id = _retailer_join(ctx)
     temp_table(session, "dupes", "SELECT transaction_id FROM incoming WHERE 1 = 0"
-               if _ids_ascend(session) else "SELECT transaction_id FROM incoming "
+               if ctx.ids_ascend or _ids_ascend(session) else "SELECT transaction_id FROM incoming "
                                             "GROUP BY transaction_id HAVING count(*) > 1", p)
     # The distinct keys first (a few thousand), then their retailers: the join reads those
     # instead of every line; DISTINCT again, as two names may be the same retailer.
@@ -118,9 +122,7 @@ def classify(session: Session, ctx: ApplyContext, *, fold: bool = False) -> None
     # amounts. margin = rounded commission - share, so the sub-cent remainder of every line
     # is the portal's margin and each entry still sums to zero.
     scale = network_scale(ctx.digits)
-
-    def minor(units: str) -> str:
-        return round_div_sql(units, scale, ctx.rounding)
+    minor = _minor_sql(ctx)
     temp_table(session, "applied", f"""
       SELECT x.*, x.commission - x.share AS margin,
              CASE WHEN x.existing_id IS NULL THEN x.member_id ELSE x.old_member_id END AS owner
@@ -161,6 +163,20 @@ def classify(session: Session, ctx: ApplyContext, *, fold: bool = False) -> None
                                AND lr.category = i.category AND lr.event_date = i.event_date
         LEFT JOIN share_rules sr ON sr.tenant_id = :t AND sr.id = {rule_id}
       ) x""", p, columns=APPLIED_STATISTICS)  # ANALYZE of every column: 0.4 s at 1M lines
+
+
+def _minor_sql(ctx: ApplyContext):
+    """SQL for a line's amount (`i.sale`, `i.commission`: network units) in minor units,
+    rounded once by the tenant's rule; read as sent when the lines were staged in minor
+    units (`amounts_in_minor`: network units are then minor units times the scale, and
+    the division is exact whatever the rule)."""
+    scale = network_scale(ctx.digits)
+
+    def minor(units: str) -> str:
+        if ctx.amounts_in_minor:
+            return f"{units}_minor"
+        return round_div_sql(units, scale, ctx.rounding)
+    return minor
 
 
 def _split_old_lines(session: Session, ctx: ApplyContext, p: dict) -> int:
@@ -208,9 +224,7 @@ def insert_new_lines(session: Session, ctx: ApplyContext, entry_id: int) -> tupl
     lines are read once and never copied to `applied`. Returns (inserted, unattributed)."""
     join, retailer_id = _retailer_join(ctx)
     scale = network_scale(ctx.digits)
-
-    def minor(units: str) -> str:
-        return round_div_sql(units, scale, ctx.rounding)
+    minor = _minor_sql(ctx)
     # The retailer is joined LEFT although every line here has one (the others are old
     # lines): an inner join is estimated from the retailers' statistics at a hundredth of
     # the lines, and the share rules are then joined in a loop (0.9 s at 1M lines).
