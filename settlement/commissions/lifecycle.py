@@ -72,10 +72,12 @@ class ApplyContext:
     # Lines in `old_lines` (when the plain new lines are folded): with none, the insert
     # does not look there (an empty table probed once per line, 0.6 s at 1M lines).
     old_lines: int = 0
-    # What staging proved (reports/copy_csv.py): the transaction ids strictly ascend (so
-    # none repeats), and `incoming` holds the amounts in minor units as sent.
+    # What staging proved or left (reports/copy_csv.py): the transaction ids strictly
+    # ascend (so none repeats), `incoming` holds the amounts in minor units as sent, and
+    # the distinct keys of the lines are in `sent_keys`.
     ids_ascend: bool = False
     amounts_in_minor: bool = False
+    keys_staged: bool = False  # `sent_keys` was left by staging
 
 
 @dataclass
@@ -106,9 +108,10 @@ def classify(session: Session, ctx: ApplyContext, *, fold: bool = False) -> None
                                             "GROUP BY transaction_id HAVING count(*) > 1", p)
     # The distinct keys first (a few thousand), then their retailers: the join reads those
     # instead of every line; DISTINCT again, as two names may be the same retailer.
-    temp_table(session, "sent_keys",
-               "SELECT DISTINCT retailer, category, event_date FROM incoming", p,
-               analyze="never")
+    if not ctx.keys_staged:
+        temp_table(session, "sent_keys",
+                   "SELECT DISTINCT retailer, category, event_date FROM incoming", p,
+                   analyze="never")
     temp_table(session, "line_keys", f"""
       SELECT DISTINCT {retailer_id} AS retailer_id, i.category, i.event_date
       FROM sent_keys i {join.replace('LEFT ', '')}""", p)

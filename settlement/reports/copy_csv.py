@@ -34,7 +34,7 @@ from settlement.reports.formats.fields import BOM
 from settlement.reports.formats.generic import COLUMNS
 from settlement.reports.pipeline import send_behind
 from settlement.reports.staging import create_incoming
-from settlement.sql import analyze_table, driver_cursor
+from settlement.sql import analyze_table, driver_cursor, temp_table
 
 # incoming's column for each generic column.
 # The amounts are read in minor units; `incoming` computes their network units (see
@@ -110,6 +110,7 @@ def _header(first_line: bytes) -> list[str] | None:
 class Staged:
     """What the COPY path proved of the lines it staged."""
     ids_ascend: bool  # every transaction id is greater than the one before, bytewise
+    keys_staged: bool  # `sent_keys` holds the distinct (retailer, category, event_date)
 
 
 class _Body:
@@ -219,15 +220,24 @@ def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> Stage
         # Not UTF-8, a date that does not exist, mixed line endings: the line-by-line
         # parser says which line and why.
         raise _HandBack() from exc
+    if copied != body.lines:
+        raise _HandBack()
     # One pass for what the expression cannot see: a line's date and signs, and the total
-    # of the report (bounds.py); any of them out of bounds hands the body back.
-    if copied != body.lines or session.execute(text(
-            "SELECT bool_or(event_date > :latest OR event_date < :earliest "
-            "OR (sale < 0 AND commission > 0) OR (sale > 0 AND commission < 0)) "
-            "OR greatest(sum(abs(sale)), sum(abs(commission))) > :report_max FROM incoming"),
-            {"latest": ctx.today, "earliest": EARLIEST_EVENT_DATE,
-             "report_max": MAX_REPORT_AMOUNT}).scalar():
+    # of the report (bounds.py); any of them out of bounds hands the body back. The same
+    # pass leaves the distinct keys the classification starts from (`sent_keys`,
+    # commissions/lifecycle.py), which would otherwise read every line again.
+    temp_table(session, "sent_keys", """
+      SELECT retailer, category, event_date,
+             bool_or(event_date > :latest OR event_date < :earliest
+                     OR (sale < 0 AND commission > 0) OR (sale > 0 AND commission < 0))
+               AS out_of_bounds,
+             sum(abs(sale)) AS sale_total, sum(abs(commission)) AS commission_total
+      FROM incoming GROUP BY retailer, category, event_date""",
+               {"latest": ctx.today, "earliest": EARLIEST_EVENT_DATE}, analyze="never")
+    if session.execute(text(
+            "SELECT bool_or(out_of_bounds) OR greatest(sum(sale_total), sum(commission_total)) "
+            "> :report_max FROM sent_keys"), {"report_max": MAX_REPORT_AMOUNT}).scalar():
         raise _HandBack()
     session.execute(text("DROP SEQUENCE incoming_line CASCADE"))
     analyze_table(session, "incoming")
-    return Staged(ids_ascend=body.ids_ascend)
+    return Staged(ids_ascend=body.ids_ascend, keys_staged=True)
