@@ -48,6 +48,9 @@ def serve_in_thread(sandbox, host: str, port: int, *, name: str, allow_public: b
     httpd = make_server(host, port, sandbox, threaded=True,
                         request_handler=None if log_requests else QuietHandler)
     shown = f"[{host}]" if ":" in host else host
-    thread = threading.Thread(target=httpd.serve_forever, name=name, daemon=True)
+    # shutdown() waits for the loop's next look at its flag: every half second by default,
+    # which every test that starts a sandbox paid on its way out.
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=name, daemon=True)
     thread.start()
     return SandboxServer(sandbox, httpd, thread, f"http://{shown}:{httpd.server_port}")
