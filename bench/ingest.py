@@ -163,11 +163,17 @@ def run(sizes: list[int], members: int) -> list[dict]:
                 # fresh statistics for each size, as autovacuum would give (this machine's
                 # PostgreSQL may run with autovacuum off)
                 _psql(url, "ANALYZE")
+                # Each timed part starts from a checkpoint: otherwise the pages and WAL the
+                # part before left dirty are written out during the next one (the keyed
+                # copy's rate moved 100k-150k rows/s from run to run without it).
+                _psql(url, "CHECKPOINT")
                 copy_rate = _raw_copy_rate(url, path, size)
+                _psql(url, "CHECKPOINT")
                 keyed_rate = _keyed_copy_rate(url, path, size)
                 port = free_port()
                 web = _start_web(url, port)
                 try:
+                    _psql(url, "CHECKPOINT")
                     elapsed, status = _upload(port, key, path)
                     peak = peak_rss_mb(_worker_pid(web.pid))
                 finally:
