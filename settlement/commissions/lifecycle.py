@@ -71,10 +71,8 @@ class ApplyContext:
     first_error_seq: int = 0
     digits: int = 2  # the currency's minor digits: network units per minor unit follow
     hold_days: int | None = None  # the network's holding period (policy), for unstated lines
-    # What staging proved or left (reports/copy_csv.py): the transaction ids strictly
-    # ascend (so none repeats), `incoming` holds the amounts in minor units as sent, and
-    # the distinct keys of the lines are in `sent_keys`.
-    ids_ascend: bool = False
+    # What staging left (reports/copy_csv.py): `incoming` holds the amounts in minor units
+    # as sent, and the distinct keys of the lines are in `sent_keys`.
     amounts_in_minor: bool = False
     keys_staged: bool = False  # `sent_keys` was left by staging
 
@@ -102,8 +100,8 @@ def classify(session: Session, ctx: ApplyContext, *, fold: bool = False) -> int:
     returned): `insert_new_lines` classifies and writes the others in one statement."""
     p = _params(ctx)
     join, retailer_id = _retailer_join(ctx)
-    unique = ctx.ids_ascend or _ids_ascend(session)
-    temp_table(session, "dupes", "SELECT transaction_id FROM incoming WHERE 1 = 0" if unique
+    temp_table(session, "dupes", "SELECT transaction_id FROM incoming WHERE 1 = 0"
+               if _ids_ascend(session)
                else "SELECT transaction_id FROM incoming GROUP BY transaction_id "
                     "HAVING count(*) > 1", p)
     # The distinct keys first (a few thousand), then their retailers: the join reads those

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import operator
 import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -109,7 +108,6 @@ def _header(first_line: bytes) -> list[str] | None:
 @dataclass(frozen=True)
 class Staged:
     """What the COPY path proved of the lines it staged."""
-    ids_ascend: bool  # every transaction id is greater than the one before, bytewise
     keys_staged: bool  # `sent_keys` holds the distinct (retailer, category, event_date)
 
 
@@ -121,12 +119,6 @@ class _Body:
         self._digits = digits
         self.header: list[str] | None = None
         self.lines = 0
-        # Networks export sorted by id: ids that strictly ascend repeat none, which saves
-        # the database a pass over every line to find repeated ones (lifecycle.classify).
-        # Compared as bytes here, on the core the database is not using.
-        self.ids_ascend = True
-        self._last_id: bytes | None = None
-        self._ids: re.Pattern | None = None
 
     def open(self) -> bytes:
         """Read up to the end of the header line; the rest of that chunk is returned."""
@@ -167,23 +159,7 @@ class _Body:
         if matched != lines.count(b"\n"):
             raise _HandBack()
         self.lines += matched
-        if self.ids_ascend:
-            self._check_ascending(lines)
         return lines.replace(b".", b"") if self._digits else lines
-
-
-    def _check_ascending(self, lines: bytes) -> None:
-        if self._ids is None:
-            before = self.header.index("transaction_id")
-            self._ids = re.compile(rb"^" + rb"[^,\n]*," * before + rb"([^,\r\n]*)[,\r\n]",
-                                   re.M)
-        ids = self._ids.findall(lines)
-        if not ids:
-            return
-        if (self._last_id is not None and ids[0] <= self._last_id) or \
-                not all(map(operator.lt, ids, itertools.islice(ids, 1, None))):
-            self.ids_ascend = False
-        self._last_id = ids[-1]
 
 
 def stage_in_database(session: Session, chunks: Iterable[bytes],
@@ -240,4 +216,4 @@ def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> Stage
         raise _HandBack()
     session.execute(text("DROP SEQUENCE incoming_line CASCADE"))
     analyze_table(session, "incoming")
-    return Staged(ids_ascend=body.ids_ascend, keys_staged=True)
+    return Staged(keys_staged=True)

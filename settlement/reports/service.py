@@ -292,7 +292,6 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
         today=local_today, whole_or_nothing=policy.report_errors == "whole",
         first_error_seq=parse_errors, digits=policy.minor_digits,
         hold_days=_hold_days(policy, report.format),
-        ids_ascend=staged is not None and staged.ids_ascend,
         amounts_in_minor=staged is not None,
         keys_staged=staged is not None and staged.keys_staged)
     result = apply_incoming(session, ctx, parse_errors)

@@ -71,8 +71,8 @@ def _tell(engine, monkeypatch, fold: bool) -> tuple[TenantHandle, list]:
     tenant = _tenant(engine)
     add_retailer(engine, tenant, "macys")
     add_rule(engine, tenant, retailer="macys", kind="percent_of_sale", rate="6")
-    add_rule(engine, tenant, retailer="macys", category="shoes", kind="fixed", rate=None, amount="1.25",
-             priority=1)
+    add_rule(engine, tenant, retailer="macys", category="shoes", kind="fixed", rate=None,
+             amount="1.25", priority=1)
     add_members(engine, tenant, "m1", "m2")
     decided = []
 

@@ -179,32 +179,3 @@ def test_a_clean_file_past_the_report_total_is_handed_to_python_which_refuses_it
             assert len(database) == lines
         session.rollback()
 
-
-def _staged(engine, ids: list[str], piece: int = 7, reorder: bool = False):
-    lines = [f"{txn},O-{i},RR{i:06d},macys,Home,2026-10-01,1.00,0.10,USD,pending"
-             for i, txn in enumerate(ids)]
-    header = HEADER
-    if reorder:  # the id is not the first column
-        header = ",".join(reversed(generic.COLUMNS))
-        lines = [",".join(reversed(line.split(","))) for line in lines]
-    body = ("\n".join([header] + lines) + "\n").encode()
-    with tenant_session(engine) as session:
-        chunks = [body[i:i + piece] for i in range(0, len(body), piece)]
-        staged = stage_in_database(session, chunks, CTX)
-        session.rollback()
-    return staged
-
-
-@pytest.mark.parametrize("piece", [7, 4096])
-@pytest.mark.parametrize("reorder", [False, True])
-def test_copy_path_proves_ids_unique_only_when_they_strictly_ascend(pg, piece, reorder):
-    ascending = [f"T-{i:05d}" for i in range(300)]
-    assert _staged(pg, ascending, piece, reorder).ids_ascend
-    # A repeat, next to its twin or far apart (another chunk), and a step down: the
-    # database groups the ids to find the repeats.
-    assert not _staged(pg, ascending[:150] + ascending[149:], piece, reorder).ids_ascend
-    assert not _staged(pg, ascending + ascending[:1], piece, reorder).ids_ascend
-    assert not _staged(pg, ascending[:10] + ascending[11:12] + ascending[10:11], piece,
-                       reorder).ids_ascend
-    # Bytes, not numbers: "T-10" sorts before "T-9".
-    assert not _staged(pg, ["T-9", "T-10"], piece, reorder).ids_ascend
