@@ -248,18 +248,7 @@ def insert_new_lines(session: Session, ctx: ApplyContext, entry_id: int,
                                               "first_id BIGINT, last_id BIGINT)")
     session.execute(text(f"""
       WITH written AS (
-        INSERT INTO commissions (tenant_id, source, transaction_id, order_id,
-          original_transaction_id, member_external_id, member_id, retailer_id, category,
-          event_date, sale_amount, commission_amount, sale_precise, commission_precise,
-          share_amount, margin_amount, currency,
-          status, rule_id, as_of_us, report_id, line, entry_id, confirmed_on, confirm_after,
-          awaiting_original, version)
-        SELECT :t, :source, transaction_id, order_id, original_txn, member, member_id,
-          retailer_id, NULLIF(category, ''), event_date, sale, commission, sale_precise,
-          commission_precise, share, commission - share, :cur,
-          status, rule_id, :as_of, :r, line, :e,
-          CASE WHEN status = '{CommissionStatus.CONFIRMED}' THEN :today END,
-          confirm_after, false, 1
+        {_insert_commissions_sql(margin="commission - share", awaiting="false")}
         FROM (
           SELECT i.line, i.transaction_id, i.order_id, i.original_txn, i.member, i.category,
                  i.event_date, i.status, i.confirm_after, m.id AS member_id,
@@ -419,8 +408,10 @@ def write_commissions(session: Session, ctx: ApplyContext, entry_id: int | None,
           FROM applied WHERE outcome = 'updated'"""), p)
 
 
-def _insert_commissions(session: Session, p: dict) -> None:
-    session.execute(text(f"""
+def _insert_commissions_sql(margin: str, awaiting: str) -> str:
+    """INSERT INTO commissions ... SELECT of new lines, from a source (FROM: the caller's)
+    with the classification's columns; `margin` and `awaiting` are that source's."""
+    return f"""
       INSERT INTO commissions (tenant_id, source, transaction_id, order_id,
         original_transaction_id, member_external_id, member_id, retailer_id, category,
         event_date, sale_amount, commission_amount, sale_precise, commission_precise,
@@ -429,11 +420,15 @@ def _insert_commissions(session: Session, p: dict) -> None:
         awaiting_original, version)
       SELECT :t, :source, transaction_id, order_id, original_txn, member, member_id,
         retailer_id, NULLIF(category, ''), event_date, sale, commission, sale_precise,
-        commission_precise, share, margin, :cur,
+        commission_precise, share, {margin}, :cur,
         status, rule_id, :as_of, :r, line, :e,
         CASE WHEN status = '{CommissionStatus.CONFIRMED}' THEN :today END,
-        confirm_after, awaiting, 1
-      FROM applied WHERE outcome = 'inserted'"""), p)
+        confirm_after, {awaiting}, 1"""
+
+
+def _insert_commissions(session: Session, p: dict) -> None:
+    session.execute(text(_insert_commissions_sql(margin="margin", awaiting="awaiting")
+                         + " FROM applied WHERE outcome = 'inserted'"), p)
 
 
 def drop_temps(session: Session, *names: str) -> None:
