@@ -475,16 +475,11 @@ def _grant(session: Session, tenant_id: int, policy: TenantPolicy, today: dt.dat
                           AND b.referral_id = o.referral_id AND b.commission_id = c.id)
         ORDER BY c.event_date, c.id LIMIT 1) AS commission_id
       FROM ref_open o""", p)
-    # The purchase's fields by primary key, one probe per candidate: a join here is planned
-    # from statistics of `commissions` taken before the report's rows arrived, and hashed
-    # every commission of the tenant to find a few thousand (0.6 s after a 1M-line report).
-    purchase = lambda col: (f"(SELECT c.{col} FROM commissions c "  # noqa: E731
-                            f"WHERE c.tenant_id = :t AND c.id = o.commission_id)")
-    _temp(session, "ref_cand", f"""
-      SELECT o.*, {purchase('transaction_id')} AS transaction_id,
-             {purchase('event_date')} AS event_date, {purchase('status')} AS c_status,
-             {purchase('confirmed_on')} AS confirmed_on, f.external_id AS friend_ext
+    _temp(session, "ref_cand", """
+      SELECT o.*, c.transaction_id, c.event_date, c.status AS c_status, c.confirmed_on,
+             f.external_id AS friend_ext
       FROM ref_first o
+      LEFT JOIN commissions c ON c.tenant_id = :t AND c.id = o.commission_id
       LEFT JOIN members f ON f.tenant_id = :t AND f.id = o.friend_id
       WHERE o.commission_id IS NOT NULL""", p)
     if not _count(session, "SELECT count(*) FROM ref_cand"):
