@@ -198,7 +198,7 @@ def _split_old_lines(session: Session, ctx: ApplyContext, p: dict) -> int:
       UNION
       SELECT i.line FROM incoming i
       JOIN commissions c ON c.tenant_id = :t AND c.source = :source
-                        AND c.transaction_id = i.transaction_id""", p)
+                        AND c.transaction_id = i.transaction_id""", p, analyze="when_large")
     return 1 if rows is None or rows < 0 else rows  # unknown: assume some
 
 
@@ -242,7 +242,7 @@ def insert_new_lines(session: Session, ctx: ApplyContext, entry_id: int,
       LEFT JOIN line_rules lr ON lr.retailer_id = {retailer_id}
                              AND lr.category = k.category AND lr.event_date = k.event_date
       LEFT JOIN share_rules sr ON sr.tenant_id = :t AND sr.id = lr.rule_id""",
-               _params(ctx))
+               _params(ctx), analyze="when_large")
     create_temp_table(session, "new_effects", "(member_id BIGINT, status TEXT, share BIGINT, "
                                               "commission BIGINT, margin BIGINT, lines BIGINT, "
                                               "first_id BIGINT, last_id BIGINT)")
