@@ -146,3 +146,27 @@ def test_folded_new_lines_of_no_money_point_at_no_entry(pg_engine, monkeypatch):
             {"t": tenant.id}).scalar_one()
     assert entry is None
     assert reserved_gap == sum(1 for r in reports if not r[-1])
+
+
+def _decide(engine, tenant, lines: int, whole: bool = False) -> bool:
+    from settlement.reports.staging import create_incoming
+    from settlement.sql import analyze_table
+    ctx = lifecycle.ApplyContext(tenant_id=tenant.id, report_id=0, fmt="generic",
+                                 source="generic", currency="USD", rounding="half_up",
+                                 as_of_us=0, today=dt.date(2026, 11, 1), whole_or_nothing=whole)
+    with Session(engine) as session:
+        create_incoming(session)
+        session.execute(text(
+            "INSERT INTO incoming (line, transaction_id) SELECT g, 'x' || g "
+            "FROM generate_series(1, :n) g"), {"n": lines})
+        analyze_table(session, "incoming")
+        decided = lifecycle.fold_new_lines(session, ctx)
+        session.rollback()
+    return decided
+
+
+def test_only_large_reports_of_new_lines_that_refuse_line_by_line_are_folded(pg_engine):
+    tenant = _tenant(pg_engine)
+    assert _decide(pg_engine, tenant, lifecycle.FOLD_MIN_LINES)
+    assert not _decide(pg_engine, tenant, lifecycle.FOLD_MIN_LINES - 1)
+    assert not _decide(pg_engine, tenant, lifecycle.FOLD_MIN_LINES, whole=True)
