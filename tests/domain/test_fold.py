@@ -141,11 +141,11 @@ def test_folded_new_lines_of_no_money_point_at_no_entry(pg_engine, monkeypatch):
         entry = session.execute(text(
             "SELECT entry_id FROM commissions WHERE tenant_id = :t AND transaction_id = 't13'"),
             {"t": tenant.id}).scalar_one()
-        reserved_gap = session.execute(text(
+        report_entries = session.execute(text(
             "SELECT count(*) FROM journal_entries WHERE tenant_id = :t AND kind = 'report'"),
             {"t": tenant.id}).scalar_one()
     assert entry is None
-    assert reserved_gap == sum(1 for r in reports if not r[-1])
+    assert report_entries == sum(1 for r in reports if not r[-1])
 
 
 def _decide(engine, tenant, lines: int, whole: bool = False) -> bool:
