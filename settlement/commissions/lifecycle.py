@@ -76,8 +76,7 @@ class ApplyContext:
     hold_days: int | None = None  # the network's holding period (policy), for unstated lines
     # What staging left (reports/copy_csv.py): `incoming` holds the amounts in minor units
     # as sent, and the distinct keys of the lines are in `sent_keys`.
-    amounts_in_minor: bool = False
-    keys_staged: bool = False  # `sent_keys` was left by staging
+    staged_by_copy: bool = False
 
 
 @dataclass
@@ -109,7 +108,7 @@ def classify(session: Session, ctx: ApplyContext, *, fold: bool = False) -> int:
                     "HAVING count(*) > 1", p)
     # The distinct keys first (a few thousand), then their retailers: the join reads those
     # instead of every line; DISTINCT again, as two names may be the same retailer.
-    if not ctx.keys_staged:
+    if not ctx.staged_by_copy:
         temp_table(session, "sent_keys",
                    "SELECT DISTINCT retailer, category, event_date FROM incoming", p,
                    analyze="never")
@@ -172,12 +171,12 @@ def classify(session: Session, ctx: ApplyContext, *, fold: bool = False) -> int:
 def _minor_sql(ctx: ApplyContext):
     """SQL for a line's amount (`i.sale`, `i.commission`: network units) in minor units,
     rounded once by the tenant's rule; read as sent when the lines were staged in minor
-    units (`amounts_in_minor`: network units are then minor units times the scale, and
+    units (`staged_by_copy`: network units are then minor units times the scale, and
     the division is exact whatever the rule)."""
     scale = network_scale(ctx.digits)
 
     def minor(units: str) -> str:
-        if ctx.amounts_in_minor:
+        if ctx.staged_by_copy:
             return f"{units}_minor"
         return round_div_sql(units, scale, ctx.rounding)
     return minor

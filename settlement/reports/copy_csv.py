@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import itertools
 import re
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import psycopg
@@ -105,12 +104,6 @@ def _header(first_line: bytes) -> list[str] | None:
     return names
 
 
-@dataclass(frozen=True)
-class Staged:
-    """What the COPY path proved of the lines it staged."""
-    keys_staged: bool  # `sent_keys` holds the distinct (retailer, category, event_date)
-
-
 class _Body:
     """The chunks after the header line, checked and rewritten line by line."""
 
@@ -162,19 +155,20 @@ class _Body:
         return lines.replace(b".", b"") if self._digits else lines
 
 
-def stage_in_database(session: Session, chunks: Iterable[bytes],
-                      ctx: ParseContext) -> Staged | None:
+def stage_in_database(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> bool:
     """Stage a generic CSV body into `incoming` through COPY, its amounts in minor units
-    (`sale_minor`, `commission_minor`). None (and nothing changed) when the body is not one
-    this path vouches for; the caller then parses it in Python."""
+    (`sale_minor`, `commission_minor`), and its distinct (retailer, category, event_date)
+    into `sent_keys`. False (and nothing changed) when the body is not one this path
+    vouches for; the caller then parses it in Python."""
     try:
         with session.begin_nested():
-            return _copy(session, chunks, ctx)
+            _copy(session, chunks, ctx)
     except _HandBack:
-        return None
+        return False
+    return True
 
 
-def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> Staged:
+def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> None:
     body = _Body(chunks, ctx.digits)
     rest = body.open()
     create_incoming(session, minor_scale=network_scale(ctx.digits))
@@ -216,4 +210,3 @@ def _copy(session: Session, chunks: Iterable[bytes], ctx: ParseContext) -> Stage
         raise _HandBack()
     session.execute(text("DROP SEQUENCE incoming_line CASCADE"))
     analyze_table(session, "incoming")
-    return Staged(keys_staged=True)

@@ -38,7 +38,7 @@ from settlement.reports.formats import (
     media_of,
     parser_for,
 )
-from settlement.reports.copy_csv import Staged, stage_in_database
+from settlement.reports.copy_csv import stage_in_database
 from settlement.reports.pipeline import ahead
 from settlement.reports.formats.base import LineError
 from settlement.reports.staging import stage, take_parse_errors
@@ -278,8 +278,8 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
     parse_ctx = ParseContext(policy.currency, policy.minor_digits, latest,
                              member_field=_member_field(policy, report.format), zone=zone)
     parser = parser_for(report.format, report.media)
-    staged = _stage_in_database(session, engine, report, parse_ctx)
-    if staged is not None:
+    by_copy = _stage_in_database(session, engine, report, parse_ctx)
+    if by_copy:
         parse_errors = 0  # COPY stages clean files only: line errors are the parsers' to name
     else:
         with ahead(_chunks(engine, report.tenant_id, report.id)) as chunks:
@@ -292,8 +292,7 @@ def _apply(session: Session, engine: Engine, report: Report) -> None:
         today=local_today, whole_or_nothing=policy.report_errors == "whole",
         first_error_seq=parse_errors, digits=policy.minor_digits,
         hold_days=_hold_days(policy, report.format),
-        amounts_in_minor=staged is not None,
-        keys_staged=staged is not None and staged.keys_staged)
+        staged_by_copy=by_copy)
     result = apply_incoming(session, ctx, parse_errors)
     if result.applied:
         attached = attach_unattributed(session, report.tenant_id, policy.currency,
@@ -336,11 +335,11 @@ def _hold_days(policy, fmt: str) -> int | None:
 
 
 def _stage_in_database(session: Session, engine: Engine, report: Report,
-                       parse_ctx: ParseContext) -> Staged | None:
+                       parse_ctx: ParseContext) -> bool:
     """A generic CSV on PostgreSQL is parsed by the database when it is clean (copy_csv)."""
     if (report.format, report.media) != ("generic", "csv") or \
             not is_postgres(session):
-        return None
+        return False
     # The next chunk is read while this one is checked; a body handed back mid-stream
     # releases its connection as the block ends.
     with ahead(_chunks(engine, report.tenant_id, report.id)) as chunks:
